@@ -1,0 +1,3 @@
+module gostartbench.example/goapps
+
+go 1.21

@@ -1,0 +1,200 @@
+"""The `gostartbench` command line. Bad input: one line naming file, line and key; exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from gostartbench.errors import InputError
+
+EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
+        raise InputError(f"{message} (see `{self.prog} --help`)", key="usage")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="gostartbench", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def m(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("-m", "--matrix", default="matrix.yaml", help="matrix file")
+
+    sp = sub.add_parser("validate", help="check the matrix; print the number of cells")
+    m(sp)
+    sp = sub.add_parser("list", help="the cells with their axis values")
+    m(sp)
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("-k", dest="expr", help="select cells whose id matches EXPR")
+    sp = sub.add_parser("build", help="build every cell (cached); write DIR/cells.csv")
+    m(sp)
+    sp.add_argument("-k", dest="expr")
+    sp.add_argument("-j", "--jobs", type=int, default=None)
+    sp.add_argument("--out", default=None, help="folder for cells.csv (default: results/build)")
+    sp = sub.add_parser("run", help="the main job: build, time every cell, analyse")
+    m(sp)
+    sp.add_argument("-k", dest="expr")
+    sp.add_argument("--runs", type=int)
+    sp.add_argument("--warmup", type=int)
+    sp.add_argument("--timer", choices=("spawn", "hyperfine", "both"))
+    sp.add_argument("--order", choices=("interleaved", "sequential"))
+    sp.add_argument("--out", help="the run folder (default results/<run-id>/)")
+    sp.add_argument("--resume", help="a run folder to complete")
+    sp.add_argument("-j", "--jobs", type=int, default=None)
+    sp.add_argument("--no-report", action="store_true", help="skip charts and report")
+    sp = sub.add_parser("report", help="(re)compute statistics, charts and report of a run")
+    sp.add_argument("run_dir")
+    sp = sub.add_parser("compare", help="runs side by side")
+    sp.add_argument("run_dirs", nargs="+")
+    sp.add_argument("--format", choices=("md", "csv", "benchstat"), default="md")
+    sp.add_argument("-o", "--output", help="write here instead of stdout")
+    sp = sub.add_parser("calibrate", help="the instrument's floor, noise and accuracy")
+    sp.add_argument("--runs", type=int, default=300)
+    sp.add_argument("--toolchain", default="1.27.3")
+    sp.add_argument("--out", help="write calibration.json/csv here")
+    sub.add_parser("doctor", help="which tools are found, and how to get the rest")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return int(_dispatch(args))
+    except InputError as exc:
+        print(f"gostartbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("gostartbench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _load(path: str) -> Any:
+    from gostartbench import matrix, tools
+
+    return matrix.load(path, installed_toolchains=tools.installed_toolchains())
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "validate":
+        mx = _load(args.matrix)
+        for w in mx.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        nb = len({c.build_id for c in mx.cells})
+        print(f"{args.matrix}: ok: {len(mx.cells)} cells ({nb} binaries)")
+        return EXIT_OK
+    if cmd == "list":
+        from gostartbench.matrix import select
+
+        mx = _load(args.matrix)
+        cells = select(mx.cells, args.expr)
+        if args.json:
+            print(json.dumps([{"cell": c.id, "app": c.app, "toolchain": c.toolchain,
+                               "build_id": c.build_id, "axes": c.axes} for c in cells], indent=1))
+        else:
+            cols = list(mx.axis_names)
+            rows = [[c.id, c.app, c.toolchain, *[c.axes.get(k, "") for k in cols]] for c in cells]
+            _table(["cell", "app", "toolchain", *cols], rows)
+        return EXIT_OK
+    if cmd == "build":
+        return _build(args)
+    if cmd == "doctor":
+        from gostartbench import tools
+
+        _table(["tool", "status", "version / how to get it"],
+               [list(r) for r in tools.doctor_rows()])
+        print(f"cache: {tools.cache_dir()}")
+        return EXIT_OK
+    if cmd == "run":
+        from gostartbench import runner
+
+        return runner.run_command(args)
+    if cmd == "report":
+        from gostartbench import report
+
+        run_dir = Path(args.run_dir)
+        if not (run_dir / "samples.csv").exists() and not (run_dir / "cells.csv").exists():
+            raise InputError(f"{run_dir} is not a run folder (no cells.csv or samples.csv)",
+                             key="RUN_DIR")
+        out = report.make_report(run_dir)
+        print(f"report: {out}")
+        return EXIT_OK
+    if cmd == "compare":
+        from gostartbench import compare
+
+        text = compare.compare_command([Path(p) for p in args.run_dirs], args.format)
+        if args.output:
+            Path(args.output).write_text(text)
+        else:
+            sys.stdout.write(text)
+        return EXIT_OK
+    if cmd == "calibrate":
+        from gostartbench import calibrate
+
+        return calibrate.calibrate_command(args)
+    raise InputError(f"unknown command {cmd!r}", key="usage")
+
+
+def _build(args: argparse.Namespace) -> int:
+    from gostartbench import build, results
+    from gostartbench.matrix import select
+    from gostartbench.progress import Progress
+
+    mx = _load(args.matrix)
+    cells = select(mx.cells, args.expr)
+    if not cells:
+        raise InputError(f"-k {args.expr!r} selects no cell", key="-k")
+    nbin = len({c.build_id for c in cells})
+    prog = Progress(nbin, "build")
+    res = build.build_cells(mx, cells, args.jobs, progress=lambda d, t, cur: prog.update(d, cur))
+    prog.close()
+    rows = build.cell_rows(mx, cells, res)
+    out = Path(args.out) if args.out else Path("results") / "build"
+    cols = _cells_columns(mx)
+    results.write_csv(out / "cells.csv", rows, cols)
+    _table(["cell", "size", "linkage", "status", "reason / note"],
+           [[r["cell"], _size(r.get("size_bytes")), r.get("linkage", ""), r["status"],
+             (r["reason"] or r.get("identical", ""))[:70]] for r in rows])
+    nfail = sum(1 for r in rows if r["status"] == "failed")
+    ncached = sum(1 for r in res.values() if r.cached)
+    print(f"{len(rows)} cells, {nbin} binaries ({ncached} from cache), {nfail} failed; "
+          f"cells.csv: {out / 'cells.csv'}")
+    return EXIT_CELLS_FAILED if nfail else EXIT_OK
+
+
+def _cells_columns(mx: Any) -> list[str]:
+    from gostartbench.results import CELLS_COLUMNS
+
+    cols = list(CELLS_COLUMNS)
+    i = cols.index("build_id") + 1
+    return cols[:i] + list(mx.axis_names) + cols[i:]
+
+
+def _size(v: Any) -> str:
+    if v in (None, ""):
+        return "-"
+    n = float(v)
+    return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> None:
+    cells = [[str(x) for x in r] for r in rows]
+    widths = [max([len(h), *[len(r[i]) for r in cells]]) for i, h in enumerate(header)]
+    out = [("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))).rstrip()]
+    out.append("  ".join("-" * w for w in widths))
+    out += [("  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True))).rstrip()
+            for r in cells]
+    print("\n".join(out))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os._exit(main())
