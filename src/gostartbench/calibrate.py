@@ -1,0 +1,207 @@
+"""`gostartbench calibrate`: the instrument's own floor, accuracy and noise.
+
+- floor: P50 of a no-op static Go program timed by the framework's loop, beside a minimal C
+  posix_spawn + wait loop (the helper's -n mode) and `hyperfine -N`, in the same run;
+- accuracy: a program that busy-waits in init() for a delay given at run time, timed at a
+  ladder of delays; measured delta (paired by round against delay 0) against injected;
+- noise: cv of the floor and the smallest P50 difference the settings can resolve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import statistics
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from gostartbench import build, results
+from gostartbench.measure import RunSpec, SpawnExecutor, helper_path, parse_helper_line
+from gostartbench.tools import cache_dir, find_tool
+
+NOOP_GO = "package main\n\nfunc main() {}\n"
+DELAY_GO = '''package main
+
+import (
+	"os"
+	"strconv"
+	"time"
+)
+
+func init() {
+	us, _ := strconv.Atoi(os.Getenv("GSB_DELAY_US"))
+	if us <= 0 {
+		return
+	}
+	deadline := time.Now().Add(time.Duration(us) * time.Microsecond)
+	for time.Now().Before(deadline) {
+	}
+}
+
+func main() {}
+'''
+LADDER_MS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
+
+
+def calib_programs(toolchain: str = "1.27.3") -> dict[str, Path]:
+    """Build the no-op and delay programs (sources written into the cache: they do not depend
+    on a checkout) with the normal build stage, static (cgo=0)."""
+    src = cache_dir() / "calib-src" / hashlib.sha256((NOOP_GO + DELAY_GO).encode()).hexdigest()[:12]
+    for name, text in (("noop", NOOP_GO), ("delay", DELAY_GO)):
+        (src / name).mkdir(parents=True, exist_ok=True)
+        (src / name / "main.go").write_text(text)
+    (src / "go.mod").write_text("module gostartbench.calib\n\ngo 1.21\n")
+    out = {}
+    for name in ("noop", "delay"):
+        plan = build.Plan(build_id=f"calib-{name}", app=name, module_root=src,
+                          package=f"./{name}", toolchain=toolchain,
+                          go_args=("-buildvcs=false", "-trimpath"),
+                          go_env=(("CGO_ENABLED", "0"),), strip="none", upx="none")
+        res = build.build_one(plan)
+        if res.status != "ok" or res.binary is None:
+            raise RuntimeError(f"cannot build the calibration program {name}: {res.reason}")
+        out[name] = res.binary
+    return out
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("GSB_")}
+
+
+def quick_floor(cpus: tuple[int, ...] | None = None, runs: int = 40) -> dict[str, Any]:
+    """The harness floor recorded in every run.json: P50 of the no-op program, ms."""
+    progs = calib_programs()
+    ex = SpawnExecutor()
+    try:
+        spec = RunSpec(argv=(str(progs["noop"]),), env=_env(), cpus=cpus)
+        for _ in range(5):
+            ex.run(spec)
+        walls = [ex.run(spec).wall_ns for _ in range(runs)]
+    finally:
+        ex.close()
+    return {"noop_p50_ms": statistics.median(walls) / 1e6, "runs": runs,
+            "program": "static no-op Go binary (go 1.27.3, cgo=0)"}
+
+
+def c_loop(binary: Path, runs: int, cpus: tuple[int, ...] | None) -> list[int]:
+    """The minimal C loop: the helper spawning the program `runs` times back to back."""
+    argv = [str(helper_path()), "-n", str(runs)]
+    if cpus:
+        argv += ["-c", ",".join(map(str, cpus))]
+    p = subprocess.run([*argv, "--", str(binary)], capture_output=True, text=True, env=_env(),
+                       check=True)
+    return [int(parse_helper_line(ln)["wall_ns"]) for ln in p.stdout.splitlines()
+            if ln.startswith("status=")]
+
+
+def hyperfine_loop(binary: Path, runs: int) -> list[int] | None:
+    hf = find_tool("hyperfine")
+    if not hf.found or hf.path is None:
+        return None
+    out = cache_dir() / f"calib-hyperfine-{os.getpid()}.json"
+    subprocess.run([hf.path, "-N", "--style", "none", "--runs", str(runs), "--warmup", "10",
+                    "--export-json", str(out), "--", str(binary)], capture_output=True,
+                   check=True, env=_env())
+    times = json.loads(out.read_text())["results"][0]["times"]
+    out.unlink(missing_ok=True)
+    return [round(t * 1e9) for t in times]
+
+
+def calibrate(runs: int = 300, cpus: tuple[int, ...] | None = None, seed: int = 0
+              ) -> dict[str, Any]:
+    from gostartbench import stats
+
+    progs = calib_programs()
+    ex = SpawnExecutor()
+    noop = RunSpec(argv=(str(progs["noop"]),), env=_env(), cpus=cpus)
+    ladder = {d: RunSpec(argv=(str(progs["delay"]),),
+                         env={**_env(), "GSB_DELAY_US": str(round(d * 1000))}, cpus=cpus)
+              for d in LADDER_MS}
+    rng = random.Random(seed)
+    try:
+        for _ in range(20):  # warm up every program and the helper
+            ex.run(noop)
+            for s in ladder.values():
+                ex.run(s)
+        # Floor: the framework's loop, the C loop and hyperfine in alternating blocks, so
+        # drift does not favour one.
+        fw: list[int] = []
+        cl: list[int] = []
+        hf: list[int] = []
+        blocks = 5
+        for _ in range(blocks):
+            fw += [ex.run(noop).wall_ns for _ in range(runs // blocks)]
+            cl += c_loop(progs["noop"], runs // blocks, cpus)
+            h = hyperfine_loop(progs["noop"], runs // blocks)
+            if h is not None:
+                hf += h
+        # Ladder: interleaved rounds, shuffled each round.
+        walls: dict[float, list[int]] = {d: [] for d in LADDER_MS}
+        for _ in range(runs):
+            order = list(LADDER_MS)
+            rng.shuffle(order)
+            for d in order:
+                walls[d].append(ex.run(ladder[d]).wall_ns)
+    finally:
+        ex.close()
+    fw_p50 = statistics.median(fw) / 1e6
+    cl_p50 = statistics.median(cl) / 1e6
+    hf_p50 = statistics.median(hf) / 1e6 if hf else None
+    rows = []
+    base = walls[0.0]
+    for d in LADDER_MS:
+        est = stats.paired_delta_ms(walls[d], base)
+        err = est["delta_ms"] - d
+        tol = max(0.040, 0.05 * d)
+        rows.append({"injected_ms": d, "p50_ms": statistics.median(walls[d]) / 1e6,
+                     "measured_delta_ms": est["delta_ms"], "ci95_low_ms": est["ci95_low_ms"],
+                     "ci95_high_ms": est["ci95_high_ms"], "error_ms": err, "tolerance_ms": tol,
+                     "within": abs(err) <= tol})
+    noise = stats.noise(fw)
+    return {
+        "runs": runs, "cpus": list(cpus) if cpus else None,
+        "floor": {"framework_p50_ms": fw_p50, "c_loop_p50_ms": cl_p50,
+                  "hyperfine_p50_ms": hf_p50, "framework_over_c": fw_p50 / cl_p50,
+                  "framework_over_hyperfine": (fw_p50 / hf_p50) if hf_p50 else None,
+                  "target_over_c": 1.1,
+                  "met": fw_p50 <= 1.1 * cl_p50 and (hf_p50 is None or fw_p50 <= hf_p50)},
+        "ladder": rows,
+        "ladder_met": all(r["within"] for r in rows),
+        "noise": noise,
+    }
+
+
+def calibrate_command(args: argparse.Namespace) -> int:
+    res = calibrate(runs=args.runs)
+    f = res["floor"]
+    print(f"floor (no-op static Go program, P50 of {res['runs']} runs):")
+    print(f"  gostartbench spawn timer   {f['framework_p50_ms']:.3f} ms")
+    print(f"  minimal C posix_spawn loop {f['c_loop_p50_ms']:.3f} ms   "
+          f"ratio {f['framework_over_c']:.3f} (target ≤ 1.1)")
+    if f["hyperfine_p50_ms"] is not None:
+        print(f"  hyperfine -N               {f['hyperfine_p50_ms']:.3f} ms   "
+              f"ratio {f['framework_over_hyperfine']:.3f} (target ≤ 1.0)")
+    else:
+        print("  hyperfine -N               not installed")
+    print("accuracy (busy-wait in init(), paired by round against 0 ms):")
+    print("  injected  measured  ci95              error    tolerance  ok")
+    for r in res["ladder"]:
+        print(f"  {r['injected_ms']:6.2f}ms  {r['measured_delta_ms']:7.3f}ms  "
+              f"[{r['ci95_low_ms']:.3f}, {r['ci95_high_ms']:.3f}]  "
+              f"{r['error_ms'] * 1000:+6.0f}µs  ±{r['tolerance_ms'] * 1000:.0f}µs     "
+              f"{'yes' if r['within'] else 'NO'}")
+    n = res["noise"]
+    print(f"noise: cv {n['cv']:.3f}; P50 ci95 half-width {n['p50_ci95_halfwidth_ms'] * 1000:.0f}µs"
+          f" ({n['p50_ci95_halfwidth_rel'] * 100:.2f}%): smaller differences are not resolved")
+    out = Path(args.out) if args.out else None
+    if out:
+        results.write_json(out / "calibration.json", res)
+        results.write_csv(out / results.CALIBRATION_CSV, res["ladder"],
+                          list(res["ladder"][0].keys()))
+    met = f["met"] and res["ladder_met"]
+    print("targets met" if met else "targets NOT met on this machine now (see above)")
+    return 0

@@ -1,0 +1,305 @@
+"""Measuring one run of a program: executors (the built-in spawn timer, hyperfine, a fake for
+tests), page-cache conditions, and the expect/ready checks.
+
+Like hyperfine, measurement is separate from statistics and export: an executor turns a
+RunSpec into a RunResult, nothing more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from gostartbench.matrix import Expect, Ready
+from gostartbench.tools import cache_dir, file_lock, find_tool
+
+HELPER_SOURCE = Path(__file__).with_name("gsb_spawn.c")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)  # the whole environment of the run
+    timeout_s: float = 10.0
+    ready: Ready | None = None
+    cpus: tuple[int, ...] | None = None
+    expect: Expect = field(default_factory=Expect)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: str  # exited | signaled | timeout | spawnerr | ready | noready
+    exit_code: int
+    signal: int
+    wall_ns: int
+    user_ns: int | None
+    sys_ns: int | None
+    maxrss_bytes: int | None
+    minflt: int | None
+    majflt: int | None
+    stdout: str = ""
+    stderr: str = ""
+    ok: bool = True
+    reason: str = ""
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, spec: RunSpec) -> RunResult: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# The spawn helper
+
+
+def helper_path() -> Path:
+    """The compiled gsb-spawn, built once per source version and C compiler into the cache."""
+    src = HELPER_SOURCE.read_bytes()
+    cc = find_tool("cc")
+    if not cc.found:
+        cc = find_tool("gcc")
+    if not cc.found or cc.path is None:
+        raise RuntimeError("the spawn timer needs a C compiler once, to build its helper: "
+                           "apt-get install gcc")
+    key = hashlib.sha256(src + (cc.version or "").encode()).hexdigest()[:16]
+    out = cache_dir() / "helper" / key / "gsb-spawn"
+    if out.is_file():
+        return out
+    with file_lock(out.parent.with_suffix(".lock")):
+        if out.is_file():
+            return out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".gsb-spawn.{os.getpid()}")
+        p = subprocess.run([cc.path, "-O2", "-o", str(tmp), str(HELPER_SOURCE)],
+                           capture_output=True, text=True, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"cannot compile the spawn helper: {p.stderr.strip()[:300]}")
+        os.replace(tmp, out)
+    return out
+
+
+_LINE = re.compile(r"(\w+)=(-?\w+)")
+
+
+def parse_helper_line(line: str) -> dict[str, str]:
+    return dict(_LINE.findall(line))
+
+
+def signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def check(spec: RunSpec, res: RunResult) -> tuple[bool, str]:
+    """Whether a run did what the app's `expect` / `ready` says, and if not, why (one line)."""
+    if res.status == "spawnerr":
+        return False, f"cannot start the program (errno {res.exit_code})"
+    if res.status == "timeout":
+        return False, f"timed out after {spec.timeout_s:g}s (killed with its process group)"
+    if spec.ready is not None:
+        if res.status != "ready":
+            what = f"line containing {spec.ready.stdout!r}" if spec.ready.stdout else \
+                f"a connection on port {spec.ready.tcp}"
+            how = _how_ended(res)
+            return False, f"never ready: no {what} before it {how}" + _tail(res.stderr)
+        return True, ""
+    if res.status == "signaled":
+        return False, f"crashed: killed by {signal_name(res.signal)}" + _tail(res.stderr)
+    e = spec.expect
+    if e.exit is not None and res.exit_code != e.exit:
+        return False, f"exit code {res.exit_code}, expected {e.exit}" + _tail(res.stderr)
+    if e.stdout is not None and res.stdout.rstrip() != e.stdout.rstrip():
+        return False, (f"stdout {_short(res.stdout.rstrip())!r}, expected "
+                       f"{_short(e.stdout.rstrip())!r}")
+    if e.stdout_contains is not None and e.stdout_contains not in res.stdout:
+        return False, (f"stdout {_short(res.stdout.rstrip())!r} lacks "
+                       f"{_short(e.stdout_contains)!r}")
+    return True, ""
+
+
+def _how_ended(res: RunResult) -> str:
+    if res.signal:
+        return f"was killed by {signal_name(res.signal)}"
+    if res.status == "timeout":
+        return "timed out"
+    return f"exited with code {res.exit_code}"
+
+
+def _short(s: str, n: int = 80) -> str:
+    return s if len(s) <= n else s[:n] + "…"
+
+
+def _tail(stderr: str) -> str:
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    return f" (stderr: {_short(' | '.join(lines[:3]), 160)})" if lines else ""
+
+
+class SpawnExecutor:
+    """The built-in timer: gsb-spawn starts the program and times posix_spawn .. wait4."""
+
+    name = "spawn"
+
+    def __init__(self, workdir: Path | None = None, capture_limit: int = 1 << 16) -> None:
+        self.helper = str(helper_path())
+        base = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="gsb-", dir=base))
+        self.capture_limit = capture_limit
+
+    def run(self, spec: RunSpec) -> RunResult:
+        out = self.workdir / "stdout"
+        err = self.workdir / "stderr"
+        argv = [self.helper, "-t", str(max(1, int(spec.timeout_s * 1000))),
+                "-o", str(out), "-e", str(err)]
+        if spec.cpus:
+            argv += ["-c", ",".join(str(c) for c in spec.cpus)]
+        if spec.ready is not None and spec.ready.stdout:
+            argv += ["-r", spec.ready.stdout]
+        elif spec.ready is not None and spec.ready.tcp:
+            argv += ["-p", str(spec.ready.tcp)]
+        argv += ["--", *spec.argv]
+        try:
+            p = subprocess.run(argv, env=dict(spec.env), capture_output=True, text=True,
+                               stdin=subprocess.DEVNULL, timeout=spec.timeout_s + 30,
+                               check=False)
+        except subprocess.TimeoutExpired:
+            return self._fail("timeout", "the spawn helper itself hung")
+        lines = [ln for ln in p.stdout.splitlines() if ln.startswith("status=")]
+        if not lines:
+            return self._fail("spawnerr", "spawn helper: " + (p.stderr.strip() or "no output"))
+        d = parse_helper_line(lines[-1])
+        status = d.get("status", "spawnerr")
+        res = RunResult(
+            status=status, exit_code=int(d.get("code", -1)), signal=int(d.get("sig", 0)),
+            wall_ns=int(d.get("wall_ns", 0)), user_ns=int(d.get("user_ns", 0)),
+            sys_ns=int(d.get("sys_ns", 0)), maxrss_bytes=int(d.get("maxrss_kb", 0)) * 1024,
+            minflt=int(d.get("minflt", 0)), majflt=int(d.get("majflt", 0)),
+            stdout=_read(out, self.capture_limit), stderr=_read(err, self.capture_limit),
+        )
+        if status == "spawnerr":
+            res = RunResult(**{**res.__dict__, "stderr": p.stderr})
+        ok, reason = check(spec, res)
+        return RunResult(**{**res.__dict__, "ok": ok, "reason": reason})
+
+    @staticmethod
+    def _fail(status: str, reason: str) -> RunResult:
+        return RunResult(status, -1, 0, 0, None, None, None, None, None, ok=False, reason=reason)
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _read(path: Path, limit: int) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# hyperfine
+
+
+@dataclass(frozen=True)
+class HyperfineRun:
+    wall_ns: list[int]
+    exit_codes: list[int]
+    user_mean_ns: float | None
+    sys_mean_ns: float | None
+    version: str
+
+
+def hyperfine_available() -> bool:
+    return find_tool("hyperfine").found
+
+
+def run_hyperfine(spec: RunSpec, runs: int, warmup: int, workdir: Path) -> HyperfineRun:
+    """hyperfine -N (no shell; hyperfine splits the command itself, so each argument is quoted
+    for its tokenizer), per-run times from --export-json."""
+    exe = find_tool("hyperfine")
+    if not exe.found or exe.path is None:
+        raise RuntimeError("hyperfine not found: apt-get install hyperfine")
+    out = workdir / "hyperfine.json"
+    cmd = " ".join(shlex.quote(a) for a in spec.argv)
+    argv = [exe.path, "-N", "-i", "--style", "none", "--runs", str(runs), "--warmup",
+            str(warmup), "--export-json", str(out), "--", cmd]
+    p = subprocess.run(argv, env=dict(spec.env), capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, check=False,
+                       timeout=(runs + warmup) * spec.timeout_s + 60)
+    if p.returncode != 0 or not out.exists():
+        raise RuntimeError("hyperfine failed: " + (p.stderr.strip().splitlines() or ["?"])[-1])
+    r = json.loads(out.read_text())["results"][0]
+    return HyperfineRun(
+        wall_ns=[round(t * 1e9) for t in r["times"]],
+        exit_codes=[int(c) if c is not None else -1 for c in r.get("exit_codes", [])],
+        user_mean_ns=r.get("user", 0) * 1e9, sys_mean_ns=r.get("system", 0) * 1e9,
+        version=exe.version or "",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Page cache
+
+
+def evict(path: Path) -> None:
+    """Drop a file's pages from the page cache (no root needed: POSIX_FADV_DONTNEED)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def read_back(path: Path) -> None:
+    """Read a file fully with read(), so every binary's pages come back the same way (a file
+    written by the linker through mmap otherwise starts ~15% slower warm than a `cp` of it)."""
+    with open(path, "rb", buffering=0) as fh:
+        while fh.read(1 << 20):
+            pass
+
+
+def normalise_warm(paths: Sequence[Path]) -> None:
+    for p in paths:
+        evict(p)
+    for p in paths:
+        read_back(p)
+
+
+def run_env(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """A run's environment: the harness's, minus GODEBUG/GOGC-style knobs that would change
+    what is measured, plus the cell's."""
+    env = {k: v for k, v in base.items()
+           if k not in ("GODEBUG", "GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GOTRACEBACK")}
+    env.update(extra)
+    return env
+
+
+# ---------------------------------------------------------------------------------------------
+# GODEBUG=inittrace=1
+
+_INIT = re.compile(
+    r"^init (?P<package>\S+) @(?P<start>[\d.]+) ms, (?P<clock>[\d.]+) ms clock, "
+    r"(?P<bytes>\d+) bytes, (?P<allocs>\d+) allocs", re.M)
+
+
+def parse_inittrace(stderr: str) -> list[dict[str, object]]:
+    """The Go runtime's per-package init lines:
+    `init internal/godebug @2.0 ms, 0.17 ms clock, 312 bytes, 7 allocs`."""
+    return [{"package": m["package"], "start_ms": float(m["start"]),
+             "clock_ms": float(m["clock"]), "bytes": int(m["bytes"]),
+             "allocs": int(m["allocs"])} for m in _INIT.finditer(stderr)]

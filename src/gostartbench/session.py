@@ -1,0 +1,190 @@
+"""Scheduling and running the timed rounds over many cells.
+
+`schedule` is pure. `Session.measure` drives an executor over the schedule, applies the cache
+condition of each run, and hands every sample to a sink as soon as it is taken. Interleaved
+order (the default) shuffles every round across all cells, so slow drift of the machine hits
+every cell alike and rounds can be paired across cells.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gostartbench.measure import (
+    Executor,
+    RunResult,
+    RunSpec,
+    evict,
+    normalise_warm,
+    read_back,
+    run_hyperfine,
+)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One cell ready to measure."""
+
+    cell: str
+    binary: Path
+    spec: RunSpec
+    cache: str = "warm"
+
+
+@dataclass(frozen=True)
+class Task:
+    round: int  # < 0: warmup, not recorded
+    cell: str
+
+
+def schedule(cells: Sequence[str], runs: int, warmup: int, order: str, seed: int = 0
+             ) -> list[Task]:
+    """Warmup rounds then measured rounds. interleaved: each round visits every cell once, in a
+    fresh shuffled order (seeded: the same seed gives the same schedule). sequential: all of a
+    cell's rounds, then the next cell."""
+    rng = random.Random(seed)
+    tasks: list[Task] = []
+    if order == "sequential":
+        for c in cells:
+            tasks += [Task(r, c) for r in range(-warmup, runs)]
+        return tasks
+    for r in range(-warmup, runs):
+        perm = list(cells)
+        rng.shuffle(perm)
+        tasks += [Task(r, c) for c in perm]
+    return tasks
+
+
+SampleSink = Callable[[dict[str, Any]], None]
+
+
+def sample_row(unit: Unit, rnd: int, timer: str, res: RunResult) -> dict[str, Any]:
+    return {
+        "cell": unit.cell, "round": rnd, "cache": unit.cache, "timer": timer,
+        "wall_ns": res.wall_ns, "user_ns": res.user_ns, "sys_ns": res.sys_ns,
+        "maxrss_bytes": res.maxrss_bytes, "minflt": res.minflt, "majflt": res.majflt,
+        "exit_code": res.exit_code, "signal": res.signal, "ok": res.ok, "reason": res.reason,
+    }
+
+
+@dataclass
+class Session:
+    units: Sequence[Unit]
+    executor: Executor
+    sink: SampleSink
+    runs: int
+    warmup: int
+    order: str = "interleaved"
+    seed: int = 0
+    done: set[tuple[str, int, str]] = field(default_factory=set)  # (cell, round, timer) on disk
+    progress: Callable[[int, int, str], None] | None = None
+    should_stop: Callable[[], bool] = lambda: False
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_cell = {u.cell: u for u in self.units}
+        # Binaries that warm cells use: after a cold run of a shared binary, read it back in.
+        self.warm_binaries = {u.binary for u in self.units if u.cache == "warm"}
+
+    def pending(self, timer: str = "spawn") -> list[Task]:
+        tasks = schedule([u.cell for u in self.units], self.runs, self.warmup, self.order,
+                         self.seed)
+        complete = {c for c in self.by_cell
+                    if all((c, r, timer) in self.done for r in range(self.runs))}
+        return [t for t in tasks if t.cell not in complete and
+                (t.round < 0 or (t.cell, t.round, timer) not in self.done)]
+
+    def prepare(self) -> None:
+        """Warm cells: evict every binary, then read each back the same way."""
+        normalise_warm(sorted({u.binary for u in self.units}))
+
+    def run_one(self, task: Task, timer: str = "spawn") -> RunResult | None:
+        unit = self.by_cell[task.cell]
+        if unit.cell in self.failures:
+            return None
+        if unit.cache == "cold":
+            evict(unit.binary)
+        res = self.executor.run(unit.spec)
+        if unit.cache == "cold" and unit.binary in self.warm_binaries:
+            read_back(unit.binary)
+        if task.round >= 0 or not res.ok:
+            self.sink(sample_row(unit, task.round, timer, res))
+            self.done.add((unit.cell, task.round, timer))
+        if not res.ok:
+            # A failing cell stops here (a hang would otherwise cost runs × timeout); the others
+            # go on.
+            self.failures[unit.cell] = res.reason
+        return res
+
+    def measure(self, tasks: Iterable[Task] | None = None) -> dict[str, str]:
+        """Run the pending (or given) tasks in order; returns cell → failure reason."""
+        todo = list(tasks) if tasks is not None else self.pending()
+        self.prepare()
+        total = len(todo)
+        for i, t in enumerate(todo):
+            if self.should_stop():
+                break
+            self.run_one(t)
+            if self.progress:
+                self.progress(i + 1, total, t.cell)
+        return self.failures
+
+    def measure_hyperfine(self, workdir: Path, chunks: int = 10) -> dict[str, str]:
+        """The second timer: hyperfine -N over each warm cell, in chunks interleaved across cells
+        (cold cells need eviction between runs, which hyperfine cannot do without a shell)."""
+        cells = [u for u in self.units if u.cache == "warm" and u.cell not in self.failures]
+        per = max(1, -(-self.runs // chunks))
+        rng = random.Random(self.seed + 1)
+        next_round = {u.cell: 0 for u in cells}
+        for u in cells:  # resume: rounds on disk are not measured again
+            while (u.cell, next_round[u.cell], "hyperfine") in self.done:
+                next_round[u.cell] += 1
+        while any(next_round[u.cell] < self.runs for u in cells):
+            if self.should_stop():
+                break
+            order = [u for u in cells if next_round[u.cell] < self.runs]
+            rng.shuffle(order)
+            for u in order:
+                n = min(per, self.runs - next_round[u.cell])
+                try:
+                    hr = run_hyperfine(u.spec, n, 1, workdir)
+                except Exception as exc:  # hyperfine's failure is this timer's, not the run's
+                    self.failures.setdefault(f"{u.cell}/hyperfine", str(exc))
+                    next_round[u.cell] = self.runs
+                    continue
+                for j, w in enumerate(hr.wall_ns):
+                    code = hr.exit_codes[j] if j < len(hr.exit_codes) else 0
+                    exp = u.spec.expect.exit
+                    ok = exp is None or code == exp
+                    self.sink({"cell": u.cell, "round": next_round[u.cell] + j,
+                               "cache": u.cache, "timer": "hyperfine", "wall_ns": w,
+                               "exit_code": code, "ok": ok,
+                               "reason": "" if ok else f"exit code {code}, expected {exp}"})
+                next_round[u.cell] += n
+        return self.failures
+
+
+class FakeExecutor:
+    """A deterministic executor for tests of scheduling and statistics: wall times come from a
+    function of (argv, call number); nothing is started."""
+
+    name = "fake"
+
+    def __init__(self, wall_ns: Callable[[RunSpec, int], int],
+                 fail: Callable[[RunSpec, int], str] | None = None) -> None:
+        self.wall_ns = wall_ns
+        self.fail = fail
+        self.calls: list[RunSpec] = []
+        self.t0 = time.monotonic()
+
+    def run(self, spec: RunSpec) -> RunResult:
+        n = len(self.calls)
+        self.calls.append(spec)
+        reason = self.fail(spec, n) if self.fail else ""
+        return RunResult("exited", 0 if not reason else 1, 0, self.wall_ns(spec, n), 0, 0,
+                         1 << 20, 100, 0, ok=not reason, reason=reason)
