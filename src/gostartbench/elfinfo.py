@@ -23,7 +23,7 @@ UPX_MAGIC = b"UPX!"
 class ElfFacts:
     size_bytes: int
     sha256: str
-    sha256_code: str  # all sections but build info/build ids; "" when there are no sections
+    sha256_code: str  # Go's pclntab, .text size and section names; "" if not a Go ELF
     elf_type: str  # EXEC | DYN | ? (not ELF)
     machine: str
     text_bytes: int  # allocated, executable sections
@@ -66,6 +66,8 @@ def read_facts(path: Path) -> ElfFacts:
     needed: list[str] = []
     code_hash = hashlib.sha256()
     n_sections = 0
+    names: list[str] = []
+    has_pcln = False
     try:
         with open(path, "rb") as fh:
             elf = ELFFile(fh)
@@ -95,18 +97,24 @@ def read_facts(path: Path) -> ElfFacts:
                         data += sz
                 if isinstance(sec, DynamicSection):
                     needed += [t.needed for t in sec.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
-                if name not in _IDENTITY_SECTIONS and stype != "SHT_NOBITS" and \
-                        name.startswith((".text", ".rodata", ".data", ".noptr", ".typelink",
-                                         ".itablink", ".gopclntab", ".gosymtab", ".init_array",
-                                         ".rela", ".dyn", ".got", ".plt", ".interp", ".hash",
-                                         ".gnu.hash", ".tbss", ".tdata")):
-                    code_hash.update(name.encode() + b"\0")
+                if name not in _IDENTITY_SECTIONS:
+                    names.append(name)
+                if name == ".gopclntab":
+                    # Go's function table: position-independent, so it is equal for two builds
+                    # whose code is the same even when a longer build-info string shifted the
+                    # addresses after it (cgo=0 vs cgo=1 of a program without C code).
                     code_hash.update(sec.data())
+                    has_pcln = True
+                elif name == ".text":
+                    code_hash.update(str(sz).encode())
     except ELFError:
         elf_type, machine = "?", "?"
+    # Which sections exist (symbols, DWARF) is part of the identity: a stripped binary has the
+    # same code but is not "identical but for build info".
+    code_hash.update("\0".join(sorted(names)).encode())
     return ElfFacts(
         size_bytes=size, sha256=sha,
-        sha256_code=code_hash.hexdigest() if n_sections and not packed else "",
+        sha256_code=code_hash.hexdigest() if has_pcln and not packed else "",
         elf_type=elf_type, machine=machine, text_bytes=text, data_bytes=data, bss_bytes=bss,
         debug_bytes=debug, symtab_bytes=symtab, has_symtab=has_symtab, has_debug=has_debug,
         linkage="dynamic" if (interp or needed) else "static", interpreter=interp,

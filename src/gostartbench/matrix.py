@@ -352,11 +352,15 @@ def _rule(doc: _Doc, raw: Any, path: Sequence[Any], known: Mapping[str, tuple[st
         if isinstance(v, list) and not multi:
             raise doc.error(kp, "expected one value here, found a list")
         vals = _values(doc, v, kp)
+        schema = {**BUILD_AXES, **RUN_AXES}.get(axis)
+        # Enumerated axes: any value the axis allows (SPEC's own example excludes upx values the
+        # matrix may not list); app, toolchain and free-text axes: the matrix's values.
+        choices = schema if schema is not None else known[axis]
         for i, x in enumerate(vals):
-            if x not in known[axis]:
+            if x not in choices and not (schema is None and axis not in RULE_KEYS_EXTRA):
                 raise doc.error((*kp, i) if isinstance(v, list) else kp,
-                                f"{x!r} is not among the matrix's {k} values: "
-                                f"{allowed(known[axis])}" + did_you_mean(x, known[axis]))
+                                f"{x!r} is not a {k} value here; allowed: "
+                                f"{allowed(choices)}" + did_you_mean(x, choices))
         out[axis] = tuple(vals)
     return out
 

@@ -1,0 +1,44 @@
+"""Sessions: bench (the main job), tests, lint, report, notebook. Each calls the package."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Build every cell of matrix.yaml, time it, write results/<run-id>/ (args: gostartbench run)."""
+    session.install("-e", ".")
+    session.run("gostartbench", "run", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The framework's own tests: real Go toolchain, strip, upx and hyperfine."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff and mypy."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", "src", "tests", "bench", "noxfile.py")
+    session.run("mypy")
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Redraw statistics, charts and report of a run folder (default: results/example)."""
+    session.install("-e", ".")
+    session.run("gostartbench", "report", *(session.posargs or ["results/example"]))
+
+
+@nox.session
+def notebook(session: nox.Session) -> None:
+    """Execute notebooks/analysis.ipynb against a run folder (default: results/example)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "gostartbench.notebook", *session.posargs)

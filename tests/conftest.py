@@ -1,0 +1,44 @@
+"""Shared fixtures: a build cache shared by the whole test session, tool requirements that
+skip where a tool is missing (and fail under CI=true), and small real matrices."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gostartbench.tools import HOW_TO_GET
+
+REPO = Path(__file__).resolve().parents[1]
+GOAPPS = REPO / "goapps"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TOOLCHAIN = "1.27.3"
+
+os.environ.setdefault("GOSTARTBENCH_CACHE", str(REPO / ".gsb-cache"))
+
+
+def require(tool: str) -> None:
+    """Skip where `tool` is missing, with how to get it; under CI=true fail instead, so CI
+    never passes by skipping."""
+    if shutil.which(tool):
+        return
+    how = HOW_TO_GET.get(tool, "install it")
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{tool} is required under CI=true but missing: {how}")
+    pytest.skip(f"{tool} not installed: {how}")
+
+
+@pytest.fixture
+def write_matrix(tmp_path: Path) -> Callable[[str], Path]:
+    def write(body: str, name: str = "matrix.yaml") -> Path:
+        text = textwrap.dedent(body).replace("@GOAPPS@", str(GOAPPS)).replace(
+            "@FIXTURES@", str(FIXTURES))
+        p = tmp_path / name
+        p.write_text(text)
+        return p
+
+    return write

@@ -1,0 +1,231 @@
+"""The build stage on real binaries: real go, strip and upx; properties read from the ELF."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gostartbench import build, elfinfo, matrix
+from gostartbench.cli import main
+
+from .conftest import FIXTURES, GOAPPS, require
+
+MATRIX = f"""
+version: 1
+apps:
+  hello: {{path: {GOAPPS}/hello, expect: {{stdout: "Hello, Go!"}}}}
+  netcli: {{path: {GOAPPS}/netcli}}
+axes:
+  buildmode: [exe, pie]
+  ldflags: ["", "-s -w"]
+  cgo: [0, 1]
+  strip: [none, unneeded, debug, all]
+  upx: [none, best]
+exclude:
+  - {{ldflags: "-s -w", strip: [unneeded, debug, all]}}
+  - {{ldflags: "-s -w", upx: best}}
+  - {{app: hello, cgo: 1}}
+  - {{app: netcli, buildmode: pie}}
+  - {{app: netcli, ldflags: "-s -w"}}
+  - {{app: netcli, strip: [unneeded, debug, all]}}
+  - {{app: netcli, upx: best}}
+  - {{buildmode: pie, strip: [debug, all]}}
+include:
+  - {{app: hello, cgo: 1}}
+"""
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory
+          ) -> tuple[matrix.Matrix, dict[str, build.BuildResult]]:
+    for tool in ("strip", "upx", "cc"):
+        require(tool)
+    p = tmp_path_factory.mktemp("m") / "matrix.yaml"
+    p.write_text(MATRIX)
+    m = matrix.load(p)
+    return m, build.build_cells(m, m.cells)
+
+
+def _get(built: tuple[matrix.Matrix, dict[str, build.BuildResult]], **axes: str
+         ) -> build.BuildResult:
+    m, res = built
+    app = axes.pop("app", "hello")
+    want = {"buildmode": "exe", "ldflags": "", "cgo": "0", "strip": "none", "upx": "none",
+            **axes}
+    for c in m.cells:
+        if c.app == app and all(c.build_values[k] == v for k, v in want.items()):
+            return res[c.build_id]
+    raise AssertionError(f"no cell {app} {want}")
+
+
+def _run(binary: Path | None) -> str:
+    assert binary is not None
+    return subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout
+
+
+def test_exe_static_and_pie_dynamic(built: tuple) -> None:
+    exe = _get(built)
+    pie = _get(built, buildmode="pie")
+    assert exe.status == "ok" and exe.facts is not None
+    assert exe.facts.elf_type == "EXEC" and exe.facts.linkage == "static"
+    assert pie.facts is not None and pie.facts.elf_type == "DYN"
+    assert pie.facts.interpreter.startswith("/lib")  # even with CGO_ENABLED=0
+    assert _run(pie.binary).strip() == "Hello, Go!"
+
+
+def test_ldflags_s_w_drops_symbols_and_dwarf(built: tuple) -> None:
+    r = _get(built, ldflags="-s -w")
+    assert r.binary is not None
+    names = elfinfo.section_names(r.binary)
+    assert ".symtab" not in names and not any(n.startswith(".debug_") for n in names)
+    full = elfinfo.section_names(_get(built).binary)  # type: ignore[arg-type]
+    assert ".symtab" in full and any(n.startswith(".debug_") for n in full)
+
+
+@pytest.mark.parametrize(("mode", "symtab", "debug"),
+                         [("unneeded", False, False), ("debug", True, False), ("all", False, False)])
+def test_strip_variants(built: tuple, mode: str, symtab: bool, debug: bool) -> None:
+    r = _get(built, strip=mode)
+    assert r.status == "ok" and r.facts is not None and r.binary is not None
+    names = elfinfo.section_names(r.binary)
+    assert (".symtab" in names) is symtab
+    assert any(n.startswith(".debug_") for n in names) is debug
+    assert r.facts.size_bytes < _get(built).facts.size_bytes  # type: ignore[union-attr]
+    assert _run(r.binary).strip() == "Hello, Go!"
+
+
+def test_upx_packs_smaller_and_runs(built: tuple) -> None:
+    r = _get(built, upx="best")
+    base = _get(built)
+    assert r.status == "ok" and r.binary is not None and r.facts is not None
+    assert elfinfo.is_upx(r.binary) and r.facts.packed == "upx"
+    assert r.facts.size_bytes < 0.8 * base.facts.size_bytes  # type: ignore[union-attr]
+    assert _run(r.binary).strip() == "Hello, Go!"
+
+
+def test_upx_refuses_internally_linked_pie(built: tuple) -> None:
+    r = _get(built, buildmode="pie", upx="best")
+    assert r.status == "failed"
+    assert "upx refused" in r.reason and "CantPackException" in r.reason
+
+
+def test_netcli_cgo_decides_linkage(built: tuple) -> None:
+    c0 = _get(built, app="netcli", cgo="0")
+    c1 = _get(built, app="netcli", cgo="1")
+    assert c0.facts is not None and c0.facts.linkage == "static"
+    assert c1.facts is not None and c1.facts.linkage == "dynamic"
+    assert "libc.so.6" in c1.facts.needed
+
+
+def test_identical_but_for_build_info(built: tuple) -> None:
+    m, res = built
+    notes = build.mark_identical(res)
+    h0 = next(c for c in m.cells if c.app == "hello" and c.build_values["cgo"] == "0"
+              and c.build_values["buildmode"] == "exe" and c.build_values["ldflags"] == ""
+              and c.build_values["strip"] == "none" and c.build_values["upx"] == "none")
+    h1 = next(c for c in m.cells if c.app == "hello" and c.build_values["cgo"] == "1")
+    assert res[h0.build_id].facts.sha256 != res[h1.build_id].facts.sha256  # type: ignore
+    assert "identical but for Go build info" in notes[h1.build_id]
+    assert h0.build_id in notes[h1.build_id]
+
+
+def test_second_build_rebuilds_nothing(built: tuple) -> None:
+    m, first = built
+    again = build.build_cells(m, m.cells)
+    assert all(r.cached for r in again.values() if r.status in ("ok", "failed"))
+    assert {k: r.key for k, r in again.items()} == {k: r.key for k, r in first.items()}
+
+
+def test_x_values_with_spaces_and_quotes(write_matrix: Callable[[str], Path]) -> None:
+    p = write_matrix(f"""
+    version: 1
+    apps: {{xvar: {{path: {FIXTURES}/xvar}}}}
+    axes:
+      ldflags: ["-X 'main.version=a b \\"c\\"'"]
+    """)
+    m = matrix.load(p)
+    res = build.build_cells(m, m.cells)
+    r = next(iter(res.values()))
+    assert r.status == "ok", r.reason
+    assert _run(r.binary).strip() == 'a b "c"'
+
+
+def test_compile_error_is_recorded(write_matrix: Callable[[str], Path]) -> None:
+    p = write_matrix(f"""
+    version: 1
+    apps: {{broken: {{path: {FIXTURES}/compileerr}}, hello: {{path: {GOAPPS}/hello}}}}
+    """)
+    m = matrix.load(p)
+    res = build.build_cells(m, m.cells)
+    broken = next(r for k, r in res.items() if k.startswith("broken"))
+    hello = next(r for k, r in res.items() if k.startswith("hello"))
+    assert broken.status == "failed" and "undefinedFunction" in broken.reason
+    assert hello.status == "ok"
+
+
+def test_build_cli_writes_cells_csv(write_matrix: Callable[[str], Path], tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    p = write_matrix(f"""
+    version: 1
+    apps: {{hello: {{path: {GOAPPS}/hello}}}}
+    axes: {{ldflags: ["", "-s -w"]}}
+    """)
+    assert main(["build", "-m", str(p), "--out", str(tmp_path / "o")]) == 0
+    text = (tmp_path / "o" / "cells.csv").read_text()
+    header = text.splitlines()[0].split(",")
+    for col in ("cell", "app", "toolchain", "ldflags", "status", "reason", "binary", "size_bytes",
+                "text_bytes", "data_bytes", "debug_bytes", "linkage", "sha256", "build_s"):
+        assert col in header
+    assert "static" in capsys.readouterr().out
+
+
+def test_missing_tool_skips_only_its_cells(write_matrix: Callable[[str], Path],
+                                           tmp_path: Path) -> None:
+    require("strip")
+    # A PATH with everything but upx.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("strip", "cc", "gcc", "as", "ld", "ld.bfd", "ld.gold", "objcopy"):
+        w = shutil.which(tool)
+        if w:
+            (bindir / tool).symlink_to(w)
+    p = write_matrix(f"""
+    version: 1
+    apps: {{hello: {{path: {GOAPPS}/hello}}}}
+    axes: {{upx: [none, best]}}
+    """)
+    env = {**os.environ, "PATH": f"{bindir}:{Path(sys.executable).parent}"}
+    out = subprocess.run([sys.executable, "-m", "gostartbench", "build", "-m", str(p), "--out",
+                          str(tmp_path / "o")], env=env, capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    rows = (tmp_path / "o" / "cells.csv").read_text()
+    assert "skipped" in rows and "upx not found" in rows and "apt-get install" in rows
+    assert ",ok," in rows
+
+
+def test_two_processes_build_the_same_cell(write_matrix: Callable[[str], Path]) -> None:
+    # A fresh cache key (a build-environment value no other test uses), built by two
+    # processes at once: both end with the same good binary.
+    nonce = uuid.uuid4().hex[:8]
+    p = write_matrix(f"""
+    version: 1
+    apps: {{hello: {{path: {GOAPPS}/hello}}}}
+    axes: {{env.GSB_NONCE: ["{nonce}"], strip: [unneeded]}}
+    """)
+    code = ("import sys; from gostartbench import matrix, build;"
+            "m = matrix.load(sys.argv[1]); r = build.build_cells(m, m.cells);"
+            "x = next(iter(r.values())); print(x.status, x.binary, x.reason)")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(p)], stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [pr.communicate(timeout=600)[0].split() for pr in procs]
+    assert [o[0] for o in outs] == ["ok", "ok"], outs
+    assert outs[0][1] == outs[1][1]
+    assert _run(Path(outs[0][1])).strip() == "Hello, Go!"
