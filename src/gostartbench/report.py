@@ -109,7 +109,7 @@ def analyse(run_dir: Path) -> dict[str, Any]:
 
 
 def _write_df(path: Path, df: pd.DataFrame) -> None:
-    write_atomic(path, df.to_csv(index=False, float_format="%.6g"))
+    write_atomic(path, df.to_csv(index=False, float_format="%.10g"))
 
 
 def make_report(run_dir: Path, heat: tuple[str, str] | None = None) -> Path:
@@ -151,7 +151,8 @@ def make_report(run_dir: Path, heat: tuple[str, str] | None = None) -> Path:
             "Built-in spawn timer against hyperfine -N, per cell.")
     md = render_md(a, charts, run_dir)
     write_atomic(run_dir / "report.md", md)
-    write_atomic(run_dir / "report.html", render_html(a, charts))
+    mtext = (run_dir / "matrix.yaml").read_text() if (run_dir / "matrix.yaml").exists() else ""
+    write_atomic(run_dir / "report.html", render_html(a, charts, mtext))
     return run_dir / "report.html"
 
 
@@ -329,7 +330,8 @@ def _html_inline(md: str) -> str:
     return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", t)
 
 
-def render_html(a: Mapping[str, Any], charts: Sequence[tuple[str, Path, str]]) -> str:
+def render_html(a: Mapping[str, Any], charts: Sequence[tuple[str, Path, str]],
+                matrix_text: str = "") -> str:
     """Self-contained: charts embedded as data URIs, no external reference; every string from
     the matrix, the programs or the host escaped."""
     e = html.escape
@@ -365,8 +367,7 @@ def render_html(a: Mapping[str, Any], charts: Sequence[tuple[str, Path, str]]) -
         h += [f"<tr><td>{e(str(r['cell']))}</td><td>{e(str(r['status']))}</td>"
               f"<td>{e(str(r['reason']))}</td></tr>" for r in failed.to_dict("records")]
         h.append("</table>")
-    mpath = Path(str(run.get("_dir", "")))
-    del mpath
+    h.append(f"<h2>Matrix</h2><pre>{e(matrix_text)}</pre>")
     h.append("<h2>How these numbers were made</h2>"
              f"<pre>{e(stats.__doc__ or '')}</pre></body></html>")
     return "\n".join(h)

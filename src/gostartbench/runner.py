@@ -90,10 +90,27 @@ def run_command(args: argparse.Namespace) -> int:
         pid = (run_dir / ".lock").read_text().strip() if (run_dir / ".lock").exists() else "?"
         raise InputError(f"{run_dir} is in use by another run (pid {pid}); wait for it or use "
                          "another --out", key="--out") from None
+    from gostartbench.bench import install_sigterm
+
+    install_sigterm()  # SIGTERM stops the run like Ctrl-C: finished samples kept, exit 130
     try:
         return _run(mx, cells, run_dir, expr, prev, args)
+    except KeyboardInterrupt:
+        _mark_interrupted(run_dir)
+        print(f"interrupted: finished samples are on disk; continue with "
+              f"`gostartbench run --resume {run_dir}`", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         lock.release()
+
+
+def _mark_interrupted(run_dir: Path) -> None:
+    try:
+        run = results.read_json(run_dir / results.RUN_JSON)
+    except (OSError, ValueError):
+        return
+    run.update(status="interrupted", end=dt.datetime.now().astimezone().isoformat())
+    results.write_json(run_dir / results.RUN_JSON, run)
 
 
 def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,

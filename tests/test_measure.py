@@ -1,0 +1,155 @@
+"""Measuring real runs: the child's own RSS, cache conditions, failures, ready mode, inittrace.
+Assertions are about what happened, never about how long it took within a tight bound."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gostartbench import build, matrix
+from gostartbench.calibrate import calib_programs
+from gostartbench.matrix import Expect, Ready
+from gostartbench.measure import (
+    RunSpec,
+    SpawnExecutor,
+    evict,
+    normalise_warm,
+    parse_inittrace,
+)
+
+from .conftest import FIXTURES, GOAPPS
+
+
+def _binary(write_matrix: Callable[[str], Path], app: str, path: Path) -> Path:
+    p = write_matrix(f"version: 1\napps: {{{app}: {{path: {path}}}}}\n", name=f"{app}.yaml")
+    m = matrix.load(p)
+    r = next(iter(build.build_cells(m, m.cells).values()))
+    assert r.status == "ok" and r.binary is not None, r.reason
+    return r.binary
+
+
+@pytest.fixture
+def executor() -> SpawnExecutor:
+    ex = SpawnExecutor()
+    yield ex
+    ex.close()
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ)
+
+
+def test_rss_is_the_childs_own(write_matrix: Callable[[str], Path],
+                               executor: SpawnExecutor) -> None:
+    hello = _binary(write_matrix, "hello", GOAPPS / "hello")
+    ballast = bytearray(300 * 1024 * 1024)  # make the harness big: the RSS trap would show it
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    res = executor.run(RunSpec(argv=(str(hello),), env=_env()))
+    del ballast
+    assert res.ok and res.stdout.strip() == "Hello, Go!"
+    t = subprocess.run(["/usr/bin/time", "-f", "%M", str(hello)], capture_output=True,
+                       text=True, check=True)
+    ref = int(t.stderr.strip().splitlines()[-1]) * 1024
+    assert res.maxrss_bytes is not None
+    assert abs(res.maxrss_bytes - ref) <= max(0.10 * ref, 512 * 1024), (res.maxrss_bytes, ref)
+
+
+def test_cold_runs_fault_and_warm_ones_do_not(write_matrix: Callable[[str], Path],
+                                              executor: SpawnExecutor) -> None:
+    netcli = _binary(write_matrix, "netcli", GOAPPS / "netcli")
+    spec = RunSpec(argv=(str(netcli),), env=_env())
+    cold = []
+    for _ in range(5):
+        evict(netcli)
+        cold.append(executor.run(spec).majflt)
+    normalise_warm([netcli])
+    executor.run(spec)
+    warm = [executor.run(spec).majflt for _ in range(5)]
+    assert statistics.median(cold) > 0, cold  # type: ignore[type-var]
+    assert statistics.median(warm) == 0, warm  # type: ignore[type-var]
+
+
+def test_hang_is_killed_with_its_group(write_matrix: Callable[[str], Path],
+                                       executor: SpawnExecutor) -> None:
+    hang = _binary(write_matrix, "hang", FIXTURES / "hang")
+    res = executor.run(RunSpec(argv=(str(hang),), env=_env(), timeout_s=0.5))
+    assert not res.ok and res.status == "timeout"
+    assert "timed out after 0.5s" in res.reason
+    time.sleep(0.2)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(hang) not in ps
+    assert "sleep 299.123" not in ps  # its child, in its process group, is gone too
+
+
+def test_crash_and_signal_and_wrong_output(write_matrix: Callable[[str], Path],
+                                           executor: SpawnExecutor) -> None:
+    crash = _binary(write_matrix, "crash", FIXTURES / "crash")
+    r = executor.run(RunSpec(argv=(str(crash),), env=_env()))
+    assert not r.ok and "exit code 2, expected 0" in r.reason and "panic" in r.reason
+    r = executor.run(RunSpec(argv=(str(crash), "-signal"), env=_env()))
+    assert not r.ok and "SIGABRT" in r.reason
+    wrong = _binary(write_matrix, "wrongout", FIXTURES / "wrongout")
+    r = executor.run(RunSpec(argv=(str(wrong),), env=_env(), expect=Expect(stdout="Hello, Go!")))
+    assert not r.ok and "Goodbye, Go!" in r.reason and "Hello, Go!" in r.reason
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_ready_modes_leave_no_process(write_matrix: Callable[[str], Path],
+                                      executor: SpawnExecutor) -> None:
+    httpd = _binary(write_matrix, "httpd", GOAPPS / "httpd")
+    r = executor.run(RunSpec(argv=(str(httpd),), env=_env(), ready=Ready(stdout="ready")))
+    assert r.ok and r.status == "ready" and r.wall_ns > 0
+    port = _free_port()
+    r = executor.run(RunSpec(argv=(str(httpd), "-addr", f"127.0.0.1:{port}"), env=_env(),
+                             ready=Ready(tcp=port)))
+    assert r.ok and r.status == "ready"
+    kid = _binary(write_matrix, "spawnkid", FIXTURES / "spawnkid")
+    r = executor.run(RunSpec(argv=(str(kid),), env=_env(), ready=Ready(stdout="ready")))
+    assert r.ok
+    time.sleep(0.2)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(httpd) not in ps and str(kid) not in ps
+    # the port is free again: the server is gone
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+    # never ready: exits first
+    hello = _binary(write_matrix, "hello", GOAPPS / "hello")
+    r = executor.run(RunSpec(argv=(str(hello),), env=_env(), ready=Ready(stdout="ready"),
+                             timeout_s=2))
+    assert not r.ok and "never ready" in r.reason
+
+
+def test_inittrace_parsed_from_a_real_binary(write_matrix: Callable[[str], Path],
+                                             executor: SpawnExecutor) -> None:
+    heavy = _binary(write_matrix, "initheavy", GOAPPS / "initheavy")
+    r = executor.run(RunSpec(argv=(str(heavy),), env={**_env(), "GODEBUG": "inittrace=1"}))
+    rows = parse_inittrace(r.stderr)
+    pkgs = {x["package"] for x in rows}
+    assert {"runtime", "main", "regexp"} <= pkgs, pkgs
+    main_row = next(x for x in rows if x["package"] == "main")
+    assert main_row["clock_ms"] > 0 and main_row["allocs"] > 0  # type: ignore[operator]
+
+
+def test_injected_delays_are_seen_in_order(executor: SpawnExecutor) -> None:
+    delay = calib_programs()["delay"]
+    med = {}
+    for us in (0, 2000, 6000):
+        spec = RunSpec(argv=(str(delay),), env={**_env(), "GSB_DELAY_US": str(us)})
+        executor.run(spec)
+        med[us] = statistics.median(executor.run(spec).wall_ns for _ in range(9))
+    # ordering and rough size only: no tight timed assert on a noisy machine
+    assert med[0] < med[2000] < med[6000]
+    assert med[6000] - med[0] > 3_000_000

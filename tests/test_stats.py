@@ -1,0 +1,203 @@
+"""Scheduling and statistics: a fake executor, known samples, known answers (milliseconds)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gostartbench import stats
+from gostartbench.measure import RunSpec
+from gostartbench.session import FakeExecutor, Session, Unit, schedule
+
+
+def test_interleaved_schedule_visits_every_cell_once_per_round() -> None:
+    cells = [f"c{i}" for i in range(6)]
+    tasks = schedule(cells, runs=10, warmup=2, order="interleaved", seed=7)
+    assert len(tasks) == 12 * 6
+    rounds: dict[int, list[str]] = {}
+    for t in tasks:
+        rounds.setdefault(t.round, []).append(t.cell)
+    assert sorted(rounds) == list(range(-2, 10))
+    assert all(sorted(v) == cells for v in rounds.values())
+    assert len({tuple(v) for v in rounds.values()}) > 1  # shuffled afresh
+    assert schedule(cells, 10, 2, "interleaved", seed=7) == tasks  # reproducible
+    assert schedule(cells, 10, 2, "interleaved", seed=8) != tasks
+
+
+def test_sequential_schedule_groups_cells() -> None:
+    tasks = schedule(["a", "b"], runs=3, warmup=1, order="sequential")
+    assert [(t.cell, t.round) for t in tasks] == [
+        ("a", -1), ("a", 0), ("a", 1), ("a", 2), ("b", -1), ("b", 0), ("b", 1), ("b", 2)]
+
+
+def _units(tmp_path: Path, names: list[str], cache: str = "warm") -> list[Unit]:
+    out = []
+    for n in names:
+        b = tmp_path / n
+        b.write_bytes(b"\x7fELF" + b"\0" * 100)
+        out.append(Unit(cell=n, binary=b, spec=RunSpec(argv=(str(b),)), cache=cache))
+    return out
+
+
+def test_session_records_runs_not_warmups_and_isolates_failures(tmp_path: Path) -> None:
+    rows: list[dict[str, Any]] = []
+    units = _units(tmp_path, ["good1", "bad", "good2"])
+    fail_at = {"bad": 3}
+    count: dict[str, int] = {}
+
+    def fail(spec: RunSpec, n: int) -> str:
+        name = Path(spec.argv[0]).name
+        count[name] = count.get(name, 0) + 1
+        return "boom" if count[name] == fail_at.get(name, -1) else ""
+
+    ex = FakeExecutor(lambda spec, n: 1_000_000 + n, fail)
+    s = Session(units=units, executor=ex, sink=rows.append, runs=20, warmup=2)
+    failures = s.measure()
+    assert failures == {"bad": "boom"}
+    ok = [r for r in rows if r["ok"]]
+    assert sum(r["cell"] == "good1" for r in ok) == 20
+    assert sum(r["cell"] == "good2" for r in ok) == 20
+    assert all(r["round"] >= 0 for r in ok)  # warmups not recorded
+    bad = [r for r in rows if r["cell"] == "bad"]
+    assert bad[-1]["ok"] is False and bad[-1]["reason"] == "boom"
+    assert count["bad"] == 3  # stopped at its first failure
+
+
+def test_resume_measures_only_what_is_missing(tmp_path: Path) -> None:
+    units = _units(tmp_path, ["a", "b"])
+    done = {("a", r, "spawn") for r in range(10)} | {("b", r, "spawn") for r in range(4)}
+    rows: list[dict[str, Any]] = []
+    ex = FakeExecutor(lambda spec, n: 1000)
+    s = Session(units=units, executor=ex, sink=rows.append, runs=10, warmup=0, done=done)
+    s.measure()
+    assert sorted((r["cell"], r["round"]) for r in rows) == [("b", r) for r in range(4, 10)]
+
+
+def test_cold_cells_evict_before_each_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    evicted: list[Path] = []
+    read: list[Path] = []
+    monkeypatch.setattr("gostartbench.session.evict", lambda p: evicted.append(p))
+    monkeypatch.setattr("gostartbench.session.read_back", lambda p: read.append(p))
+    monkeypatch.setattr("gostartbench.session.normalise_warm", lambda ps: None)
+    warm = _units(tmp_path, ["x"])
+    cold = [Unit(cell="x_cold", binary=warm[0].binary, spec=warm[0].spec, cache="cold")]
+    s = Session(units=warm + cold, executor=FakeExecutor(lambda s, n: 1), sink=lambda r: None,
+                runs=5, warmup=1)
+    s.measure()
+    assert len(evicted) == 6  # every cold run, warmup included
+    assert len(read) == 6  # and read back, since a warm cell shares the binary
+
+
+# --- statistics --------------------------------------------------------------------------
+
+
+def _samples(spec: dict[str, list[float]]) -> pd.DataFrame:
+    rows = []
+    for cell, walls in spec.items():
+        for i, w in enumerate(walls):
+            rows.append({"cell": cell, "round": i, "cache": "warm", "timer": "spawn",
+                         "wall_ns": int(w * 1e6), "user_ns": 0, "sys_ns": 0,
+                         "maxrss_bytes": 2_000_000, "minflt": 100, "majflt": 0,
+                         "exit_code": 0, "signal": 0, "ok": True, "reason": ""})
+    return pd.DataFrame(rows)
+
+
+def _cells(names: list[str], **cols: list[Any]) -> pd.DataFrame:
+    d = {"cell": names, "app": ["a"] * len(names), "toolchain": ["1.27.3"] * len(names),
+         "size_bytes": [1_000_000] * len(names)}
+    d.update(cols)
+    return pd.DataFrame(d)
+
+
+def test_summary_equals_pandas_own() -> None:
+    rng = np.random.default_rng(1)
+    walls = {"base": list(rng.normal(2.0, 0.1, 200)), "b": list(rng.normal(2.4, 0.1, 200))}
+    s = _samples(walls)
+    summ = stats.summarise(s, _cells(["base", "b"]), {"base": "base", "b": "base"},
+                           bootstrap=300)
+    for cell in walls:
+        ms = s[s["cell"] == cell]["wall_ns"] / 1e6
+        row = summ[summ["cell"] == cell].iloc[0]
+        assert row["p50_ms"] == pytest.approx(ms.median(), rel=1e-12)
+        assert row["stddev_ms"] == pytest.approx(ms.std(), rel=1e-12)
+        assert row["n"] == 200
+        assert row["ci95_low_ms"] <= row["p50_ms"] <= row["ci95_high_ms"]
+    b = summ[summ["cell"] == "b"].iloc[0]
+    assert b["ratio"] == pytest.approx(np.median(walls["b"]) / np.median(walls["base"]))
+    assert b["significant"] and b["p_adj"] < 1e-10 and b["paired"]
+
+
+def test_paired_ratio_cancels_common_drift() -> None:
+    drift = np.linspace(1.0, 3.0, 200)  # the machine slows down 3× over the run
+    base = 2.0 * drift
+    faster = 1.9 * drift  # exactly 5% faster in every round
+    summ = stats.summarise(_samples({"base": list(base), "f": list(faster)}),
+                           _cells(["base", "f"]), {"base": "base", "f": "base"}, bootstrap=300)
+    f = summ[summ["cell"] == "f"].iloc[0]
+    assert f["ratio"] == pytest.approx(0.95)
+    assert f["ratio_ci95_high"] - f["ratio_ci95_low"] < 1e-5  # paired: no spread (ns rounding)
+    # …while the Mann–Whitney test on the marginals cannot see it:
+    assert not f["significant"]
+
+
+def test_min_effect_guards_tiny_differences() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.normal(2.0, 0.01, 2000)
+    walls = {"base": list(base), "t": list(base * 1.005 + rng.normal(0, 0.0001, 2000))}
+    summ = stats.summarise(_samples(walls), _cells(["base", "t"]), {"t": "base"},
+                           bootstrap=200, min_effect=0.01)
+    t = summ[summ["cell"] == "t"].iloc[0]
+    assert t["p_adj"] < 0.05 and not t["significant"]
+
+
+def test_warnings_are_a_column() -> None:
+    walls = {"base": [1.0, 1.5, 1.0, 3.0, 1.0], "x": [1.0] * 50}
+    summ = stats.summarise(_samples(walls), _cells(["base", "x"]), {}, bootstrap=200)
+    base = summ[summ["cell"] == "base"].iloc[0]
+    assert "few samples (n=5)" in base["warnings"] and "high cv" in base["warnings"]
+    assert "no baseline cell" in base["warnings"]
+
+
+def test_holm_known_values() -> None:
+    assert list(stats.holm([0.01, 0.04, 0.03])) == pytest.approx([0.03, 0.06, 0.06])
+    out = stats.holm([0.5, math.nan, 0.001])
+    assert out[2] == pytest.approx(0.002) and math.isnan(out[1]) and out[0] == pytest.approx(0.5)
+
+
+def test_pareto_front_known() -> None:
+    x = [1.0, 2.0, 3.0, 2.5, 1.0]
+    y = [5.0, 3.0, 1.0, 3.5, 6.0]
+    assert list(stats.pareto_front(x, y)) == [True, True, True, False, False]
+
+
+def test_effects_geometric_mean_over_pairs() -> None:
+    walls = {"a_none": [2.0] * 40, "a_sw": [1.8] * 40, "b_none": [4.0] * 40, "b_sw": [3.2] * 40}
+    cells = pd.DataFrame({
+        "cell": list(walls), "app": ["a", "a", "b", "b"], "toolchain": ["1.27.3"] * 4,
+        "ldflags": ["", "-s -w", "", "-s -w"], "size_bytes": [100, 70, 200, 130],
+    })
+    bmap = {"a_none": "a_none", "a_sw": "a_none", "b_none": "b_none", "b_sw": "b_none"}
+    s = _samples(walls)
+    summ = stats.summarise(s, cells, bmap, bootstrap=200)
+    eff = stats.effects(summ, s, ["ldflags"], {"ldflags": ""})
+    assert len(eff) == 1
+    r = eff.iloc[0]
+    assert r["value"] == "-s -w" and r["pairs"] == 2
+    assert r["ratio"] == pytest.approx(math.sqrt(0.9 * 0.8))
+    assert r["size_ratio"] == pytest.approx(math.sqrt(0.7 * 0.65))
+    assert r["min_pair_ratio"] == pytest.approx(0.8) and r["max_pair_ratio"] == pytest.approx(0.9)
+    assert r["significant"]
+
+
+def test_paired_delta_and_noise() -> None:
+    base = np.full(100, 2_000_000) + np.arange(100) * 1000
+    d = stats.paired_delta_ms(list(base + 500_000), list(base))
+    assert d["delta_ms"] == pytest.approx(0.5)
+    n = stats.noise(list(base))
+    assert n["n"] == 100 and n["cv"] > 0 and n["p50_ci95_halfwidth_ms"] > 0
