@@ -10,7 +10,7 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Build every cell of matrix.yaml, time it, write results/<run-id>/ (args: gostartbench run)."""
+    """Build and time every cell of matrix.yaml into results/<run-id>/ (args: see `run`)."""
     session.install("-e", ".")
     session.run("gostartbench", "run", *session.posargs)
 

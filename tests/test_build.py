@@ -90,7 +90,8 @@ def test_ldflags_s_w_drops_symbols_and_dwarf(built: tuple) -> None:
 
 
 @pytest.mark.parametrize(("mode", "symtab", "debug"),
-                         [("unneeded", False, False), ("debug", True, False), ("all", False, False)])
+                         [("unneeded", False, False), ("debug", True, False),
+                          ("all", False, False)])
 def test_strip_variants(built: tuple, mode: str, symtab: bool, debug: bool) -> None:
     r = _get(built, strip=mode)
     assert r.status == "ok" and r.facts is not None and r.binary is not None

@@ -4,7 +4,6 @@ Assertions are about what happened, never about how long it took within a tight 
 from __future__ import annotations
 
 import os
-import re
 import socket
 import statistics
 import subprocess

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gostartbench.matrix import Expect, Ready
-from gostartbench.measure import RunSpec, SpawnExecutor, hyperfine_available
+from gostartbench.measure import RunSpec, SpawnExecutor, hyperfine_available, run_env
 from gostartbench.progress import Progress
 from gostartbench.results import (
     PLAN_JSON,
@@ -31,7 +31,7 @@ from gostartbench.results import (
     read_csv_rows,
     read_json,
 )
-from gostartbench.session import Session, Task, Unit
+from gostartbench.session import Session, Unit
 
 RUN_DIR_ENV = "GOSTARTBENCH_RUN_DIR"
 
@@ -57,8 +57,9 @@ class VirtualClock:
 
 def unit_from_plan(u: dict[str, Any]) -> Unit:
     ready = Ready(**u["ready"]) if u.get("ready") else None
+    base = {k: v for k, v in os.environ.items() if k != RUN_DIR_ENV}
     spec = RunSpec(
-        argv=tuple(u["argv"]), env=dict(u["env"]), timeout_s=float(u["timeout_s"]),
+        argv=tuple(u["argv"]), env=run_env(base, dict(u["env"])), timeout_s=float(u["timeout_s"]),
         ready=ready, cpus=tuple(u["cpus"]) if u.get("cpus") else None,
         expect=Expect(**u["expect"]),
     )

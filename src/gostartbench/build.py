@@ -10,6 +10,7 @@ its own, so strip/UPX variants of one build share it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -242,7 +243,8 @@ def _commit(tmp: Path, final: Path, meta: dict[str, Any]) -> None:
 
 def _load_meta(d: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((d / "meta.json").read_text())  # type: ignore[no-any-return]
+        meta: dict[str, Any] = json.loads((d / "meta.json").read_text())
+        return meta
     except (OSError, ValueError):
         return None
 
@@ -357,9 +359,9 @@ def build_one(plan: Plan) -> BuildResult:
         key = final_key(gokey, plan)
         meta = _post(plan, gometa, gokey, key)
     cached = bool(meta.get("cached")) and bool(gometa.get("cached"))
-    common = dict(key=key, build_s=float(meta.get("build_s", 0.0)), cached=cached,
-                  go_version=tc.version, argv=tuple(gometa.get("argv", ())),
-                  env=dict(gometa.get("env", {})))
+    common: dict[str, Any] = dict(
+        key=key, build_s=float(meta.get("build_s", 0.0)), cached=cached, go_version=tc.version,
+        argv=tuple(gometa.get("argv", ())), env=dict(gometa.get("env", {})))
     if meta["status"] != "ok":
         return BuildResult(plan.build_id, "failed", meta.get("reason", "failed"), **common)
     binary = entry_dir(key) / plan.app
@@ -382,10 +384,8 @@ def build_cells(matrix: Matrix, cells: Sequence[Cell], jobs: int | None = None,
             plans[c.build_id] = plan_for(c, matrix.app(c.app).path)
     # Install each toolchain once, before the parallel builds race for it.
     for tc in {p.toolchain for p in plans.values() if not p.skip}:
-        try:
+        with contextlib.suppress(Exception):  # reported per cell by build_one
             get_toolchain(tc)
-        except Exception:  # noqa: S110 - reported per cell by build_one
-            pass
     results: dict[str, BuildResult] = {}
     total = len(plans)
     lock = threading.Lock()

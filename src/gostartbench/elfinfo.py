@@ -75,7 +75,7 @@ def read_facts(path: Path) -> ElfFacts:
             machine = str(elf["e_machine"]).removeprefix("EM_")
             for seg in elf.iter_segments():
                 if seg["p_type"] == "PT_INTERP":
-                    interp = seg.get_interp_name()
+                    interp = seg.get_interp_name()  # type: ignore[attr-defined]
             for sec in elf.iter_sections():
                 n_sections += 1
                 name = sec.name
@@ -96,7 +96,8 @@ def read_facts(path: Path) -> ElfFacts:
                     else:
                         data += sz
                 if isinstance(sec, DynamicSection):
-                    needed += [t.needed for t in sec.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+                    needed += [str(t.needed) for t in sec.iter_tags()  # type: ignore[attr-defined]
+                               if t.entry.d_tag == "DT_NEEDED"]
                 if name not in _IDENTITY_SECTIONS:
                     names.append(name)
                 if name == ".gopclntab":

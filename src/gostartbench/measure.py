@@ -155,7 +155,9 @@ class SpawnExecutor:
 
     def __init__(self, workdir: Path | None = None, capture_limit: int = 1 << 16) -> None:
         self.helper = str(helper_path())
-        base = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
+        # tmpfs when there is one: the program's stdout must not touch the measured disk.
+        shm = Path("/dev/shm")  # noqa: S108 - a private mkdtemp inside it
+        base = shm if shm.is_dir() else None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="gsb-", dir=base))
         self.capture_limit = capture_limit
 

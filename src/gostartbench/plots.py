@@ -6,28 +6,42 @@ units on every axis, small multiples per app where one panel would be crowded.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from gostartbench.stats import pareto_front  # noqa: E402
+from gostartbench.stats import pareto_front
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
              "#000000"]
-STYLE = {
+STYLE: dict[str, Any] = {
+    "svg.hashsalt": "gostartbench",  # reproducible SVG ids
     "figure.dpi": 110, "savefig.dpi": 130, "font.size": 9, "axes.titlesize": 11,
     "axes.labelsize": 9, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
-    "axes.spines.right": False, "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
+    "axes.spines.right": False, "axes.prop_cycle": matplotlib.rcsetup.cycler(color=OKABE_ITO),
     "svg.fonttype": "none", "legend.fontsize": 8, "legend.frameon": False,
 }
-_PLOT_SVG_HASHSALT = "gostartbench"  # reproducible SVG ids
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def styled(fn: F) -> F:
+    """Draw inside the house style, leaving the caller's matplotlib settings alone."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]
+            return fn(*args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 def _save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
@@ -64,6 +78,7 @@ def _main_timer(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[summary["timer"] == t].copy()
 
 
+@styled
 def p50_per_cell(summary: pd.DataFrame, axes: Sequence[str], out: Path) -> list[Path]:
     """P50 per cell with its ci95, sorted, baseline marked; one panel per app."""
     s = _main_timer(summary)
@@ -105,6 +120,7 @@ def p50_per_cell(summary: pd.DataFrame, axes: Sequence[str], out: Path) -> list[
     return _save(fig, out, "p50_per_cell")
 
 
+@styled
 def size_vs_p50(summary: pd.DataFrame, axes: Sequence[str], out: Path,
                 y: str = "size_bytes", name: str = "size_vs_p50") -> list[Path]:
     """Binary size (or RSS) against P50 per cell, the Pareto front marked, one panel per app."""
@@ -143,6 +159,7 @@ def size_vs_p50(summary: pd.DataFrame, axes: Sequence[str], out: Path,
     return _save(fig, out, name)
 
 
+@styled
 def distribution(samples: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str], out: Path
                  ) -> list[Path]:
     """ECDF of every cell's runs, one panel per app and cache condition."""
@@ -181,16 +198,18 @@ def distribution(samples: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[st
     return _save(fig, out, "distribution")
 
 
+@styled
 def main_effects(eff: pd.DataFrame, out: Path) -> list[Path]:
     """Effect of each axis value on P50 against its baseline value (geometric mean over pairs,
     ci95), with its effect on size."""
     e = eff[eff["timer"] == ("spawn" if "spawn" in set(eff["timer"]) else eff["timer"].iloc[0])]
-    e = e.sort_values(["axis", "value"]).reset_index(drop=True)
+    e = e.sort_values(["axis", "value", "cache"]).reset_index(drop=True)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, max(2.2, 0.42 * len(e) + 1.2)),
                                  sharey=True, gridspec_kw={"width_ratios": [3, 2]})
     y = np.arange(len(e))
     labels = [f"{r.axis.replace('runenv.', 'run env ')}: {r.baseline_value or '∅'} → "
-              f"{r.value or '∅'}  (n={r.pairs})" for r in e.itertuples()]
+              f"{r.value or '∅'}" + ("" if r.cache == "all" else f", {r.cache}")
+              + f"  (n={r.pairs})" for r in e.itertuples()]
     pct = (e["ratio"] - 1) * 100
     lo = (e["ratio"] - e["ci95_low"]) * 100
     hi = (e["ci95_high"] - e["ratio"]) * 100
@@ -218,6 +237,7 @@ def main_effects(eff: pd.DataFrame, out: Path) -> list[Path]:
     return _save(fig, out, "main_effects")
 
 
+@styled
 def warm_vs_cold(summary: pd.DataFrame, axes: Sequence[str], out: Path) -> list[Path] | None:
     s = _main_timer(summary)
     if "cache" not in s or s["cache"].nunique() < 2:
@@ -247,6 +267,7 @@ def warm_vs_cold(summary: pd.DataFrame, axes: Sequence[str], out: Path) -> list[
     return _save(fig, out, "warm_vs_cold")
 
 
+@styled
 def init_by_package(init: pd.DataFrame, out: Path, top: int = 15) -> list[Path] | None:
     """The packages whose init costs most (median over runs; per app, its baseline-like cell:
     the one with the most init time is not chosen — the first cell of each app is)."""
@@ -271,6 +292,7 @@ def init_by_package(init: pd.DataFrame, out: Path, top: int = 15) -> list[Path] 
     return _save(fig, out, "init_by_package")
 
 
+@styled
 def heatmap(summary: pd.DataFrame, ax1: str, ax2: str, out: Path) -> list[Path] | None:
     """P50 relative to the baseline, by two axes (geometric mean over the other axes), per app."""
     s = _main_timer(summary).dropna(subset=["ratio"])
@@ -300,6 +322,7 @@ def heatmap(summary: pd.DataFrame, ax1: str, ax2: str, out: Path) -> list[Path] 
     return _save(fig, out, f"heatmap_{ax1}_{ax2}".replace(".", "-"))
 
 
+@styled
 def timers_side_by_side(summary: pd.DataFrame, out: Path) -> list[Path] | None:
     if summary["timer"].nunique() < 2:
         return None

@@ -96,7 +96,7 @@ def analyse(run_dir: Path) -> dict[str, Any]:
                                   min_effect=m.get("min_effect", 0.01), seed=m.get("seed", 0))
         axis_values = {a: list(dict.fromkeys(cells[a].astype(str))) for a in axes if a in cells}
         eff = stats.effects(summary, samples, axes, base, axis_values=axis_values,
-                            seed=m.get("seed", 0))
+                            seed=m.get("seed", 0), min_effect=m.get("min_effect", 0.01))
         lead = ["cell", "app", "toolchain", *[a for a in axes if a in summary], "timer"]
         summary = summary[lead + [c for c in summary.columns if c not in lead]]
         _write_df(run_dir / SUMMARY_CSV, summary)
@@ -199,7 +199,10 @@ def findings(a: Mapping[str, Any]) -> list[str]:
         sm = d.nsmallest(1, "size_bytes").iloc[0] if d["size_bytes"].notna().any() else None
         line = f"**{app}**: fastest (warm) is `{f['cell']}` at {f['p50_ms']:.3f} ms P50"
         if f["cell"] != f["baseline"] and f["ratio"] == f["ratio"]:
-            line += f" (×{f['ratio']:.3f} of its baseline)"
+            sig = "significant" if f["significant"] is True else "not significant"
+            line += f" (×{f['ratio']:.3f} of its baseline, {sig})"
+        elif f["cell"] == f["baseline"]:
+            line += " (the baseline itself)"
         if sm is not None:
             line += f"; smallest is `{sm['cell']}` at {sm['size_bytes'] / 1e6:.2f} MB"
         front = d[stats.pareto_front(d["p50_ms"], d["size_bytes"].fillna(np.inf))]
@@ -210,16 +213,19 @@ def findings(a: Mapping[str, Any]) -> list[str]:
         e = e[e["timer"] == ("spawn" if "spawn" in set(e["timer"]) else e["timer"].iloc[0])]
         sig = e[e["significant"]]
         non = e[~e["significant"]]
-        for r in sig.sort_values("ratio").itertuples():
-            out.append(f"`{r.axis}: {r.baseline_value or '∅'} → {r.value or '∅'}` changes startup "
+        for r in sig.sort_values(["cache", "ratio"]).itertuples():
+            where = "" if r.cache == "all" else f" ({r.cache} cache)"
+            out.append(f"`{r.axis}: {r.baseline_value or '∅'} → {r.value or '∅'}`{where} changes "
+                       "startup "
                        f"by {(r.ratio - 1) * 100:+.1f}% (ci95 {(r.ci95_low - 1) * 100:+.1f}… "
                        f"{(r.ci95_high - 1) * 100:+.1f}%, {r.pairs} pairs)"
                        + (f" and size by {(r.size_ratio - 1) * 100:+.0f}%"
                           if r.size_ratio == r.size_ratio else "") + ".")
         if len(non):
             out.append("Not significant (ci95 includes no change): " + ", ".join(
-                f"`{r.axis}: {r.baseline_value or '∅'} → {r.value or '∅'}` "
-                f"({(r.ratio - 1) * 100:+.1f}%)" for r in non.itertuples()) + ".")
+                f"`{r.axis}: {r.baseline_value or '∅'} → {r.value or '∅'}`"
+                + ("" if r.cache == "all" else f" ({r.cache})")
+                + f" ({(r.ratio - 1) * 100:+.1f}%)" for r in non.itertuples()) + ".")
     return out
 
 
@@ -262,7 +268,7 @@ def _summary_rows(s: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def _md_escape(s: str) -> str:
-    return html.escape(str(s)).replace("|", "\\|").replace("\n", " ")
+    return html.escape(str(s), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -295,9 +301,10 @@ def render_md(a: Mapping[str, Any], charts: Sequence[tuple[str, Path, str]], run
     if len(a["effects"]):
         e = a["effects"]
         parts += ["## Effects", "", _md_table(
-            ["axis", "from → to", "timer", "pairs", "P50 ratio [ci95]", "significant",
+            ["axis", "from → to", "cache", "timer", "pairs", "P50 ratio [ci95]", "significant",
              "size ratio", "RSS ratio"],
-            [[r.axis, f"{r.baseline_value or '∅'} → {r.value or '∅'}", r.timer, str(r.pairs),
+            [[r.axis, f"{r.baseline_value or '∅'} → {r.value or '∅'}", r.cache, r.timer,
+              str(r.pairs),
               f"{r.ratio:.3f} [{r.ci95_low:.3f}, {r.ci95_high:.3f}]",
               "yes" if r.significant else "no",
               f"{r.size_ratio:.3f}" if r.size_ratio == r.size_ratio else "",
@@ -312,7 +319,8 @@ def render_md(a: Mapping[str, Any], charts: Sequence[tuple[str, Path, str]], run
 
 CSS = """body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 color:#222}table{border-collapse:collapse;font-size:12px;margin:.5em 0}td,th{border:1px solid #ddd;
-padding:2px 6px;text-align:left;vertical-align:top}th{background:#f4f4f4}tr.sig td{background:#f3fbf7}
+padding:2px 6px;text-align:left;vertical-align:top}th{background:#f4f4f4}
+tr.sig td{background:#f3fbf7}
 img{max-width:100%;border:1px solid #eee}code,pre{background:#f6f6f6;padding:1px 3px}
 pre{padding:.6em;overflow:auto}.warn{color:#a04000}figcaption{color:#555;font-size:12px}"""
 
@@ -337,7 +345,8 @@ def render_html(a: Mapping[str, Any], charts: Sequence[tuple[str, Path, str]],
     e = html.escape
     run = a["run"]
     h = ["<!doctype html><html><head><meta charset='utf-8'>",
-         f"<title>gostartbench: {e(str(run.get('id', '')))}</title><style>{CSS}</style></head><body>",
+         f"<title>gostartbench: {e(str(run.get('id', '')))}</title>",
+         f"<style>{CSS}</style></head><body>",
          f"<h1>gostartbench report: {e(str(run.get('id', '')))}</h1>", "<h2>Findings</h2><ul>"]
     h += [f"<li>{_html_inline(x)}</li>" for x in findings(a)]
     h.append("</ul>")

@@ -20,7 +20,7 @@ from gostartbench import __version__, build, hostinfo, matrix, results, tools
 from gostartbench.bench import RUN_DIR_ENV
 from gostartbench.errors import InputError
 from gostartbench.matrix import Cell, Matrix
-from gostartbench.measure import RunSpec, SpawnExecutor, run_env
+from gostartbench.measure import RunSpec, SpawnExecutor
 from gostartbench.progress import Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -182,7 +182,7 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
     nfail = [r for r in rows if r["status"] == "failed"]
     run_json.update(
         end=dt.datetime.now().astimezone().isoformat(),
-        status="interrupted" if interrupted else ("complete" if not nfail else "complete"),
+        status="interrupted" if interrupted else "complete",
         cells={"total": len(rows), "ok": sum(r["status"] == "ok" for r in rows),
                "failed": len(nfail), "skipped": sum(r["status"] == "skipped" for r in rows)},
     )
@@ -221,8 +221,6 @@ def make_plan(mx: Matrix, cells: list[Cell], built: dict[str, build.BuildResult]
     by_cell = {r["cell"]: r for r in rows}
     units = []
     cells_meta: dict[str, Any] = {}
-    base_env = dict(os.environ)
-    base_env.pop(RUN_DIR_ENV, None)
     for c in cells:
         r = by_cell[c.id]
         b = built.get(c.build_id)
@@ -235,13 +233,15 @@ def make_plan(mx: Matrix, cells: list[Cell], built: dict[str, build.BuildResult]
         if r["status"] != "ok" or b is None or b.binary is None:
             continue
         spec = RunSpec(
-            argv=(str(b.binary), *app.args),
-            env=run_env(base_env, {**dict(app.env), **c.run_env}),
+            argv=(str(b.binary), *app.args), env={},
             timeout_s=mx.measure.timeout_s, ready=app.ready, cpus=mx.measure.cpus,
             expect=app.expect,
         )
         units.append({
-            "cell": c.id, "binary": str(b.binary), "argv": list(spec.argv), "env": spec.env,
+            # Only the cell's own variables: the harness's environment is added when the run
+            # starts (plan.json is kept with the results and must not copy secrets).
+            "cell": c.id, "binary": str(b.binary), "argv": list(spec.argv),
+            "env": {**dict(app.env), **c.run_env},
             "timeout_s": spec.timeout_s,
             "ready": dataclasses.asdict(app.ready) if app.ready else None,
             "cpus": list(spec.cpus) if spec.cpus else None,

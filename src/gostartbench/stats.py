@@ -210,11 +210,13 @@ def noise(walls_ns: Sequence[int], b: int = 2000, seed: int = 0) -> dict[str, fl
 
 def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
             baseline: Mapping[str, str], *, b: int = 500, seed: int = 0,
+            min_effect: float = 0.01,
             axis_values: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """effects.csv: for each axis value, its effect on P50 (and size, RSS) against the axis's
     baseline value, over every pair of cells that differ only in that axis (same app, toolchain,
-    timer, other axes). Aggregate: geometric mean of the pairs' ratios; ci95 by bootstrapping
-    every cell's runs (pairs independent)."""
+    timer, other axes), reported per page-cache condition. Aggregate: geometric mean of the
+    pairs' ratios; ci95 by bootstrapping every cell's runs (pairs independent); significant when
+    the ci95 excludes 1 and the change is at least min_effect."""
     rng = _rng(seed)
     ok = samples[(samples["ok"]) & (samples["round"] >= 0)]
     walls = {k: v.to_numpy() / 1e6 for k, v in ok.groupby(["cell", "timer"])["wall_ns"]}
@@ -239,8 +241,11 @@ def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
                                                                          strict=True))
                 if bkey in index:
                     pairs.append((r, index[bkey]))
-            for timer in sorted({p[0]["timer"] for p in pairs}):
-                tp = [p for p in pairs if p[0]["timer"] == timer]
+            # Per timer and per page-cache condition: an effect can differ in kind between
+            # warm and cold (strip: nothing warm, −20% cold), so they are not averaged together.
+            conds = sorted({(p[0]["timer"], _cond(p[0], axis)) for p in pairs})
+            for timer, cond in conds:
+                tp = [p for p in pairs if p[0]["timer"] == timer and _cond(p[0], axis) == cond]
                 logs = np.array([np.log(p[0]["p50_ms"] / p[1]["p50_ms"]) for p in tp])
                 reps = np.zeros(b)
                 for cv_, cb_ in tp:
@@ -257,6 +262,7 @@ def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
                 sig = [bool(p[0].get("significant")) for p in tp]
                 rows.append({
                     "axis": axis, "value": v, "baseline_value": base_v, "timer": timer,
+                    "cache": cond,
                     "pairs": len(tp), "ratio": float(np.exp(logs.mean())),
                     "ci95_low": float(np.exp(np.percentile(reps, 2.5))),
                     "ci95_high": float(np.exp(np.percentile(reps, 97.5))),
@@ -266,15 +272,24 @@ def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
                     "rss_ratio": float(np.exp(np.mean(np.log(rss_r)))) if rss_r else np.nan,
                     "pairs_significant": int(sum(sig)),
                 })
-    cols = ["axis", "value", "baseline_value", "timer", "pairs", "ratio", "ci95_low",
+    cols = ["axis", "value", "baseline_value", "timer", "cache", "pairs", "ratio", "ci95_low",
             "ci95_high", "min_pair_ratio", "max_pair_ratio", "size_ratio", "rss_ratio",
             "pairs_significant"]
     df = pd.DataFrame(rows, columns=cols)
     if len(df):
-        df["significant"] = (df["ci95_low"] > 1) | (df["ci95_high"] < 1)
+        df["significant"] = (((df["ci95_low"] > 1) | (df["ci95_high"] < 1))
+                             & ((df["ratio"] - 1).abs() >= min_effect))
     else:
         df["significant"] = pd.Series(dtype=bool)
     return df
+
+
+def _cond(row: Mapping[str, Any], axis: str) -> str:
+    """The run condition an effect is reported under: the cache state, unless that is the axis
+    itself (then 'all')."""
+    if axis == "cache" or "cache" not in row:
+        return "all"
+    return str(row["cache"])
 
 
 def pareto_front(x: Sequence[float], y: Sequence[float]) -> np.ndarray:

