@@ -80,18 +80,15 @@ def test_resume_measures_only_what_is_missing(tmp_path: Path) -> None:
 
 def test_cold_cells_evict_before_each_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                           ) -> None:
-    evicted: list[Path] = []
-    read: list[Path] = []
-    monkeypatch.setattr("gostartbench.session.evict", lambda p: evicted.append(p))
-    monkeypatch.setattr("gostartbench.session.read_back", lambda p: read.append(p))
     monkeypatch.setattr("gostartbench.session.normalise_warm", lambda ps: None)
     warm = _units(tmp_path, ["x"])
     cold = [Unit(cell="x_cold", binary=warm[0].binary, spec=warm[0].spec, cache="cold")]
-    s = Session(units=warm + cold, executor=FakeExecutor(lambda s, n: 1), sink=lambda r: None,
-                runs=5, warmup=1)
+    ex = FakeExecutor(lambda s, n: 1)
+    s = Session(units=warm + cold, executor=ex, sink=lambda r: None, runs=5, warmup=1)
     s.measure()
-    assert len(evicted) == 6  # every cold run, warmup included
-    assert len(read) == 6  # and read back, since a warm cell shares the binary
+    assert len(ex.calls) == 12
+    assert ex.evicted == [warm[0].binary] * 6  # every cold run, warmup included
+    assert ex.read_back == [warm[0].binary] * 6  # read back: a warm cell shares the binary
 
 
 # --- statistics --------------------------------------------------------------------------

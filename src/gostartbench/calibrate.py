@@ -78,9 +78,7 @@ def quick_floor(cpus: tuple[int, ...] | None = None, runs: int = 40) -> dict[str
     ex = SpawnExecutor()
     try:
         spec = RunSpec(argv=(str(progs["noop"]),), env=_env(), cpus=cpus)
-        for _ in range(5):
-            ex.run(spec)
-        walls = [ex.run(spec).wall_ns for _ in range(runs)]
+        walls = [r.wall_ns for r in ex.run_many((spec, None, None) for _ in range(runs + 5))][5:]
     finally:
         ex.close()
     return {"noop_p50_ms": statistics.median(walls) / 1e6, "runs": runs,
@@ -134,18 +132,22 @@ def calibrate(runs: int = 300, cpus: tuple[int, ...] | None = None, seed: int = 
         hf: list[int] = []
         blocks = 5
         for _ in range(blocks):
-            fw += [ex.run(noop).wall_ns for _ in range(runs // blocks)]
+            fw += [r.wall_ns for r in ex.run_many((noop, None, None)
+                                                  for _ in range(runs // blocks))]
             cl += c_loop(progs["noop"], runs // blocks, cpus)
             h = hyperfine_loop(progs["noop"], runs // blocks)
             if h is not None:
                 hf += h
         # Ladder: interleaved rounds, shuffled each round.
         walls: dict[float, list[int]] = {d: [] for d in LADDER_MS}
+        order: list[float] = []
         for _ in range(runs):
-            order = list(LADDER_MS)
-            rng.shuffle(order)
-            for d in order:
-                walls[d].append(ex.run(ladder[d]).wall_ns)
+            rnd = list(LADDER_MS)
+            rng.shuffle(rnd)
+            order += rnd
+        for d, r in zip(order, ex.run_many((ladder[d], None, None) for d in order),
+                        strict=True):
+            walls[d].append(r.wall_ns)
     finally:
         ex.close()
     fw_p50 = statistics.median(fw) / 1e6

@@ -9,6 +9,7 @@
  *
  *   gsb-spawn [-t TIMEOUT_MS] [-c CPU,CPU] [-o STDOUT_FILE] [-e STDERR_FILE]
  *             [-r READY_TEXT | -p READY_PORT] [-g GRACE_MS] [-n LOOPS] -- PROG ARGS...
+ *   gsb-spawn -S [-c CPU,CPU]      (server: requests on stdin, see serve())
  *
  * Prints one line per run on its own stdout:
  *   status=exited|signaled|timeout|spawnerr|noready code=N sig=N wall_ns=N user_ns=N sys_ns=N
@@ -106,27 +107,221 @@ static int tcp_ready(int port) {
     return ok;
 }
 
+struct opts {
+    long timeout_ms, grace_ms;
+    const char *out_path, *err_path, *ready_text;
+    int ready_port;
+    const char *evict_path, *readback_path;
+};
+
+/* Cold runs: drop the binary from the page cache (no root: POSIX_FADV_DONTNEED). */
+static void evict(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    fdatasync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+}
+
+/* After a cold run of a binary warm cells share: read it back with read(), the same way the
+ * warm normalisation does. */
+static void read_back(const char *path) {
+    static char buf[1 << 16];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    while (read(fd, buf, sizeof buf) > 0) {}
+    close(fd);
+}
+
+static int run_once(const struct opts *o, char **prog, char **envp) {
+    if (o->evict_path) evict(o->evict_path);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    int pipefd[2] = {-1, -1};
+    if (o->ready_text) {
+        if (pipe2(pipefd, O_CLOEXEC) != 0) { perror("pipe"); return 2; }
+        posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+    } else {
+        posix_spawn_file_actions_addopen(&fa, 1, o->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    }
+    posix_spawn_file_actions_addopen(&fa, 2, o->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    posix_spawnattr_setpgroup(&at, 0);
+    sigset_t empty;
+    sigemptyset(&empty);
+    posix_spawnattr_setsigmask(&at, &empty);
+
+    timed_out = 0;
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    pid_t pid;
+    int64_t t0 = now_ns();
+    int rc = posix_spawnp(&pid, prog[0], &fa, &at, prog, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (rc != 0) {
+        if (pipefd[0] >= 0) { close(pipefd[0]); close(pipefd[1]); }
+        report("spawnerr", rc, 0, 0, NULL);
+        return 3;
+    }
+    child_pgid = pid;
+    arm(o->timeout_ms);
+    int st = 0;
+    int64_t wall = 0;
+    const char *status = NULL;
+    if (o->ready_text || o->ready_port) {
+        if (pipefd[1] >= 0) close(pipefd[1]);
+        char buf[65536];
+        size_t used = 0;
+        int ready = 0, exited = 0;
+        while (!ready && !timed_out) {
+            if (o->ready_text) {
+                struct pollfd p = {pipefd[0], POLLIN, 0};
+                int pr = poll(&p, 1, 50);
+                if (pr > 0) {
+                    ssize_t n = read(pipefd[0], buf + used, sizeof buf - 1 - used);
+                    if (n <= 0) { exited = 1; break; }
+                    used += (size_t)n;
+                    buf[used] = 0;
+                    char *nl;
+                    char *start = buf;
+                    while ((nl = strchr(start, '\n')) != NULL) {
+                        *nl = 0;
+                        if (strstr(start, o->ready_text)) { ready = 1; break; }
+                        start = nl + 1;
+                    }
+                    if (!ready) {
+                        size_t rest = used - (size_t)(start - buf);
+                        memmove(buf, start, rest);
+                        used = rest;
+                        if (used >= sizeof buf - 1) used = 0; /* an overlong line */
+                    }
+                }
+            } else {
+                if (tcp_ready(o->ready_port)) { ready = 1; break; }
+                struct timespec ts = {0, 100000};
+                nanosleep(&ts, NULL);
+            }
+            if (!ready && wait4(pid, &st, WNOHANG, &ru) == pid) { exited = 2; break; }
+        }
+        wall = now_ns() - t0;
+        arm(0);
+        if (pipefd[0] >= 0) close(pipefd[0]);
+        if (exited == 2) {
+            kill(-pid, SIGKILL);
+            status = "noready";
+        } else {
+            st = stop_group(pid, o->grace_ms, &ru);
+            status = ready ? "ready" : (timed_out ? "timeout" : "noready");
+        }
+        int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+        report(status, code, sig, wall, &ru);
+    } else {
+        while (wait4(pid, &st, 0, &ru) < 0 && errno == EINTR) {}
+        wall = now_ns() - t0;
+        arm(0);
+        kill(-pid, SIGKILL); /* children the program left behind in its group */
+        if (timed_out) status = "timeout";
+        else if (WIFSIGNALED(st)) status = "signaled";
+        else status = "exited";
+        report(status, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+               WIFSIGNALED(st) ? WTERMSIG(st) : 0, wall, &ru);
+    }
+    child_pgid = 0;
+    if (o->readback_path) read_back(o->readback_path);
+    return 0;
+}
+
+/* Server mode (-S): requests on stdin, one result line each on stdout. A request is a run of
+ * NUL-terminated fields ended by an empty field: option fields "t=MS", "g=MS", "o=PATH",
+ * "e=PATH", "r=TEXT", "p=PORT", "E=NAME=VALUE" (the whole environment, one field each) and
+ * "A=ARG" (the argv, in order; prefixed so that an empty argument is not a terminator),
+ * "X=PATH" (evict PATH from the page cache before the spawn), "R=PATH" (read PATH back after).
+ * Requests can be queued ahead (the caller writes the next while this one runs). Keeping one warm helper makes each run a back-to-back spawn, as in a
+ * C loop or hyperfine, rather than an exec of the helper first. */
+static int serve(void) {
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        /* read one request: up to a field that is empty (two NULs in a row) */
+        size_t start = len;
+        (void)start;
+        int done = 0;
+        while (!done) {
+            int ch = getchar();
+            if (ch == EOF) { free(buf); return 0; }
+            if (len + 1 >= cap) { cap *= 2; buf = realloc(buf, cap); }
+            buf[len++] = (char)ch;
+            if (ch == 0 && (len == 1 || buf[len - 2] == 0)) done = 1;
+        }
+        struct opts o = {10000, 1000, "/dev/null", "/dev/null", NULL, 0, NULL, NULL};
+        size_t nf = 0, cap_f = 64;
+        char **envp = malloc(cap_f * sizeof *envp), **argvp = NULL;
+        size_t ne = 0;
+        char *f = buf;
+        char **args = malloc(cap_f * sizeof *args);
+        size_t na = 0;
+        while (f < buf + len - 1) {
+            size_t flen = strlen(f);
+            if (flen == 0) break;
+            if (f[0] == 'A' && f[1] == '=') {
+                if (na + 1 >= cap_f) { cap_f *= 2; args = realloc(args, cap_f * sizeof *args);
+                                       envp = realloc(envp, cap_f * sizeof *envp); }
+                args[na++] = f + 2;
+            } else if (f[0] == 'E' && f[1] == '=') {
+                if (ne + 1 >= cap_f) { cap_f *= 2; envp = realloc(envp, cap_f * sizeof *envp);
+                                       args = realloc(args, cap_f * sizeof *args); }
+                envp[ne++] = f + 2;
+            } else if (f[1] == '=') {
+                switch (f[0]) {
+                case 't': o.timeout_ms = atol(f + 2); break;
+                case 'g': o.grace_ms = atol(f + 2); break;
+                case 'o': o.out_path = f + 2; break;
+                case 'e': o.err_path = f + 2; break;
+                case 'r': o.ready_text = f + 2; break;
+                case 'p': o.ready_port = atoi(f + 2); break;
+                case 'X': o.evict_path = f + 2; break;
+                case 'R': o.readback_path = f + 2; break;
+                default: break;
+                }
+            }
+            f += flen + 1;
+            nf++;
+        }
+        envp[ne] = NULL;
+        args[na] = NULL;
+        argvp = args;
+        if (na == 0) report("spawnerr", 22, 0, 0, NULL);
+        else run_once(&o, argvp, envp);
+        free(envp);
+        free(args);
+        len = 0;
+    }
+}
+
 int main(int argc, char **argv) {
-    long timeout_ms = 10000, grace_ms = 1000, loops = 1;
-    const char *out_path = "/dev/null", *err_path = "/dev/null", *ready_text = NULL;
+    struct opts o = {10000, 1000, "/dev/null", "/dev/null", NULL, 0, NULL, NULL};
+    long loops = 1;
     const char *cpus = NULL;
-    int ready_port = 0, opt;
-    while ((opt = getopt(argc, argv, "+t:c:o:e:r:p:g:n:")) != -1) {
+    int opt, server = 0;
+    while ((opt = getopt(argc, argv, "+St:c:o:e:r:p:g:n:")) != -1) {
         switch (opt) {
-        case 't': timeout_ms = atol(optarg); break;
+        case 'S': server = 1; break;
+        case 't': o.timeout_ms = atol(optarg); break;
         case 'c': cpus = optarg; break;
-        case 'o': out_path = optarg; break;
-        case 'e': err_path = optarg; break;
-        case 'r': ready_text = optarg; break;
-        case 'p': ready_port = atoi(optarg); break;
-        case 'g': grace_ms = atol(optarg); break;
+        case 'o': o.out_path = optarg; break;
+        case 'e': o.err_path = optarg; break;
+        case 'r': o.ready_text = optarg; break;
+        case 'p': o.ready_port = atoi(optarg); break;
+        case 'g': o.grace_ms = atol(optarg); break;
         case 'n': loops = atol(optarg); break;
         default: fprintf(stderr, "gsb-spawn: bad option\n"); return 2;
         }
     }
-    if (optind >= argc) { fprintf(stderr, "gsb-spawn: no program\n"); return 2; }
-    char **prog = argv + optind;
-
     if (cpus) {
         cpu_set_t set;
         CPU_ZERO(&set);
@@ -143,107 +338,12 @@ int main(int argc, char **argv) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;
     sigaction(SIGALRM, &sa, NULL);
-
+    signal(SIGPIPE, SIG_IGN);
+    if (server) return serve();
+    if (optind >= argc) { fprintf(stderr, "gsb-spawn: no program\n"); return 2; }
     for (long loop = 0; loop < loops; loop++) {
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        int pipefd[2] = {-1, -1};
-        if (ready_text) {
-            if (pipe2(pipefd, O_CLOEXEC) != 0) { perror("pipe"); return 2; }
-            posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-        } else {
-            posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        }
-        posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        posix_spawnattr_t at;
-        posix_spawnattr_init(&at);
-        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-        posix_spawnattr_setpgroup(&at, 0);
-        sigset_t empty;
-        sigemptyset(&empty);
-        posix_spawnattr_setsigmask(&at, &empty);
-
-        timed_out = 0;
-        struct rusage ru;
-        memset(&ru, 0, sizeof ru);
-        pid_t pid;
-        int64_t t0 = now_ns();
-        int rc = posix_spawnp(&pid, prog[0], &fa, &at, prog, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&at);
-        if (rc != 0) {
-            fprintf(stderr, "gsb-spawn: cannot start %s: %s\n", prog[0], strerror(rc));
-            report("spawnerr", rc, 0, 0, NULL);
-            return 3;
-        }
-        child_pgid = pid;
-        arm(timeout_ms);
-        int st = 0;
-        int64_t wall = 0;
-        const char *status = NULL;
-        if (ready_text || ready_port) {
-            if (pipefd[1] >= 0) close(pipefd[1]);
-            char buf[65536];
-            size_t used = 0;
-            int ready = 0, exited = 0;
-            while (!ready && !timed_out) {
-                if (ready_text) {
-                    struct pollfd p = {pipefd[0], POLLIN, 0};
-                    int pr = poll(&p, 1, 50);
-                    if (pr > 0) {
-                        ssize_t n = read(pipefd[0], buf + used, sizeof buf - 1 - used);
-                        if (n <= 0) { exited = 1; break; }
-                        used += (size_t)n;
-                        buf[used] = 0;
-                        char *nl;
-                        char *start = buf;
-                        while ((nl = strchr(start, '\n')) != NULL) {
-                            *nl = 0;
-                            if (strstr(start, ready_text)) { ready = 1; break; }
-                            start = nl + 1;
-                        }
-                        if (!ready) {
-                            size_t rest = used - (size_t)(start - buf);
-                            memmove(buf, start, rest);
-                            used = rest;
-                            if (used >= sizeof buf - 1) used = 0; /* an overlong line */
-                        }
-                    }
-                } else {
-                    if (tcp_ready(ready_port)) { ready = 1; break; }
-                    struct timespec ts = {0, 100000};
-                    nanosleep(&ts, NULL);
-                }
-                if (!ready && waitpid(pid, &st, WNOHANG) == pid) { exited = 2; break; }
-            }
-            wall = now_ns() - t0;
-            arm(0);
-            if (pipefd[0] >= 0) close(pipefd[0]);
-            if (exited == 2) {
-                /* Reaped by waitpid: rusage of the child is gone from wait4; use children's. */
-                getrusage(RUSAGE_CHILDREN, &ru);
-                status = "noready";
-            } else {
-                st = stop_group(pid, grace_ms, &ru);
-                status = ready ? "ready" : (timed_out ? "timeout" : "noready");
-            }
-            int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-            int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-            report(status, code, sig, wall, &ru);
-        } else {
-            pid_t r;
-            while ((r = wait4(pid, &st, 0, &ru)) < 0 && errno == EINTR) {}
-            wall = now_ns() - t0;
-            arm(0);
-            kill(-pid, SIGKILL); /* children the program left behind in its group */
-            if (timed_out) status = "timeout";
-            else if (WIFSIGNALED(st)) status = "signaled";
-            else status = "exited";
-            report(status, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
-                   WIFSIGNALED(st) ? WTERMSIG(st) : 0, wall, &ru);
-        }
-        child_pgid = 0;
+        int rc = run_once(&o, argv + optind, environ);
+        if (rc != 0) return rc;
     }
     return 0;
 }

@@ -7,16 +7,18 @@ RunSpec into a RunResult, nothing more.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import select
 import shlex
 import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -54,10 +56,17 @@ class RunResult:
     reason: str = ""
 
 
+# A run with its page-cache instructions: evict this file before, read it back after.
+RunItem = tuple[RunSpec, Path | None, Path | None]
+
+
 class Executor(Protocol):
     name: str
 
-    def run(self, spec: RunSpec) -> RunResult: ...
+    def run(self, spec: RunSpec, evict: Path | None = None,
+            read_back: Path | None = None) -> RunResult: ...
+
+    def run_many(self, items: Iterator[RunItem]) -> Iterator[RunResult]: ...
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,7 +158,9 @@ def _tail(stderr: str) -> str:
 
 
 class SpawnExecutor:
-    """The built-in timer: gsb-spawn starts the program and times posix_spawn .. wait4."""
+    """The built-in timer: a persistent gsb-spawn server starts each program and times
+    posix_spawn .. wait4 in C. One warm helper for all runs makes every run a back-to-back
+    spawn, like a C loop or hyperfine, with no Python and no helper exec in the timed span."""
 
     name = "spawn"
 
@@ -160,39 +171,126 @@ class SpawnExecutor:
         base = shm if shm.is_dir() else None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="gsb-", dir=base))
         self.capture_limit = capture_limit
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.cpus: tuple[int, ...] | None = None
 
-    def run(self, spec: RunSpec) -> RunResult:
-        out = self.workdir / "stdout"
-        err = self.workdir / "stderr"
-        argv = [self.helper, "-t", str(max(1, int(spec.timeout_s * 1000))),
-                "-o", str(out), "-e", str(err)]
-        if spec.cpus:
-            argv += ["-c", ",".join(str(c) for c in spec.cpus)]
+    def _server(self, cpus: tuple[int, ...] | None) -> subprocess.Popen[bytes]:
+        if self.proc is not None and self.proc.poll() is None and cpus == self.cpus:
+            return self.proc
+        self._stop()
+        argv = [self.helper, "-S"]
+        if cpus:
+            argv += ["-c", ",".join(str(c) for c in cpus)]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"})
+        self.cpus = cpus
+        return self.proc
+
+    def _stop(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(OSError):
+                if self.proc.stdin:
+                    self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def request(self, spec: RunSpec, out: Path, err: Path, evict: Path | None = None,
+                read_back: Path | None = None) -> bytes:
+        fields = [f"t={max(1, int(spec.timeout_s * 1000))}", f"o={out}", f"e={err}"]
+        if evict is not None:
+            fields.append(f"X={evict}")
+        if read_back is not None:
+            fields.append(f"R={read_back}")
         if spec.ready is not None and spec.ready.stdout:
-            argv += ["-r", spec.ready.stdout]
+            fields.append(f"r={spec.ready.stdout}")
         elif spec.ready is not None and spec.ready.tcp:
-            argv += ["-p", str(spec.ready.tcp)]
-        argv += ["--", *spec.argv]
+            fields.append(f"p={spec.ready.tcp}")
+        fields += [f"E={k}={v}" for k, v in spec.env.items()]
+        fields += [f"A={a}" for a in spec.argv]
+        for f in fields:
+            if "\0" in f:
+                raise ValueError(f"an argument or variable holds a NUL byte: {f!r}")
+        return b"".join(f.encode() + b"\0" for f in fields) + b"\0"
+
+    def run(self, spec: RunSpec, evict: Path | None = None,
+            read_back: Path | None = None) -> RunResult:
+        return next(self.run_many(iter([(spec, evict, read_back)])))
+
+    def run_many(self, items: Iterator[RunItem]) -> Iterator[RunResult]:
+        """Run items in order, keeping the next request queued in the helper while one runs,
+        so runs go back to back. Results come as each run ends; `items` is pulled one ahead,
+        so a caller may stop feeding a cell as soon as one of its runs fails."""
+        slots = [(self.workdir / f"stdout{i}", self.workdir / f"stderr{i}") for i in (0, 1)]
+        pending: list[tuple[RunSpec, int]] = []
+        k = 0
+        it = iter(items)
         try:
-            p = subprocess.run(argv, env=dict(spec.env), capture_output=True, text=True,
-                               stdin=subprocess.DEVNULL, timeout=spec.timeout_s + 30,
-                               check=False)
-        except subprocess.TimeoutExpired:
-            return self._fail("timeout", "the spawn helper itself hung")
-        lines = [ln for ln in p.stdout.splitlines() if ln.startswith("status=")]
-        if not lines:
-            return self._fail("spawnerr", "spawn helper: " + (p.stderr.strip() or "no output"))
-        d = parse_helper_line(lines[-1])
+            while True:
+                while len(pending) < 2:
+                    nxt = next(it, None)
+                    if nxt is None:
+                        break
+                    spec, ev, rb = nxt
+                    out, err = slots[k % 2]
+                    try:
+                        req = self.request(spec, out, err, ev, rb)
+                    except ValueError as exc:
+                        if not pending:
+                            yield self._fail("spawnerr", str(exc))
+                            continue
+                        it = iter([nxt, *it])
+                        break
+                    if pending and pending[0][0].cpus != spec.cpus:
+                        it = iter([nxt, *it])  # another pinning: drain, then restart helper
+                        break
+                    proc = self._server(spec.cpus)
+                    try:
+                        assert proc.stdin is not None
+                        proc.stdin.write(req)
+                        proc.stdin.flush()
+                    except (BrokenPipeError, OSError):
+                        pass  # reported when its answer does not come
+                    pending.append((spec, k % 2))
+                    k += 1
+                if not pending:
+                    return
+                spec, slot = pending.pop(0)
+                yield self._answer(spec, *slots[slot])
+        finally:
+            # A caller that stops early: collect what is still queued, so the next run does
+            # not read a stale answer.
+            for spec, slot in pending:
+                self._answer(spec, *slots[slot])
+
+    def _answer(self, spec: RunSpec, out: Path, err: Path) -> RunResult:
+        proc = self.proc
+        line = ""
+        if proc is not None and proc.stdout is not None:
+            try:
+                ready, _, _ = select.select([proc.stdout], [], [], spec.timeout_s + 30)
+                line = proc.stdout.readline().decode() if ready else ""
+            except (OSError, ValueError):
+                line = ""
+        if not line.startswith("status="):
+            why = "no answer"
+            if proc is not None and proc.poll() is not None and proc.stderr is not None:
+                why = proc.stderr.read(4096).decode(errors="replace").strip() or "died"
+            self._stop()
+            return self._fail("spawnerr", f"spawn helper: {why}")
+        d = parse_helper_line(line)
         status = d.get("status", "spawnerr")
         res = RunResult(
             status=status, exit_code=int(d.get("code", -1)), signal=int(d.get("sig", 0)),
             wall_ns=int(d.get("wall_ns", 0)), user_ns=int(d.get("user_ns", 0)),
             sys_ns=int(d.get("sys_ns", 0)), maxrss_bytes=int(d.get("maxrss_kb", 0)) * 1024,
             minflt=int(d.get("minflt", 0)), majflt=int(d.get("majflt", 0)),
-            stdout=_read(out, self.capture_limit), stderr=_read(err, self.capture_limit),
+            stdout=_read(out, self.capture_limit) if status != "spawnerr" else "",
+            stderr=_read(err, self.capture_limit) if status != "spawnerr" else "",
         )
-        if status == "spawnerr":
-            res = RunResult(**{**res.__dict__, "stderr": p.stderr})
         ok, reason = check(spec, res)
         return RunResult(**{**res.__dict__, "ok": ok, "reason": reason})
 
@@ -201,6 +299,7 @@ class SpawnExecutor:
         return RunResult(status, -1, 0, 0, None, None, None, None, None, ok=False, reason=reason)
 
     def close(self) -> None:
+        self._stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gostartbench.measure import (
     Executor,
+    RunItem,
     RunResult,
     RunSpec,
-    evict,
     normalise_warm,
-    read_back,
     run_hyperfine,
 )
 
@@ -103,15 +102,15 @@ class Session:
         """Warm cells: evict every binary, then read each back the same way."""
         normalise_warm(sorted({u.binary for u in self.units}))
 
-    def run_one(self, task: Task, timer: str = "spawn") -> RunResult | None:
+    def _item(self, task: Task) -> tuple[Unit, RunSpec, Path | None, Path | None]:
         unit = self.by_cell[task.cell]
-        if unit.cell in self.failures:
-            return None
-        if unit.cache == "cold":
-            evict(unit.binary)
-        res = self.executor.run(unit.spec)
-        if unit.cache == "cold" and unit.binary in self.warm_binaries:
-            read_back(unit.binary)
+        cold = unit.cache == "cold"
+        # After a cold run of a binary warm cells share, read it back in (same way as the
+        # warm normalisation), so the next warm run of it is warm.
+        back = unit.binary if cold and unit.binary in self.warm_binaries else None
+        return unit, unit.spec, unit.binary if cold else None, back
+
+    def _record(self, task: Task, unit: Unit, res: RunResult, timer: str = "spawn") -> None:
         if task.round >= 0 or not res.ok:
             self.sink(sample_row(unit, task.round, timer, res))
             self.done.add((unit.cell, task.round, timer))
@@ -119,19 +118,46 @@ class Session:
             # A failing cell stops here (a hang would otherwise cost runs × timeout); the others
             # go on.
             self.failures[unit.cell] = res.reason
+
+    def run_one(self, task: Task, timer: str = "spawn") -> RunResult | None:
+        unit, spec, ev, back = self._item(task)
+        if unit.cell in self.failures:
+            return None
+        res = self.executor.run(spec, ev, back)
+        self._record(task, unit, res, timer)
         return res
 
     def measure(self, tasks: Iterable[Task] | None = None) -> dict[str, str]:
-        """Run the pending (or given) tasks in order; returns cell → failure reason."""
+        """Run the pending (or given) tasks in order, back to back (the executor keeps the
+        next run queued); returns cell → failure reason."""
         todo = list(tasks) if tasks is not None else self.pending()
         self.prepare()
         total = len(todo)
-        for i, t in enumerate(todo):
-            if self.should_stop():
-                break
-            self.run_one(t)
-            if self.progress:
-                self.progress(i + 1, total, t.cell)
+        sent: list[Task] = []
+
+        def items() -> Iterator[RunItem]:
+            for t in todo:
+                if self.should_stop():
+                    return
+                if t.cell in self.failures:
+                    continue
+                sent.append(t)
+                _, spec, ev, back = self._item(t)
+                yield spec, ev, back
+
+        results = self.executor.run_many(items())
+        try:
+            for i, res in enumerate(results):
+                t = sent[i]
+                if t.cell in self.failures:
+                    continue  # queued before its cell failed: not recorded
+                self._record(t, self.by_cell[t.cell], res)
+                if self.progress:
+                    self.progress(i + 1, total, t.cell)
+        finally:
+            close = getattr(results, "close", None)
+            if close:
+                close()
         return self.failures
 
     def measure_hyperfine(self, workdir: Path, chunks: int = 10) -> dict[str, str]:
@@ -180,9 +206,20 @@ class FakeExecutor:
         self.wall_ns = wall_ns
         self.fail = fail
         self.calls: list[RunSpec] = []
+        self.evicted: list[Path] = []
+        self.read_back: list[Path] = []
         self.t0 = time.monotonic()
 
-    def run(self, spec: RunSpec) -> RunResult:
+    def run_many(self, items: Iterator[RunItem]) -> Iterator[RunResult]:
+        for spec, ev, back in items:
+            yield self.run(spec, ev, back)
+
+    def run(self, spec: RunSpec, evict: Path | None = None,
+            read_back: Path | None = None) -> RunResult:
+        if evict is not None:
+            self.evicted.append(evict)
+        if read_back is not None:
+            self.read_back.append(read_back)
         n = len(self.calls)
         self.calls.append(spec)
         reason = self.fail(spec, n) if self.fail else ""
