@@ -70,7 +70,8 @@ static void report(const char *status, int code, int sig, int64_t wall, struct r
            status, code, sig, (long long)wall, (long long)(ru ? tv_ns(ru->ru_utime) : 0),
            (long long)(ru ? tv_ns(ru->ru_stime) : 0), ru ? ru->ru_maxrss : 0L,
            ru ? ru->ru_minflt : 0L, ru ? ru->ru_majflt : 0L);
-    fflush(stdout);
+    /* No flush here: results are flushed when the helper runs out of requests, so the caller
+     * sleeps while a batch of programs runs instead of competing with them for the CPUs. */
 }
 
 /* Stop the group: TERM, wait up to grace_ms for the leader, then KILL. Returns wait status. */
@@ -241,65 +242,62 @@ static int run_once(const struct opts *o, char **prog, char **envp) {
  * "e=PATH", "r=TEXT", "p=PORT", "E=NAME=VALUE" (the whole environment, one field each) and
  * "A=ARG" (the argv, in order; prefixed so that an empty argument is not a terminator),
  * "X=PATH" (evict PATH from the page cache before the spawn), "R=PATH" (read PATH back after).
- * Requests can be queued ahead (the caller writes the next while this one runs). Keeping one warm helper makes each run a back-to-back spawn, as in a
+ * Requests can be queued ahead: a batch runs back to back, and its results are flushed when
+ * the helper runs out of requests. Keeping one warm helper makes each run a back-to-back spawn, as in a
  * C loop or hyperfine, rather than an exec of the helper first. */
 static int serve(void) {
-    size_t cap = 1 << 16, len = 0;
+    size_t cap = 1 << 20, len = 0, pos = 0;
     char *buf = malloc(cap);
     for (;;) {
-        /* read one request: up to a field that is empty (two NULs in a row) */
-        size_t start = len;
-        (void)start;
-        int done = 0;
-        while (!done) {
-            int ch = getchar();
-            if (ch == EOF) { free(buf); return 0; }
-            if (len + 1 >= cap) { cap *= 2; buf = realloc(buf, cap); }
-            buf[len++] = (char)ch;
-            if (ch == 0 && (len == 1 || buf[len - 2] == 0)) done = 1;
+        /* Find one complete request in buf[pos..len): fields up to an empty one. */
+        size_t end = pos;
+        int complete = 0;
+        while (end < len) {
+            if (buf[end] == 0 && (end == pos || buf[end - 1] == 0)) { complete = 1; break; }
+            end++;
+        }
+        if (!complete) {
+            /* Out of requests: hand back every result so far, then wait for more. */
+            fflush(stdout);
+            if (pos > 0) { memmove(buf, buf + pos, len - pos); len -= pos; pos = 0; }
+            if (len == cap) { cap *= 2; buf = realloc(buf, cap); }
+            ssize_t n;
+            while ((n = read(0, buf + len, cap - len)) < 0 && errno == EINTR) {}
+            if (n <= 0) { fflush(stdout); free(buf); return 0; }
+            len += (size_t)n;
+            continue;
         }
         struct opts o = {10000, 1000, "/dev/null", "/dev/null", NULL, 0, NULL, NULL};
-        size_t nf = 0, cap_f = 64;
-        char **envp = malloc(cap_f * sizeof *envp), **argvp = NULL;
-        size_t ne = 0;
-        char *f = buf;
-        char **args = malloc(cap_f * sizeof *args);
-        size_t na = 0;
-        while (f < buf + len - 1) {
-            size_t flen = strlen(f);
-            if (flen == 0) break;
-            if (f[0] == 'A' && f[1] == '=') {
-                if (na + 1 >= cap_f) { cap_f *= 2; args = realloc(args, cap_f * sizeof *args);
-                                       envp = realloc(envp, cap_f * sizeof *envp); }
-                args[na++] = f + 2;
-            } else if (f[0] == 'E' && f[1] == '=') {
-                if (ne + 1 >= cap_f) { cap_f *= 2; envp = realloc(envp, cap_f * sizeof *envp);
-                                       args = realloc(args, cap_f * sizeof *args); }
-                envp[ne++] = f + 2;
-            } else if (f[1] == '=') {
-                switch (f[0]) {
-                case 't': o.timeout_ms = atol(f + 2); break;
-                case 'g': o.grace_ms = atol(f + 2); break;
-                case 'o': o.out_path = f + 2; break;
-                case 'e': o.err_path = f + 2; break;
-                case 'r': o.ready_text = f + 2; break;
-                case 'p': o.ready_port = atoi(f + 2); break;
-                case 'X': o.evict_path = f + 2; break;
-                case 'R': o.readback_path = f + 2; break;
-                default: break;
-                }
+        size_t cap_f = 64, ne = 0, na = 0;
+        char **envp = malloc(cap_f * sizeof *envp), **args = malloc(cap_f * sizeof *args);
+        for (char *f = buf + pos; f < buf + end; f += strlen(f) + 1) {
+            if (ne + 2 >= cap_f || na + 2 >= cap_f) {
+                cap_f *= 2;
+                envp = realloc(envp, cap_f * sizeof *envp);
+                args = realloc(args, cap_f * sizeof *args);
             }
-            f += flen + 1;
-            nf++;
+            if (f[0] == 0 || f[1] != '=') continue;
+            switch (f[0]) {
+            case 'A': args[na++] = f + 2; break;
+            case 'E': envp[ne++] = f + 2; break;
+            case 't': o.timeout_ms = atol(f + 2); break;
+            case 'g': o.grace_ms = atol(f + 2); break;
+            case 'o': o.out_path = f + 2; break;
+            case 'e': o.err_path = f + 2; break;
+            case 'r': o.ready_text = f + 2; break;
+            case 'p': o.ready_port = atoi(f + 2); break;
+            case 'X': o.evict_path = f + 2; break;
+            case 'R': o.readback_path = f + 2; break;
+            default: break;
+            }
         }
         envp[ne] = NULL;
         args[na] = NULL;
-        argvp = args;
         if (na == 0) report("spawnerr", 22, 0, 0, NULL);
-        else run_once(&o, argvp, envp);
+        else run_once(&o, args, envp);
         free(envp);
         free(args);
-        len = 0;
+        pos = end + 1;
     }
 }
 

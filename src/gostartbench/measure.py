@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,8 +161,9 @@ def _tail(stderr: str) -> str:
 
 class SpawnExecutor:
     """The built-in timer: a persistent gsb-spawn server starts each program and times
-    posix_spawn .. wait4 in C. One warm helper for all runs makes every run a back-to-back
-    spawn, like a C loop or hyperfine, with no Python and no helper exec in the timed span."""
+    posix_spawn .. wait4 in C. One warm helper, fed batches, makes runs back-to-back spawns,
+    like a C loop or hyperfine, with no Python and no helper exec in or beside the timed
+    span."""
 
     name = "spawn"
 
@@ -172,6 +175,7 @@ class SpawnExecutor:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="gsb-", dir=base))
         self.capture_limit = capture_limit
         self.proc: subprocess.Popen[bytes] | None = None
+        self._buf = b""
         self.cpus: tuple[int, ...] | None = None
 
     def _server(self, cpus: tuple[int, ...] | None) -> subprocess.Popen[bytes]:
@@ -187,6 +191,7 @@ class SpawnExecutor:
         return self.proc
 
     def _stop(self) -> None:
+        self._buf = b""
         if self.proc is not None:
             with contextlib.suppress(OSError):
                 if self.proc.stdin:
@@ -220,61 +225,59 @@ class SpawnExecutor:
             read_back: Path | None = None) -> RunResult:
         return next(self.run_many(iter([(spec, evict, read_back)])))
 
+    batch = 16  # runs per batch: the helper runs them back to back while Python sleeps
+
     def run_many(self, items: Iterator[RunItem]) -> Iterator[RunResult]:
-        """Run items in order, keeping the next request queued in the helper while one runs,
-        so runs go back to back. Results come as each run ends; `items` is pulled one ahead,
-        so a caller may stop feeding a cell as soon as one of its runs fails."""
-        slots = [(self.workdir / f"stdout{i}", self.workdir / f"stderr{i}") for i in (0, 1)]
-        pending: list[tuple[RunSpec, int]] = []
-        k = 0
+        """Run items in order, in batches the helper runs back to back (it flushes results
+        when it runs out of requests, so Python does not compete with the measured programs
+        for the CPUs). Results come batch by batch; `items` is pulled a batch ahead at most,
+        so a caller can stop feeding a cell soon after one of its runs fails."""
         it = iter(items)
+        while True:
+            chunk: list[RunItem] = []
+            for nxt in it:
+                chunk.append(nxt)
+                if len(chunk) >= self.batch or (len(chunk) > 1 and
+                                                 chunk[-1][0].cpus != chunk[0][0].cpus):
+                    break
+            if not chunk:
+                return
+            if len(chunk) > 1 and chunk[-1][0].cpus != chunk[0][0].cpus:
+                last = chunk.pop()
+                it = itertools.chain([last], it)
+            yield from self._batch(chunk)
+
+    def _batch(self, chunk: list[RunItem]) -> list[RunResult]:
+        slots = [(self.workdir / f"stdout{i}", self.workdir / f"stderr{i}")
+                 for i in range(len(chunk))]
+        reqs: list[bytes | None] = []
+        for (spec, ev, back), (out, err) in zip(chunk, slots, strict=True):
+            try:
+                reqs.append(self.request(spec, out, err, ev, back))
+            except ValueError:
+                reqs.append(None)
+        proc = self._server(chunk[0][0].cpus)
         try:
-            while True:
-                while len(pending) < 2:
-                    nxt = next(it, None)
-                    if nxt is None:
-                        break
-                    spec, ev, rb = nxt
-                    out, err = slots[k % 2]
-                    try:
-                        req = self.request(spec, out, err, ev, rb)
-                    except ValueError as exc:
-                        if not pending:
-                            yield self._fail("spawnerr", str(exc))
-                            continue
-                        it = iter([nxt, *it])
-                        break
-                    if pending and pending[0][0].cpus != spec.cpus:
-                        it = iter([nxt, *it])  # another pinning: drain, then restart helper
-                        break
-                    proc = self._server(spec.cpus)
-                    try:
-                        assert proc.stdin is not None
-                        proc.stdin.write(req)
-                        proc.stdin.flush()
-                    except (BrokenPipeError, OSError):
-                        pass  # reported when its answer does not come
-                    pending.append((spec, k % 2))
-                    k += 1
-                if not pending:
-                    return
-                spec, slot = pending.pop(0)
-                yield self._answer(spec, *slots[slot])
-        finally:
-            # A caller that stops early: collect what is still queued, so the next run does
-            # not read a stale answer.
-            for spec, slot in pending:
-                self._answer(spec, *slots[slot])
+            assert proc.stdin is not None
+            proc.stdin.write(b"".join(r for r in reqs if r is not None))
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # reported as each answer fails to come
+        results: list[RunResult] = []
+        for (spec, _, _), req, (out, err) in zip(chunk, reqs, slots, strict=True):
+            if req is None:
+                results.append(self._fail("spawnerr", "an argument or variable holds a "
+                                          "NUL byte"))
+            else:
+                results.append(self._answer(spec, out, err))
+        return results
 
     def _answer(self, spec: RunSpec, out: Path, err: Path) -> RunResult:
         proc = self.proc
         line = ""
         if proc is not None and proc.stdout is not None:
-            try:
-                ready, _, _ = select.select([proc.stdout], [], [], spec.timeout_s + 30)
-                line = proc.stdout.readline().decode() if ready else ""
-            except (OSError, ValueError):
-                line = ""
+            # A batch answers when all its runs are done.
+            line = self._readline(proc, (spec.timeout_s + 5) * self.batch + 30)
         if not line.startswith("status="):
             why = "no answer"
             if proc is not None and proc.poll() is not None and proc.stderr is not None:
@@ -293,6 +296,27 @@ class SpawnExecutor:
         )
         ok, reason = check(spec, res)
         return RunResult(**{**res.__dict__, "ok": ok, "reason": reason})
+
+    def _readline(self, proc: subprocess.Popen[bytes], timeout_s: float) -> str:
+        """One answer line, read from the raw pipe with our own buffer (select() on a
+        buffered reader would wait for lines it already holds)."""
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return ""
+            try:
+                ready, _, _ = select.select([fd], [], [], left)
+                chunk = os.read(fd, 65536) if ready else b""
+            except OSError:
+                return ""
+            if ready and not chunk:
+                return ""  # the helper is gone
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line.decode(errors="replace")
 
     @staticmethod
     def _fail(status: str, reason: str) -> RunResult:
