@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -132,21 +133,41 @@ def size_vs_p50(summary: pd.DataFrame, axes: Sequence[str], out: Path,
     what = "binary size" if y == "size_bytes" else "peak RSS"
     for ax, app in zip(axs.flat, apps, strict=False):
         d = s[s["app"] == app]
-        mb = d[y] / 1e6
-        front = pareto_front(d["p50_ms"], mb)
-        marker_by = "cache" if "cache" in d and d["cache"].nunique() > 1 else None
-        for i, (_, r) in enumerate(d.iterrows()):
-            mk = "o" if marker_by is None or r.get("cache") == "warm" else "s"
-            ax.scatter(r["p50_ms"], r[y] / 1e6, marker=mk, s=36 if front[i] else 18,
-                       color=OKABE_ITO[3] if front[i] else OKABE_ITO[0],
+        # The front is drawn over warm cells (cold ones are shown, as squares, for context:
+        # mixing both conditions in one front would compare unlike runs).
+        warm = d[d["cache"] == "warm"] if "cache" in d and (d["cache"] == "warm").any() else d
+        front = pareto_front(warm["p50_ms"], warm[y])
+        front_cells = set(warm["cell"][front])
+        for _, r in d.iterrows():
+            cold = "cache" in d and r.get("cache") == "cold"
+            on = r["cell"] in front_cells
+            ax.scatter(r["p50_ms"], r[y] / 1e6, marker="s" if cold else "o",
+                       s=36 if on else 18, alpha=0.55 if cold else 0.95,
+                       color=OKABE_ITO[3] if on else OKABE_ITO[0],
                        edgecolor="black" if r["cell"] == r["baseline"] else "none", zorder=3)
-        fr = d[front].sort_values("p50_ms")
+        fr = warm[front].sort_values("p50_ms")
         ax.step(fr["p50_ms"], fr[y] / 1e6, where="post", color=OKABE_ITO[3], lw=1, alpha=0.7,
-                label="Pareto front")
+                label="Pareto front (warm)")
+        vary = [a for a in axes if a in d and d[a].nunique() > 1 and a not in ("app", "cache")]
+        # one label per cluster of near-identical points
+        placed: list[tuple[float, float]] = []
         for _, r in fr.iterrows():
-            ax.annotate(_label(r, [a for a in axes if d[a].nunique() > 1 and a != "app"])
-                        .removeprefix(app).strip()[:40], (r["p50_ms"], r[y] / 1e6),
-                        xytext=(4, 3), textcoords="offset points", fontsize=6.5)
+            px, py = float(r["p50_ms"]), float(r[y]) / 1e6
+            twins = fr[((fr["p50_ms"] / px - 1).abs() < 0.03)
+                       & (((fr[y] / 1e6) / py - 1).abs() < 0.03)]
+            if any(abs(px / qx - 1) < 0.03 and abs(py / qy - 1) < 0.03 for qx, qy in placed):
+                continue
+            placed.append((px, py))
+            text = _label(r, vary).removeprefix(app).strip()[:38]
+            if len(twins) > 1:
+                text += f" (+{len(twins) - 1} alike)"
+            ax.annotate(text, (px, py), xytext=(4, 3), textcoords="offset points", fontsize=6.5)
+        if d["p50_ms"].max() / max(d["p50_ms"].min(), 1e-9) > 6:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(
+                [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]))
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(f"{app}: {what} vs startup", loc="left")
         ax.set_xlabel("startup time, P50 (ms)")
         ax.set_ylabel(f"{what} (MB)")
@@ -210,17 +231,33 @@ def main_effects(eff: pd.DataFrame, out: Path) -> list[Path]:
     labels = [f"{r.axis.replace('runenv.', 'run env ')}: {r.baseline_value or '∅'} → "
               f"{r.value or '∅'}" + ("" if r.cache == "all" else f", {r.cache}")
               + f"  (n={r.pairs})" for r in e.itertuples()]
-    pct = (e["ratio"] - 1) * 100
-    lo = (e["ratio"] - e["ci95_low"]) * 100
-    hi = (e["ci95_high"] - e["ratio"]) * 100
-    colors = [OKABE_ITO[3] if (s and p > 0) else OKABE_ITO[2] if s else "#999999"
-              for s, p in zip(e["significant"], pct, strict=True)]
-    a1.barh(y, pct, color=colors, height=0.6)
-    a1.errorbar(pct, y, xerr=np.vstack([lo.clip(lower=0), hi.clip(lower=0)]), fmt="none",
-                ecolor="#333333", capsize=2, lw=0.8)
-    a1.axvline(0, color="black", lw=0.8)
+    # A log ratio axis: +960% (UPX) and −20% (strip, cold) are both readable on one chart.
+    ratio = e["ratio"].to_numpy()
+    lo = (e["ratio"] - e["ci95_low"]).clip(lower=0).to_numpy()
+    hi = (e["ci95_high"] - e["ratio"]).clip(lower=0).to_numpy()
+    colors = [OKABE_ITO[3] if (s and r > 1) else OKABE_ITO[2] if s else "#999999"
+              for s, r in zip(e["significant"], ratio, strict=True)]
+    a1.barh(y, ratio - 1, left=1, color=colors, height=0.6)
+    a1.errorbar(ratio, y, xerr=np.vstack([lo, hi]), fmt="none", ecolor="#333333", capsize=2,
+                lw=0.8)
+    a1.axvline(1, color="black", lw=0.8)
+    a1.set_xscale("log")
+    span = max(float(np.max(e["ci95_high"])), 1.05), min(float(np.min(e["ci95_low"])), 0.95)
+    a1.set_xlim(span[1] / 1.25, span[0] * 1.6)
+    cands = (0.25, 0.5, 0.8, 0.9, 1.0, 1.1, 1.25, 2, 5, 10, 20, 50, 100)
+    inside = [t for t in cands if span[1] / 1.25 <= t <= span[0] * 1.6]
+    ticks: list[float] = []
+    for t in inside:  # keep ticks at least ~20% apart on the log axis, 1.0 always
+        if t == 1.0 or not ticks or t / ticks[-1] > 1.2:
+            ticks.append(t)
+    ticks = sorted(set(ticks) | {1.0})
+    a1.set_xticks(ticks, [f"{(t - 1) * 100:+.0f}%" if t != 1 else "0" for t in ticks])
+    a1.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    for yi, r in zip(y, ratio, strict=True):
+        a1.annotate(f"{(r - 1) * 100:+.1f}%", (r, yi), xytext=(4 if r >= 1 else -4, 6),
+                    textcoords="offset points", ha="left" if r >= 1 else "right", fontsize=7)
     a1.set_yticks(y, labels)
-    a1.set_xlabel("change in startup P50 (%), ci95")
+    a1.set_xlabel("change in startup P50 (log scale), with ci95")
     a1.set_title("Main effect on startup time (grey: not significant)", loc="left")
     sz = (e["size_ratio"] - 1) * 100
     a2.barh(y, sz.fillna(0), color=OKABE_ITO[5], height=0.6)

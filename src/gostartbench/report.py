@@ -28,8 +28,9 @@ from gostartbench.results import (
 )
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV of the run folder; a torn last line (a kill mid-write) is dropped."""
+def read_table(path: Path, text_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """A CSV of the run folder; a torn last line (a kill mid-write) is dropped. Columns in
+    `text_columns` stay text (axis values like "false", "0", "1.27.3" are labels)."""
     if not path.exists():
         return pd.DataFrame()
     data = path.read_bytes()
@@ -38,8 +39,8 @@ def read_table(path: Path) -> pd.DataFrame:
     if not data.strip():
         return pd.DataFrame()
     return pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=[""],
-                       on_bad_lines="skip",
-                       low_memory=False)
+                       on_bad_lines="skip", low_memory=False,
+                       dtype={c: str for c in text_columns})
 
 
 def read_samples(run_dir: Path) -> pd.DataFrame:
@@ -56,7 +57,7 @@ def read_samples(run_dir: Path) -> pd.DataFrame:
 
 
 def read_cells(run_dir: Path, axes: Sequence[str]) -> pd.DataFrame:
-    cells = read_table(run_dir / CELLS_CSV)
+    cells = read_table(run_dir / CELLS_CSV, [*axes, "toolchain", "app", "cell"])
     for a in axes:
         if a in cells:
             cells[a] = cells[a].fillna("").astype(str)
@@ -196,10 +197,10 @@ def findings(a: Mapping[str, Any]) -> list[str]:
         warm = d[d["cache"] == "warm"] if "cache" in d else d
         warm = warm if len(warm) else d
         f = warm.nsmallest(1, "p50_ms").iloc[0]
-        sm = d.nsmallest(1, "size_bytes").iloc[0] if d["size_bytes"].notna().any() else None
+        sm = warm.nsmallest(1, "size_bytes").iloc[0] if warm["size_bytes"].notna().any() else None
         line = f"**{app}**: fastest (warm) is `{f['cell']}` at {f['p50_ms']:.3f} ms P50"
         if f["cell"] != f["baseline"] and f["ratio"] == f["ratio"]:
-            sig = "significant" if f["significant"] is True else "not significant"
+            sig = "significant" if bool(f["significant"]) else "not significant"
             line += f" (×{f['ratio']:.3f} of its baseline, {sig})"
         elif f["cell"] == f["baseline"]:
             line += " (the baseline itself)"
@@ -260,7 +261,7 @@ def _summary_rows(s: pd.DataFrame) -> list[dict[str, str]]:
             "cell": r["cell"], "cache": str(r.get("cache", "")), "timer": r["timer"],
             "n": str(int(r["n"])), "p50_ms": _fmt_ms(r["p50_ms"]),
             "ci95": f"[{_fmt_ms(r['ci95_low_ms'])}, {_fmt_ms(r['ci95_high_ms'])}]",
-            "ratio": _ratio(r), "sig": "yes" if r.get("significant") is True else "",
+            "ratio": _ratio(r), "sig": "yes" if bool(r.get("significant")) else "",
             "size_mb": _mb(r.get("size_bytes")), "rss_mb": _mb(r.get("maxrss_p50_bytes")),
             "warnings": str(r.get("warnings") or ""),
         })

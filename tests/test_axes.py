@@ -1,0 +1,176 @@
+"""Beyond the five knobs: each extra axis changes what it should in the built binary; several
+Go versions in one matrix; a program outside the repository with vendored dependencies."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gostartbench import build, elfinfo, matrix
+from gostartbench.tools import goamd64_supported, host_arch
+
+from .conftest import GOAPPS, REPO, require
+
+
+def _build(write_matrix: Callable[[str], Path], body: str) -> tuple[matrix.Matrix, dict]:
+    m = matrix.load(write_matrix(body))
+    return m, build.build_cells(m, m.cells)
+
+
+def _one(m: matrix.Matrix, res: dict, **axes: str) -> build.BuildResult:
+    for c in m.cells:
+        if all(c.axes.get(k) == v for k, v in axes.items()):
+            return res[c.build_id]
+    raise AssertionError(axes)
+
+
+def test_musl_static_is_static_without_interpreter(write_matrix: Callable[[str], Path]) -> None:
+    require("musl-gcc")
+    m, res = _build(write_matrix, f"""
+    version: 1
+    apps: {{netcli: {{path: {GOAPPS}/netcli}}}}
+    axes: {{cgo: [1], libc: [glibc, musl-static]}}
+    """)
+    glibc = _one(m, res, libc="glibc")
+    musl = _one(m, res, libc="musl-static")
+    assert musl.status == "ok", musl.reason
+    assert glibc.facts is not None and glibc.facts.linkage == "dynamic"
+    assert musl.facts is not None and musl.facts.linkage == "static"
+    assert musl.facts.interpreter == "" and musl.buildinfo.get("CGO_ENABLED") == "1"
+    assert "-linkmode=external" in musl.buildinfo.get("-ldflags", "")
+    out = subprocess.run([str(musl.binary)], capture_output=True, text=True, check=True).stdout
+    assert '"timeout_s":5' in out
+
+
+def test_trimpath_removes_local_paths(write_matrix: Callable[[str], Path]) -> None:
+    m, res = _build(write_matrix, f"""
+    version: 1
+    apps: {{hello: {{path: {GOAPPS}/hello}}}}
+    axes: {{trimpath: [false, true]}}
+    """)
+    plain = _one(m, res, trimpath="false")
+    trim = _one(m, res, trimpath="true")
+    needle = str(REPO / "goapps").encode()
+    assert needle in plain.binary.read_bytes()  # type: ignore[union-attr]
+    assert needle not in trim.binary.read_bytes()  # type: ignore[union-attr]
+    assert trim.buildinfo.get("-trimpath") == "true"
+
+
+def test_goamd64_recorded_and_unrunnable_levels_skipped(write_matrix: Callable[[str], Path]
+                                                        ) -> None:
+    if host_arch() != "amd64":
+        pytest.skip("GOAMD64 is an amd64 setting")
+    m, res = _build(write_matrix, f"""
+    version: 1
+    apps: {{hello: {{path: {GOAPPS}/hello}}}}
+    axes: {{goamd64: [v1, v3, v4]}}
+    """)
+    v3 = _one(m, res, goamd64="v3")
+    assert v3.buildinfo.get("GOAMD64") == "v3"
+    for level in ("v3", "v4"):
+        r = _one(m, res, goamd64=level)
+        ok, why = goamd64_supported(level)
+        if ok:
+            assert r.status == "ok"
+        else:  # built (its size is known) but marked skipped: this CPU cannot run it
+            assert r.status == "skipped" and why in r.reason and r.facts is not None
+
+
+def test_tags_gcflags_flags_and_build_env(write_matrix: Callable[[str], Path]) -> None:
+    m, res = _build(write_matrix, f"""
+    version: 1
+    apps: {{netcli: {{path: {GOAPPS}/netcli}}}}
+    axes:
+      cgo: [1]
+      tags: ["", "netgo,osusergo"]
+      gcflags: ["", "all=-l"]
+      env.GOEXPERIMENT: [""]
+    exclude: [{{tags: "netgo,osusergo", gcflags: "all=-l"}}]
+    """)
+    dyn = _one(m, res, tags="", gcflags="")
+    netgo = _one(m, res, tags="netgo,osusergo")
+    nol = _one(m, res, gcflags="all=-l")
+    assert dyn.facts.linkage == "dynamic"  # type: ignore[union-attr]
+    assert netgo.facts.linkage == "static"  # type: ignore[union-attr]
+    assert netgo.buildinfo.get("-tags") == "netgo,osusergo"
+    assert nol.buildinfo.get("-gcflags") == "all=-l"
+    assert nol.facts.sha256 != dyn.facts.sha256  # type: ignore[union-attr]
+
+
+def test_run_axis_cells_share_one_binary(write_matrix: Callable[[str], Path]) -> None:
+    m, res = _build(write_matrix, f"""
+    version: 1
+    apps: {{hello: {{path: {GOAPPS}/hello}}}}
+    run: {{env.GOGC: ["100", "off"], cache: [warm, cold]}}
+    """)
+    assert len(m.cells) == 4 and len(res) == 1
+    assert {c.run_env["GOGC"] for c in m.cells} == {"100", "off"}
+
+
+def test_two_toolchains_build_and_run(write_matrix: Callable[[str], Path], tmp_path: Path) -> None:
+    p = write_matrix(f"""
+    version: 1
+    toolchains: ["1.21.13", "1.27.3"]
+    apps: {{hello: {{path: {GOAPPS}/hello, expect: {{stdout: "Hello, Go!"}}}}}}
+    run: {{env.GOGC: ["100", "off"]}}
+    measure: {{runs: 5, warmup: 1, inittrace: false}}
+    """)
+    r = subprocess.run([sys.executable, "-m", "gostartbench", "run", "-m", str(p), "--out",
+                        str(tmp_path / "r")], capture_output=True, text=True, timeout=900,
+                       check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    cells = pd.read_csv(tmp_path / "r" / "cells.csv", dtype=str)
+    assert set(cells["go_version"]) == {"go1.21.13", "go1.27.3"}
+    assert cells["toolchain"].nunique() == 2
+    s = pd.read_csv(tmp_path / "r" / "summary.csv", dtype={"toolchain": str})
+    assert set(s["toolchain"]) == {"1.21.13", "1.27.3"} and len(s) == 4
+    e = pd.read_csv(tmp_path / "r" / "effects.csv")
+    assert "runenv.GOGC" in set(e["axis"])
+
+
+def test_app_outside_repo_with_vendor(tmp_path: Path, write_matrix: Callable[[str], Path]
+                                      ) -> None:
+    # A module of its own, with a vendored dependency that exists nowhere else.
+    mod = tmp_path / "myapp"
+    (mod / "cmd" / "tool").mkdir(parents=True)
+    dep = mod / "vendor" / "example.com" / "greet"
+    dep.mkdir(parents=True)
+    (mod / "go.mod").write_text(textwrap.dedent("""\
+        module example.com/myapp
+
+        go 1.21
+
+        require example.com/greet v1.0.0
+        """))
+    (mod / "vendor" / "modules.txt").write_text(
+        "# example.com/greet v1.0.0\n## explicit\nexample.com/greet\n")
+    (dep / "greet.go").write_text('package greet\n\nfunc Hello() string { return "vendored hi" }\n')
+    (mod / "cmd" / "tool" / "main.go").write_text(textwrap.dedent("""\
+        package main
+
+        import (
+            "fmt"
+
+            "example.com/greet"
+        )
+
+        func main() { fmt.Println(greet.Hello()) }
+        """))
+    _, res = _build(write_matrix, f"""
+    version: 1
+    apps: {{tool: {{path: {mod}/cmd/tool, expect: {{stdout: "vendored hi"}}}}}}
+    """)
+    r = next(iter(res.values()))
+    assert r.status == "ok", r.reason
+    assert "-mod=vendor" in r.argv
+    out = subprocess.run([str(r.binary)], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "vendored hi"
+    assert os.path.isabs(str(r.binary))
+    assert elfinfo.read_facts(r.binary).linkage == "static"  # type: ignore[arg-type]
