@@ -44,15 +44,15 @@ def read_table(path: Path, text_columns: Sequence[str] = ()) -> pd.DataFrame:
 
 
 def read_samples(run_dir: Path) -> pd.DataFrame:
-    df = read_table(run_dir / SAMPLES_CSV)
+    df = read_table(run_dir / SAMPLES_CSV, ["cell", "cache", "timer", "reason"])
     if df.empty:
         return stats.load_samples([])
     df["ok"] = df["ok"].astype(str).str.lower() == "true"
     for c in ("round", "wall_ns", "user_ns", "sys_ns", "maxrss_bytes", "minflt", "majflt",
               "exit_code", "signal"):
         df[c] = pd.to_numeric(df[c], errors="coerce")
-    df["reason"] = df["reason"].fillna("").astype(str)
-    df["cache"] = df["cache"].fillna("").astype(str)
+    df["reason"] = df["reason"].astype(object).fillna("").astype(str)
+    df["cache"] = df["cache"].astype(object).fillna("").astype(str)
     return df
 
 
@@ -80,8 +80,9 @@ def baselines(cells: pd.DataFrame, axes: Sequence[str], baseline: Mapping[str, s
     return out
 
 
-def analyse(run_dir: Path) -> dict[str, Any]:
-    """Recompute summary.csv and effects.csv from the run's files; returns the tables."""
+def analyse(run_dir: Path, write: bool = True) -> dict[str, Any]:
+    """Recompute summary.csv and effects.csv from the run's files (written back unless
+    write=False); returns the tables."""
     run = read_json(run_dir / RUN_JSON)
     axes = list(run["settings"]["axes"])
     base = {k: str(v) for k, v in run["settings"].get("baseline", {}).items()}
@@ -100,8 +101,9 @@ def analyse(run_dir: Path) -> dict[str, Any]:
                             seed=m.get("seed", 0), min_effect=m.get("min_effect", 0.01))
         lead = ["cell", "app", "toolchain", *[a for a in axes if a in summary], "timer"]
         summary = summary[lead + [c for c in summary.columns if c not in lead]]
-        _write_df(run_dir / SUMMARY_CSV, summary)
-        _write_df(run_dir / EFFECTS_CSV, eff)
+        if write:
+            _write_df(run_dir / SUMMARY_CSV, summary)
+            _write_df(run_dir / EFFECTS_CSV, eff)
     init = read_table(run_dir / INITTRACE_CSV)
     if len(init):
         init = init.merge(cells[["cell", "app"]], on="cell", how="left")
