@@ -152,3 +152,14 @@ def test_injected_delays_are_seen_in_order(executor: SpawnExecutor) -> None:
     # ordering and rough size only: no tight timed assert on a noisy machine
     assert med[0] < med[2000] < med[6000]
     assert med[6000] - med[0] > 3_000_000
+
+
+def test_cpus_pins_the_measured_process(executor: SpawnExecutor) -> None:
+    import os as _os
+
+    cpu = sorted(_os.sched_getaffinity(0))[-1]
+    r = executor.run(RunSpec(argv=("/bin/cat", "/proc/self/status"), env=_env(), cpus=(cpu,),
+                             expect=Expect(exit=0)))
+    assert r.ok, r.reason
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("Cpus_allowed_list"))
+    assert line.split(":")[1].strip() == str(cpu)

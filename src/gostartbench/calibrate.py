@@ -14,13 +14,22 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gostartbench import build, results
-from gostartbench.measure import RunSpec, SpawnExecutor, helper_path, parse_helper_line
+from gostartbench.measure import (
+    RunSpec,
+    SpawnExecutor,
+    helper_path,
+    normalise_warm,
+    parse_helper_line,
+)
 from gostartbench.tools import cache_dir, find_tool
 
 NOOP_GO = "package main\n\nfunc main() {}\n"
@@ -120,6 +129,13 @@ def calibrate(runs: int = 300, cpus: tuple[int, ...] | None = None, seed: int = 
                          env={**_env(), "GSB_DELAY_US": str(round(d * 1000))}, cpus=cpus)
               for d in LADDER_MS}
     rng = random.Random(seed)
+    # A/A: the no-op and a byte-identical copy of it (written by write(), then both evicted and
+    # read back the same way), as two cells in interleaved rounds.
+    copy = progs["noop"].with_name("noop-aa-copy")
+    shutil.copyfile(progs["noop"], copy)
+    copy.chmod(0o755)
+    normalise_warm([progs["noop"], copy])
+    aa_spec = RunSpec(argv=(str(copy),), env=_env(), cpus=cpus)
     try:
         for _ in range(20):  # warm up every program and the helper
             ex.run(noop)
@@ -148,10 +164,18 @@ def calibrate(runs: int = 300, cpus: tuple[int, ...] | None = None, seed: int = 
         for d, r in zip(order, ex.run_many((ladder[d], None, None) for d in order),
                         strict=True):
             walls[d].append(r.wall_ns)
+        aa_order: list[str] = []
+        for _ in range(runs):
+            pair = ["a", "b"]
+            rng.shuffle(pair)
+            aa_order += pair
+        aa: dict[str, list[int]] = {"a": [], "b": []}
+        specs = {"a": noop, "b": aa_spec}
+        for k, r in zip(aa_order, ex.run_many((specs[k], None, None) for k in aa_order),
+                        strict=True):
+            aa[k].append(r.wall_ns)
     finally:
         ex.close()
-    import numpy as np
-
     rng_np = np.random.default_rng(seed)
 
     def ratio_ci(a: list[int], b: list[int]) -> tuple[float, float]:
@@ -175,7 +199,17 @@ def calibrate(runs: int = 300, cpus: tuple[int, ...] | None = None, seed: int = 
                      "ci95_high_ms": est["ci95_high_ms"], "error_ms": err, "tolerance_ms": tol,
                      "within": abs(err) <= tol})
     noise = stats.noise(fw)
+    a_arr, b_arr = np.asarray(aa["a"], float), np.asarray(aa["b"], float)
+    aa_reps = stats.bootstrap_ratio(b_arr, a_arr, 2000, rng_np, paired=True)
+    aa_ratio = float(np.median(b_arr) / np.median(a_arr))
+    aa_lo, aa_hi = float(np.percentile(aa_reps, 2.5)), float(np.percentile(aa_reps, 97.5))
+    from scipy import stats as sps
+
+    aa_p = float(sps.mannwhitneyu(b_arr, a_arr).pvalue)
+    aa_flagged = aa_p < stats.ALPHA and (aa_lo > 1 or aa_hi < 1) and abs(aa_ratio - 1) >= 0.01
     return {
+        "aa": {"ratio": aa_ratio, "ci95": [aa_lo, aa_hi], "p_value": aa_p,
+               "flagged": aa_flagged, "met": abs(aa_ratio - 1) <= 0.02 and not aa_flagged},
         "runs": runs, "cpus": list(cpus) if cpus else None,
         "floor": {"framework_p50_ms": fw_p50, "c_loop_p50_ms": cl_p50,
                   "hyperfine_p50_ms": hf_p50, "framework_over_c": fw_p50 / cl_p50,
@@ -221,6 +255,10 @@ def calibrate_command(args: argparse.Namespace) -> int:
         results.write_json(out / "calibration.json", res)
         results.write_csv(out / results.CALIBRATION_CSV, res["ladder"],
                           list(res["ladder"][0].keys()))
-    met = f["met"] and res["ladder_met"]
+    aa = res["aa"]
+    print(f"A/A (a binary and its byte-identical copy, interleaved): ratio {aa['ratio']:.4f} "
+          f"[ci95 {aa['ci95'][0]:.4f}, {aa['ci95'][1]:.4f}], p={aa['p_value']:.2f}, "
+          f"{'FLAGGED' if aa['flagged'] else 'not flagged'} (target: within 2%, not flagged)")
+    met = f["met"] and res["ladder_met"] and aa["met"]
     print("targets met" if met else "targets NOT met on this machine now (see above)")
     return 0

@@ -60,8 +60,9 @@ APP_KEYS = ("path", "args", "expect", "ready", "env", "package")
 EXPECT_KEYS = ("exit", "stdout", "stdout_contains")
 READY_KEYS = ("stdout", "tcp")
 MEASURE_KEYS = ("timer", "runs", "warmup", "order", "cpus", "timeout_s", "seed", "min_effect",
-                "inittrace", "inittrace_runs", "bootstrap")
+                "inittrace", "inittrace_runs", "bootstrap", "calibration")
 TIMERS = ("spawn", "hyperfine", "both")
+CALIBRATIONS = ("floor", "full", "off")
 ORDERS = ("interleaved", "sequential")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _GOARM64 = re.compile(r"^v(8\.[0-9]|9\.[0-5])(,(lse|crypto))*$")
@@ -105,6 +106,7 @@ class Measure:
     inittrace: bool = True
     inittrace_runs: int = 5
     bootstrap: int = 2000
+    calibration: str = "floor"  # floor: the no-op's P50; full: `calibrate` (100 runs); off
 
 
 @dataclass(frozen=True)
@@ -557,7 +559,7 @@ def _measure(doc: _Doc, raw: Any) -> Measure:
                 raise doc.error(("measure", k), f"expected {what}, found {_typename(v)}")
             kw[k] = v
 
-    for k, choices in (("timer", TIMERS), ("order", ORDERS)):
+    for k, choices in (("timer", TIMERS), ("order", ORDERS), ("calibration", CALIBRATIONS)):
         if k in m:
             v = _as_str(doc, m[k], ("measure", k))
             if v not in choices:

@@ -155,7 +155,8 @@ def make_report(run_dir: Path, heat: tuple[str, str] | None = None) -> Path:
     md = render_md(a, charts, run_dir)
     write_atomic(run_dir / "report.md", md)
     mtext = (run_dir / "matrix.yaml").read_text() if (run_dir / "matrix.yaml").exists() else ""
-    write_atomic(run_dir / "report.html", render_html(a, charts, mtext))
+    write_atomic(run_dir / "report.html",
+                 render_html(a, charts, mtext, _calibration_rows(run_dir)))
     return run_dir / "report.html"
 
 
@@ -232,6 +233,25 @@ def findings(a: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _calibration_rows(run_dir: Path) -> list[tuple[str, str]]:
+    """From calibration.json, where `gostartbench calibrate --out RUN_DIR` left one."""
+    p = run_dir / "calibration.json"
+    if not p.exists():
+        return []
+    c = read_json(p)
+    f = c["floor"]
+    rows = [("floor (no-op)", f"{f['framework_p50_ms']:.3f} ms; C loop {f['c_loop_p50_ms']:.3f} ms "
+                              f"(×{f['framework_over_c']:.3f})"
+             + (f"; hyperfine {f['hyperfine_p50_ms']:.3f} ms (×{f['framework_over_hyperfine']:.3f})"
+                if f.get("hyperfine_p50_ms") else ""))]
+    rows.append(("accuracy", ", ".join(
+        f"{r['injected_ms']:g}→{r['measured_delta_ms']:.3f} ms" for r in c["ladder"])
+        + (" (all within max(40 µs, 5%))" if c.get("ladder_met") else " (NOT all within target)")))
+    n = c["noise"]
+    rows.append(("noise", f"cv {n['cv']:.3f}; P50 resolution ±{n['p50_ci95_halfwidth_rel']:.2%}"))
+    return rows
+
+
 def _env_rows(run: Mapping[str, Any]) -> list[tuple[str, str]]:
     h = run.get("host", {})
     tools = run.get("tools", {})
@@ -286,6 +306,9 @@ def render_md(a: Mapping[str, Any], charts: Sequence[tuple[str, Path, str]], run
     parts = [f"# gostartbench report: {_md_escape(run.get('id', ''))}", ""]
     parts += ["## Findings", ""] + [f"- {x}" for x in findings(a)] + [""]
     parts += ["## Environment", "", _md_table(["", ""], _env_rows(run)), ""]
+    cal = _calibration_rows(run_dir)
+    if cal:
+        parts += ["## Calibration", "", _md_table(["", ""], cal), ""]
     warns = list(run.get("warnings", [])) + list(run.get("matrix", {}).get("warnings", []))
     if warns:
         parts += ["Warnings about this run:", ""] + [f"- {_md_escape(w)}" for w in warns] + [""]
@@ -342,7 +365,7 @@ def _html_inline(md: str) -> str:
 
 
 def render_html(a: Mapping[str, Any], charts: Sequence[tuple[str, Path, str]],
-                matrix_text: str = "") -> str:
+                matrix_text: str = "", calibration: Sequence[tuple[str, str]] = ()) -> str:
     """Self-contained: charts embedded as data URIs, no external reference; every string from
     the matrix, the programs or the host escaped."""
     e = html.escape
@@ -362,6 +385,10 @@ def render_html(a: Mapping[str, Any], charts: Sequence[tuple[str, Path, str]],
     h.append("<h2>Environment</h2><table>")
     h += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _env_rows(run)]
     h.append("</table>")
+    if calibration:
+        h.append("<h2>Calibration</h2><table>")
+        h += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in calibration]
+        h.append("</table>")
     if len(a["summary"]):
         h.append("<h2>Summary</h2><p>Times in ms; ratio to the app's baseline with its ci95; "
                  "size and RSS in MB.</p><table><tr>")

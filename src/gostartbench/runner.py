@@ -147,12 +147,19 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
     gover = sorted({r.go_version for r in built.values() if r.go_version})
     run_json["tools"]["go"] = gover
 
-    # Floor of the harness, recorded with every run
+    # The instrument's floor (and, with calibration: full, its accuracy and noise), recorded
+    # with every run.
     try:
         from gostartbench import calibrate
 
-        run_json["harness_floor"] = calibrate.quick_floor(mx.measure.cpus)
-    except Exception as exc:  # the floor is context; a failure to take it is recorded, not fatal
+        if mx.measure.calibration != "off":
+            run_json["harness_floor"] = calibrate.quick_floor(mx.measure.cpus)
+        if mx.measure.calibration == "full":
+            cal = calibrate.calibrate(runs=100, cpus=mx.measure.cpus)
+            run_json["calibration"] = {"floor": cal["floor"], "ladder_met": cal["ladder_met"],
+                                       "noise": cal["noise"], "aa": cal["aa"]}
+            results.write_json(run_dir / "calibration.json", cal)
+    except Exception as exc:  # context, not the measurement: a failure is recorded, not fatal
         run_json["harness_floor"] = {"error": str(exc)}
     results.write_json(run_dir / results.RUN_JSON, run_json)
 
