@@ -198,3 +198,16 @@ def test_paired_delta_and_noise() -> None:
     assert d["delta_ms"] == pytest.approx(0.5)
     n = stats.noise(list(base))
     assert n["n"] == 100 and n["cv"] > 0 and n["p50_ci95_halfwidth_ms"] > 0
+
+
+def test_exact_bootstrap_of_the_median_matches_resampling() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.lognormal(0.5, 0.2, 1001)  # odd n: the median is one order statistic
+    exact = stats.bootstrap_medians(x, 20000, np.random.default_rng(1))
+    idx = np.random.default_rng(2).integers(0, len(x), size=(4000, len(x)))
+    resampled = np.median(x[idx], axis=1)
+    for q in (2.5, 50, 97.5):
+        a, b = np.percentile(exact, q), np.percentile(resampled, q)
+        assert abs(a - b) <= 0.25 * (np.percentile(resampled, 97.5) - np.percentile(
+            resampled, 2.5)), (q, a, b)
+    assert set(np.unique(exact)) <= set(x)  # replicates are order statistics of the sample

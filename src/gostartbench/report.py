@@ -97,8 +97,16 @@ def analyse(run_dir: Path, write: bool = True) -> dict[str, Any]:
         summary = stats.summarise(samples, cells, bmap, bootstrap=m.get("bootstrap", 2000),
                                   min_effect=m.get("min_effect", 0.01), seed=m.get("seed", 0))
         axis_values = {a: list(dict.fromkeys(cells[a].astype(str))) for a in axes if a in cells}
-        eff = stats.effects(summary, samples, axes, base, axis_values=axis_values,
-                            seed=m.get("seed", 0), min_effect=m.get("min_effect", 0.01))
+        eff_axes = list(axes)
+        if cells["toolchain"].nunique() > 1:
+            # "What did upgrading Go do": the first listed toolchain is the baseline.
+            eff_axes.append("toolchain")
+            axis_values["toolchain"] = list(dict.fromkeys(cells["toolchain"]))
+            base = {**base, "toolchain": axis_values["toolchain"][0]}
+            summary["toolchain"] = summary["toolchain"].astype(str)
+        eff = stats.effects(summary, samples, eff_axes, base, axis_values=axis_values,
+                            seed=m.get("seed", 0), min_effect=m.get("min_effect", 0.01),
+                            b=stats.choose_b(len(ok), 1000))
         lead = ["cell", "app", "toolchain", *[a for a in axes if a in summary], "timer"]
         summary = summary[lead + [c for c in summary.columns if c not in lead]]
         if write:
