@@ -51,10 +51,10 @@ def bootstrap_medians(x: np.ndarray, b: int, rng: np.random.Generator) -> np.nda
     n = len(x)
     if n >= EXACT_FROM:
         xs = np.sort(x)
-        k = np.arange(1, n + 1)
-        cdf = sps.binom.sf((n + 1) // 2 - 1, n, k / n)
-        idx = np.searchsorted(cdf, rng.random(b), side="left").clip(0, n - 1)
-        return np.asarray(xs[idx], dtype=float)
+        ranks = np.arange(1, n + 1)
+        cdf = sps.binom.sf((n + 1) // 2 - 1, n, ranks / n)
+        pick = np.searchsorted(cdf, rng.random(b), side="left").clip(0, n - 1)
+        return np.asarray(xs[pick], dtype=float)
     out = np.empty(b)
     chunk = max(1, 4_000_000 // max(n, 1))
     for i in range(0, b, chunk):
