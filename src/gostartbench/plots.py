@@ -216,7 +216,15 @@ def distribution(samples: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[st
             ax.legend(fontsize=6, loc="lower right")
         xs = ok[ok["cell"].isin(d["cell"])]["wall_ns"] / 1e6
         if len(xs):
-            ax.set_xlim(float(xs.quantile(0.001)) * 0.95, float(xs.quantile(0.995)) * 1.05)
+            lo_x, hi_x = float(xs.quantile(0.001)) * 0.95, float(xs.quantile(0.995)) * 1.05
+            ax.set_xlim(lo_x, hi_x)
+            if hi_x / max(lo_x, 1e-9) > 4:  # e.g. UPX'd cells beside plain ones: both readable
+                ax.set_xscale("log")
+                ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(
+                    [0.5, 1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000]))
+                ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+                ax.set_xlabel("startup time (ms, log scale)")
     for ax in list(axs.flat)[len(groups):]:
         ax.set_visible(False)
     fig.tight_layout()
@@ -334,10 +342,18 @@ def init_by_package(init: pd.DataFrame, out: Path, top: int = 15) -> list[Path] 
 
 
 @styled
-def heatmap(summary: pd.DataFrame, ax1: str, ax2: str, out: Path) -> list[Path] | None:
-    """P50 relative to the baseline, by two axes (geometric mean over the other axes), per app."""
+def heatmap(summary: pd.DataFrame, ax1: str, ax2: str, out: Path,
+            fixed: dict[str, str] | None = None) -> list[Path] | None:
+    """P50 relative to the baseline by two axes, per app. The other axes are held at `fixed`
+    (the baseline's values, warm cache), so every square compares like with like; axes the
+    baseline does not name are averaged (geometric mean) over the cells present."""
     s = _main_timer(summary).dropna(subset=["ratio"])
     if ax1 not in s or ax2 not in s or s.empty:
+        return None
+    for k, v in (fixed or {}).items():
+        if k in s and k not in (ax1, ax2):
+            s = s[s[k].astype(str) == str(v)]
+    if s.empty:
         return None
     apps = sorted(s["app"].unique())
     fig, axs = plt.subplots(1, len(apps), figsize=(4.4 * len(apps), 3.4), squeeze=False)
@@ -357,7 +373,10 @@ def heatmap(summary: pd.DataFrame, ax1: str, ax2: str, out: Path) -> list[Path] 
             for j in range(vals.shape[1]):
                 if vals[i, j] == vals[i, j]:
                     ax.text(j, i, f"×{vals[i, j]:.2f}", ha="center", va="center", fontsize=8)
-        ax.set_title(f"{app}: P50 / baseline", loc="left")
+        held = ", ".join(f"{k}={v or '∅'}" for k, v in (fixed or {}).items()
+                         if k in summary and k not in (ax1, ax2))
+        ax.set_title(f"{app}: P50 / baseline" + (f"\n(at {held})" if held else ""), loc="left",
+                     fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8, label="log ratio (orange: slower)")
     fig.tight_layout()
     return _save(fig, out, f"heatmap_{ax1}_{ax2}".replace(".", "-"))

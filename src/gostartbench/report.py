@@ -156,8 +156,10 @@ def make_report(run_dir: Path, heat: tuple[str, str] | None = None) -> Path:
             "From GODEBUG=inittrace=1 in separate runs.")
         h = heat or _heat_axes(s, axes)
         if h:
-            add(f"Heat map {h[0]} × {h[1]}", plots.heatmap(s, h[0], h[1], out),
-                "P50 relative to the baseline by two axes (geometric mean over the other axes).")
+            fixed = {**a["baseline"], **({"cache": "warm"} if "cache" in s else {})}
+            add(f"Heat map {h[0]} × {h[1]}", plots.heatmap(s, h[0], h[1], out, fixed),
+                "P50 relative to the baseline by two axes, the other axes held at the "
+                "baseline's values (warm cache).")
         add("The two timers", plots.timers_side_by_side(s, out),
             "Built-in spawn timer against hyperfine -N, per cell.")
     md = render_md(a, charts, run_dir)
