@@ -256,7 +256,9 @@ def _tmpdir(final: Path) -> Path:
     return tmp
 
 
-def _go_build(plan: Plan, tc: Toolchain, key: str) -> dict[str, Any]:
+def _entry(key: str, make: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """The cache entry `key`: read if complete; else built by `make(tmpdir)` under a lock
+    (checked again inside it), committed with its meta.json last, then read back."""
     final = entry_dir(key)
     meta = _load_meta(final)
     if meta is not None:
@@ -266,6 +268,13 @@ def _go_build(plan: Plan, tc: Toolchain, key: str) -> dict[str, Any]:
         if meta is not None:
             return {**meta, "cached": True}
         tmp = _tmpdir(final)
+        meta = make(tmp)
+        _commit(tmp, final, meta)
+        return {**(_load_meta(final) or meta), "cached": False}
+
+
+def _go_build(plan: Plan, tc: Toolchain, key: str) -> dict[str, Any]:
+    def make(tmp: Path) -> dict[str, Any]:
         out = tmp / plan.app
         argv = [str(tc.go), "build", "-o", str(out), *plan.go_args, plan.package]
         env = go_env(tc.goroot, dict(plan.go_env))
@@ -280,8 +289,9 @@ def _go_build(plan: Plan, tc: Toolchain, key: str) -> dict[str, Any]:
                         _excerpt(proc.stderr or proc.stdout))
         else:
             meta.update(status="ok", buildinfo=_buildinfo(tc, out))
-        _commit(tmp, final, meta)
-        return {**(_load_meta(final) or meta), "cached": False}
+        return meta
+
+    return _entry(key, make)
 
 
 def _buildinfo(tc: Toolchain, binary: Path) -> dict[str, str]:
@@ -299,15 +309,7 @@ def _buildinfo(tc: Toolchain, binary: Path) -> dict[str, str]:
 
 
 def _post(plan: Plan, gometa: dict[str, Any], gokey: str, key: str) -> dict[str, Any]:
-    final = entry_dir(key)
-    meta = _load_meta(final)
-    if meta is not None:
-        return {**meta, "cached": True}
-    with file_lock(final.parent / f"{key}.lock"):
-        meta = _load_meta(final)
-        if meta is not None:
-            return {**meta, "cached": True}
-        tmp = _tmpdir(final)
+    def make(tmp: Path) -> dict[str, Any]:
         src = entry_dir(gokey) / plan.app
         out = tmp / plan.app
         meta = {k: v for k, v in gometa.items() if k not in ("cached", "key")}
@@ -340,8 +342,9 @@ def _post(plan: Plan, gometa: dict[str, Any], gokey: str, key: str) -> dict[str,
             out.unlink(missing_ok=True)
         else:
             meta["status"] = "ok"
-        _commit(tmp, final, meta)
-        return {**(_load_meta(final) or meta), "cached": False}
+        return meta
+
+    return _entry(key, make)
 
 
 def build_one(plan: Plan) -> BuildResult:

@@ -32,35 +32,19 @@ from gostartbench.measure import (
 )
 from gostartbench.tools import cache_dir, find_tool
 
-NOOP_GO = "package main\n\nfunc main() {}\n"
-DELAY_GO = '''package main
-
-import (
-	"os"
-	"strconv"
-	"time"
-)
-
-func init() {
-	us, _ := strconv.Atoi(os.Getenv("GSB_DELAY_US"))
-	if us <= 0 {
-		return
-	}
-	deadline := time.Now().Add(time.Duration(us) * time.Microsecond)
-	for time.Now().Before(deadline) {
-	}
-}
-
-func main() {}
-'''
+# The calibration programs are goapps/noop and goapps/delay, shipped with the package (calib/
+# holds links to them) so that calibrate works outside a checkout too.
+CALIB_DIR = Path(__file__).with_name("calib")
 LADDER_MS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 def calib_programs(toolchain: str = "1.27.3") -> dict[str, Path]:
     """Build the no-op and delay programs (sources written into the cache: they do not depend
     on a checkout) with the normal build stage, static (cgo=0)."""
-    src = cache_dir() / "calib-src" / hashlib.sha256((NOOP_GO + DELAY_GO).encode()).hexdigest()[:12]
-    for name, text in (("noop", NOOP_GO), ("delay", DELAY_GO)):
+    texts = {name: (CALIB_DIR / f"{name}.go").read_text() for name in ("noop", "delay")}
+    src = cache_dir() / "calib-src" / hashlib.sha256(
+        (texts["noop"] + texts["delay"]).encode()).hexdigest()[:12]
+    for name, text in texts.items():
         (src / name).mkdir(parents=True, exist_ok=True)
         (src / name / "main.go").write_text(text)
     (src / "go.mod").write_text("module gostartbench.calib\n\ngo 1.21\n")
