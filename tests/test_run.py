@@ -153,3 +153,22 @@ def test_sequential_order_is_real_spawns_per_round(write_matrix: Callable[[str],
     cells = list(s["cell"])
     assert cells == sorted(cells, key=cells.index) and len(set(cells)) == 2
     assert len(s) == 10
+
+
+def test_hyperfine_timer_alone(write_matrix: Callable[[str], Path], tmp_path: Path) -> None:
+    require("hyperfine")
+    p = write_matrix(f"""
+    version: 1
+    apps: {{hello: {{path: {GOAPPS}/hello, expect: {{stdout: "Hello, Go!"}}}}}}
+    run: {{cache: [warm, cold]}}
+    measure: {{runs: 6, warmup: 1, timer: hyperfine, inittrace: false}}
+    """)
+    r = gsb("run", "-m", str(p), "--out", str(tmp_path / "r"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    cells = pd.read_csv(tmp_path / "r" / "cells.csv", keep_default_na=False)
+    cold = cells[cells["cache"] == "cold"].iloc[0]
+    assert cold["status"] == "skipped" and "warm cells only" in cold["reason"]
+    s = pd.read_csv(tmp_path / "r" / "samples.csv")
+    assert set(s["timer"]) == {"hyperfine"} and len(s) == 6
+    data = json.loads((tmp_path / "r" / "pytest-benchmark.json").read_text())
+    assert [b["param"] for b in data["benchmarks"]] == ["hello_go1.27.3_warm"]

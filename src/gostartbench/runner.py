@@ -142,6 +142,12 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
                               progress=lambda d, t, cur: prog.update(d, cur))
     prog.close()
     rows = build.cell_rows(mx, cells, built)
+    if mx.measure.timer == "hyperfine":
+        for r in rows:
+            if r["status"] == "ok" and r.get("cache") == "cold":
+                r["status"], r["reason"] = "skipped", (
+                    "timer=hyperfine measures warm cells only (it cannot evict the page cache "
+                    "between runs without a shell); use timer: both or spawn for cold cells")
     cols = cells_columns(mx)
     results.write_csv(run_dir / results.CELLS_CSV, rows, cols)
     gover = sorted({r.go_version for r in built.values() if r.go_version})
@@ -265,7 +271,7 @@ def _pytest(run_dir: Path, bench_dir: Path) -> int:
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
     try:
         argv = [
-            str(bench_dir / "test_startup.py"), "-s", "-p", "no:cacheprovider",
+            str(bench_dir / "test_startup.py"), "-s", "-rsfE", "-p", "no:cacheprovider",
             "--rootdir", str(bench_dir), "-c", os.devnull, "-q",
             f"--benchmark-json={run_dir / results.BENCH_JSON}",
             "--benchmark-sort=name", "--benchmark-columns=min,median,mean,stddev,rounds",
