@@ -174,3 +174,40 @@ def test_app_outside_repo_with_vendor(tmp_path: Path, write_matrix: Callable[[st
     assert out.strip() == "vendored hi"
     assert os.path.isabs(str(r.binary))
     assert elfinfo.read_facts(r.binary).linkage == "static"  # type: ignore[arg-type]
+
+
+def test_glibc_static_and_linkmode(write_matrix: Callable[[str], Path]) -> None:
+    require("cc")
+    m, res = _build(write_matrix, f"""
+    version: 1
+    apps: {{hello: {{path: {GOAPPS}/hello}}}}
+    axes: {{cgo: [1], libc: [glibc, glibc-static], linkmode: [default, external]}}
+    exclude: [{{libc: glibc-static, linkmode: external}}]
+    """)
+    static = _one(m, res, libc="glibc-static")
+    ext = _one(m, res, libc="glibc", linkmode="external")
+    default = _one(m, res, libc="glibc", linkmode="default")
+    assert static.status == "ok", static.reason
+    assert static.facts is not None and static.facts.linkage == "static"
+    assert static.facts.interpreter == ""
+    assert "-linkmode=external" in static.buildinfo.get("-ldflags", "")
+    # hello has no C code: the internal linker keeps it static; the external one (gcc) links
+    # libc dynamically
+    assert default.facts is not None and default.facts.linkage == "static"
+    assert ext.facts is not None and ext.facts.linkage == "dynamic"
+    for r in (static, ext, default):
+        out = subprocess.run([str(r.binary)], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "Hello, Go!"
+
+
+def test_other_arch_level_is_skipped_unbuilt(write_matrix: Callable[[str], Path]) -> None:
+    other = "goarm64" if host_arch() == "amd64" else "goamd64"
+    value = "v8.0" if other == "goarm64" else "v1"
+    m, res = _build(write_matrix, f"""
+    version: 1
+    apps: {{hello: {{path: {GOAPPS}/hello}}}}
+    axes: {{{other}: ["{value}"]}}
+    """)
+    r = next(iter(res.values()))
+    assert r.status == "skipped" and r.binary is None
+    assert f"{other.upper()} applies to" in r.reason

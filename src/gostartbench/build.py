@@ -146,11 +146,15 @@ def plan_for(cell: Cell, app_dir: Path) -> Plan:
     if b["upx"] != "none" and not find_tool("upx").found:
         skip = skip or f"upx not found: {HOW_TO_GET['upx']}"
     runnable = ""
-    if b["goamd64"]:
+    # A GOAMD64/GOARM64 level for another architecture is ignored by `go build` (the binary
+    # would be an ordinary host one): skip such cells without building them.
+    if b["goamd64"] and host_arch() != "amd64":
+        skip = skip or f"GOAMD64 applies to amd64; this host is {host_arch()}"
+    elif b["goamd64"]:
         ok, why = goamd64_supported(b["goamd64"])
         runnable = "" if ok else why
     if b["goarm64"] and host_arch() != "arm64":
-        runnable = f"GOARM64 code needs an arm64 host, this is {host_arch()}"
+        skip = skip or f"GOARM64 applies to arm64; this host is {host_arch()}"
     return Plan(
         build_id=cell.build_id, app=cell.app, module_root=root, package=package,
         toolchain=cell.toolchain, go_args=tuple(args), go_env=tuple(sorted(env.items())),
