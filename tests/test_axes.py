@@ -203,7 +203,7 @@ def test_glibc_static_and_linkmode(write_matrix: Callable[[str], Path]) -> None:
 def test_other_arch_level_is_skipped_unbuilt(write_matrix: Callable[[str], Path]) -> None:
     other = "goarm64" if host_arch() == "amd64" else "goamd64"
     value = "v8.0" if other == "goarm64" else "v1"
-    m, res = _build(write_matrix, f"""
+    _, res = _build(write_matrix, f"""
     version: 1
     apps: {{hello: {{path: {GOAPPS}/hello}}}}
     axes: {{{other}: ["{value}"]}}
