@@ -133,17 +133,14 @@ def make_report(run_dir: Path, heat: tuple[str, str] | None = None) -> Path:
             if paths:
                 charts.append((title, paths[0], caption))
 
-        add("Startup time per cell", plots.p50_per_cell(s, axes, out),
-            "P50 of each cell's runs with its bootstrap ci95; colour: significance against the "
-            "app's baseline (Mann–Whitney U, Holm-adjusted, min effect "
-            f"{a['run']['settings']['measure'].get('min_effect', 0.01):.0%}).")
-        add("Distribution of runs", plots.distribution(a["samples"], s, axes, out),
-            "Empirical CDF of every run: a shift is a real change, a long right tail is noise or "
-            "a slow path.")
         if len(a["effects"]):
             add("Main effects", plots.main_effects(a["effects"], out),
                 "Each axis value against the axis's baseline value, over every pair of cells that "
                 "differ only there (geometric mean; ci95 by bootstrap).")
+        add("Startup time per cell", plots.p50_per_cell(s, axes, out),
+            "P50 of each cell's runs with its bootstrap ci95; colour: significance against the "
+            "app's baseline (Mann–Whitney U, Holm-adjusted, min effect "
+            f"{a['run']['settings']['measure'].get('min_effect', 0.01):.0%}).")
         add("Size against startup", plots.size_vs_p50(s, axes, out),
             "Lower-left is better. The Pareto front joins the cells no other cell beats on both.")
         if s["maxrss_p50_bytes"].notna().any():
@@ -152,6 +149,9 @@ def make_report(run_dir: Path, heat: tuple[str, str] | None = None) -> Path:
                 "Peak RSS of the program itself (ru_maxrss from a tiny spawner, see README).")
         add("Warm against cold", plots.warm_vs_cold(s, axes, out),
             "Cold: the binary evicted from the page cache before every run.")
+        add("Distribution of runs", plots.distribution(a["samples"], s, axes, out),
+            "Empirical CDF of every run: a shift is a real change, a long right tail is noise or "
+            "a slow path.")
         add("Init by package", plots.init_by_package(a["init"], out),
             "From GODEBUG=inittrace=1 in separate runs.")
         h = heat or _heat_axes(s, axes)
