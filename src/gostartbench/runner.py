@@ -13,6 +13,7 @@ import os
 import platform
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,16 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
             [dt.datetime.now().astimezone().isoformat()] if prev else []),
     }
     run_json["warnings"] = hostinfo.host_warnings(run_json["host"], mx.measure.cpus)
+    phases: dict[str, float] = {}
+    run_json["phases_s"] = phases  # where the run's time went
+    t_phase = time.monotonic()
+
+    def phase(name: str) -> None:
+        nonlocal t_phase
+        now = time.monotonic()
+        phases[name] = round(now - t_phase, 2)
+        t_phase = now
+
     results.write_json(run_dir / results.RUN_JSON, run_json)
 
     # Build
@@ -152,6 +163,7 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
     results.write_csv(run_dir / results.CELLS_CSV, rows, cols)
     gover = sorted({r.go_version for r in built.values() if r.go_version})
     run_json["tools"]["go"] = gover
+    phase("build")
 
     # The instrument's floor (and, with calibration: full, its accuracy and noise), recorded
     # with every run.
@@ -167,6 +179,7 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
             results.write_json(run_dir / "calibration.json", cal)
     except Exception as exc:  # context, not the measurement: a failure is recorded, not fatal
         run_json["harness_floor"] = {"error": str(exc)}
+    phase("calibration")
     results.write_json(run_dir / results.RUN_JSON, run_json)
 
     # Plan
@@ -178,6 +191,7 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
     code = _pytest(run_dir, find_bench_dir(mx.file))
     if code == 2:
         interrupted = True
+    phase("timing")
 
     # Init breakdown (separate, untimed runs)
     if not interrupted and mx.measure.inittrace and mx.measure.inittrace_runs > 0:
@@ -185,6 +199,7 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
             _inittrace(run_dir, plan, mx.measure.inittrace_runs)
         except KeyboardInterrupt:
             interrupted = True
+    phase("inittrace")
 
     # Final cell statuses: build results + measuring failures
     failures = measured_failures(run_dir)
@@ -211,6 +226,8 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
         except Exception as exc:  # the data is safe on disk; say so and how to redo
             print(f"gostartbench: the report failed ({exc!r}); the run's files are complete: "
                   f"redo it with `gostartbench report {run_dir}`", file=sys.stderr)
+        phase("report")
+        results.write_json(run_dir / results.RUN_JSON, run_json)
     print(f"run folder: {run_dir}")
     if nfail:
         print(f"{len(nfail)} cell(s) failed:", file=sys.stderr)
