@@ -211,3 +211,20 @@ def test_exact_bootstrap_of_the_median_matches_resampling() -> None:
         assert abs(a - b) <= 0.25 * (np.percentile(resampled, 97.5) - np.percentile(
             resampled, 2.5)), (q, a, b)
     assert set(np.unique(exact)) <= set(x)  # replicates are order statistics of the sample
+
+
+def test_glance_table_from_known_effects() -> None:
+    from gostartbench.report import glance_rows
+
+    eff = pd.DataFrame([
+        {"axis": "strip", "value": "unneeded", "baseline_value": "none", "timer": "spawn",
+         "cache": "warm", "ratio": 1.001, "ci95_low": 0.998, "ci95_high": 1.004,
+         "size_ratio": 0.64, "rss_ratio": 1.0, "significant": False},
+        {"axis": "strip", "value": "unneeded", "baseline_value": "none", "timer": "spawn",
+         "cache": "cold", "ratio": 0.8, "ci95_low": 0.79, "ci95_high": 0.81,
+         "size_ratio": 0.64, "rss_ratio": 1.0, "significant": True},
+    ])
+    (row,) = glance_rows(eff)
+    assert row[0] == "strip: none → unneeded"
+    assert row[1].endswith("n.s.") and row[2] == "-20.0% [-21.0, -19.0]"
+    assert row[4] == "-36%" and row[5] == "+0%"

@@ -262,6 +262,35 @@ def _calibration_rows(run_dir: Path) -> list[tuple[str, str]]:
     return rows
 
 
+GLANCE_HEAD = ["knob", "startup, warm", "startup, cold", "startup (all runs)", "size",
+               "peak RSS"]
+
+
+def glance_rows(eff: pd.DataFrame) -> list[list[str]]:
+    """One row per knob (axis value against its baseline value): the effect on startup per
+    cache state with its ci95 ("n.s." where not significant), on size and on RSS."""
+    if eff.empty:
+        return []
+    t = "spawn" if "spawn" in set(eff["timer"]) else eff["timer"].iloc[0]
+    e = eff[eff["timer"] == t]
+    rows = []
+    for (axis, base, val), g in e.groupby(["axis", "baseline_value", "value"], sort=False):
+        cells = {}
+        for r in g.itertuples():
+            txt = (f"{(r.ratio - 1) * 100:+.1f}% [{(r.ci95_low - 1) * 100:+.1f}, "
+                   f"{(r.ci95_high - 1) * 100:+.1f}]")
+            cells[r.cache] = txt + ("" if r.significant else " n.s.")
+        size = g["size_ratio"].dropna()
+        rss = g["rss_ratio"].dropna()
+        rows.append([
+            f"{str(axis).replace('runenv.', 'run env ')}: {base or '∅'} → {val or '∅'}",
+            cells.get("warm", ""), cells.get("cold", ""), cells.get("all", ""),
+            f"{(np.exp(np.log(size).mean()) - 1) * 100:+.0f}%" if len(size) else "",
+            f"{(np.exp(np.log(rss).mean()) - 1) * 100:+.0f}%" if len(rss) else "",
+        ])
+    return rows
+
+
 def _env_rows(run: Mapping[str, Any]) -> list[tuple[str, str]]:
     h = run.get("host", {})
     tools = run.get("tools", {})
@@ -314,6 +343,11 @@ def render_md(a: Mapping[str, Any], charts: Sequence[tuple[str, Path, str]], run
               ) -> str:
     run = a["run"]
     parts = [f"# gostartbench report: {_md_escape(run.get('id', ''))}", ""]
+    glance = glance_rows(a["effects"])
+    if glance:
+        parts += ["## At a glance", "", "Change in P50 against each axis's baseline value, "
+                  "geometric mean over all cell pairs that differ only there, with ci95 "
+                  "(n.s.: not significant).", "", _md_table(GLANCE_HEAD, glance), ""]
     parts += ["## Findings", ""] + [f"- {x}" for x in findings(a)] + [""]
     parts += ["## Environment", "", _md_table(["", ""], _env_rows(run)), ""]
     cal = _calibration_rows(run_dir)
@@ -383,7 +417,16 @@ def render_html(a: Mapping[str, Any], charts: Sequence[tuple[str, Path, str]],
     h = ["<!doctype html><html><head><meta charset='utf-8'>",
          f"<title>gostartbench: {e(str(run.get('id', '')))}</title>",
          f"<style>{CSS}</style></head><body>",
-         f"<h1>gostartbench report: {e(str(run.get('id', '')))}</h1>", "<h2>Findings</h2><ul>"]
+         f"<h1>gostartbench report: {e(str(run.get('id', '')))}</h1>"]
+    glance = glance_rows(a["effects"])
+    if glance:
+        h.append("<h2>At a glance</h2><p>Change in P50 against each axis's baseline value, "
+                 "geometric mean over all cell pairs that differ only there, with ci95 "
+                 "(n.s.: not significant).</p><table><tr>"
+                 + "".join(f"<th>{e(c)}</th>" for c in GLANCE_HEAD) + "</tr>")
+        h += ["<tr>" + "".join(f"<td>{e(x)}</td>" for x in r) + "</tr>" for r in glance]
+        h.append("</table>")
+    h.append("<h2>Findings</h2><ul>")
     h += [f"<li>{_html_inline(x)}</li>" for x in findings(a)]
     h.append("</ul>")
     warns = list(run.get("warnings", [])) + list(run.get("matrix", {}).get("warnings", []))
