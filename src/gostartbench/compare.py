@@ -36,7 +36,7 @@ def load_runs(dirs: Sequence[Path]) -> list[dict[str, Any]]:
     for d in dirs:
         if not (d / RUN_JSON).is_file():
             raise InputError(f"{d} is not a run folder (no run.json)", key="RUN_DIR")
-        a = analyse(d)
+        a = analyse(d, write=False)  # comparing leaves the run folders as they are
         if a["summary"].empty:
             raise InputError(f"{d} has no measured samples", key="RUN_DIR")
         out.append(a)

@@ -65,7 +65,6 @@ def read_facts(path: Path) -> ElfFacts:
     interp = ""
     needed: list[str] = []
     code_hash = hashlib.sha256()
-    n_sections = 0
     names: list[str] = []
     has_pcln = False
     try:
@@ -77,7 +76,6 @@ def read_facts(path: Path) -> ElfFacts:
                 if seg["p_type"] == "PT_INTERP":
                     interp = seg.get_interp_name()  # type: ignore[attr-defined]
             for sec in elf.iter_sections():
-                n_sections += 1
                 name = sec.name
                 flags = sec["sh_flags"]
                 stype = sec["sh_type"]

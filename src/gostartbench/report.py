@@ -8,6 +8,7 @@ import html
 import io
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from gostartbench.results import (
     EFFECTS_CSV,
     INITTRACE_CSV,
     RUN_JSON,
+    SAMPLES_COLUMNS,
     SAMPLES_CSV,
     SUMMARY_CSV,
     read_json,
@@ -46,7 +48,7 @@ def read_table(path: Path, text_columns: Sequence[str] = ()) -> pd.DataFrame:
 def read_samples(run_dir: Path) -> pd.DataFrame:
     df = read_table(run_dir / SAMPLES_CSV, ["cell", "cache", "timer", "reason"])
     if df.empty:
-        return stats.load_samples([])
+        df = pd.DataFrame(columns=SAMPLES_COLUMNS)
     df["ok"] = df["ok"].astype(str).str.lower() == "true"
     for c in ("round", "wall_ns", "user_ns", "sys_ns", "maxrss_bytes", "minflt", "majflt",
               "exit_code", "signal"):
@@ -401,8 +403,6 @@ def _png_data(p: Path) -> str:
 
 def _html_inline(md: str) -> str:
     """Escape, then turn `code` and **bold** of our own findings into tags."""
-    import re
-
     t = html.escape(md)
     t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
     return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", t)

@@ -11,7 +11,6 @@ import dataclasses
 import datetime as dt
 import os
 import platform
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -314,6 +313,7 @@ def measured_failures(run_dir: Path) -> dict[str, str]:
 
 
 def _inittrace(run_dir: Path, plan: dict[str, Any], runs: int) -> None:
+    from gostartbench.bench import unit_from_plan
     from gostartbench.measure import parse_inittrace
 
     failures = measured_failures(run_dir)
@@ -331,8 +331,6 @@ def _inittrace(run_dir: Path, plan: dict[str, Any], runs: int) -> None:
         for u in todo:
             env = dict(u["env"])
             env["GODEBUG"] = ",".join(x for x in (env.get("GODEBUG", ""), "inittrace=1") if x)
-            from gostartbench.bench import unit_from_plan
-
             unit = unit_from_plan({**u, "env": env})
             for i in range(runs):
                 res = ex.run(unit.spec)
@@ -341,7 +339,3 @@ def _inittrace(run_dir: Path, plan: dict[str, Any], runs: int) -> None:
     finally:
         ex.close()
     results.write_csv(run_dir / results.INITTRACE_CSV, rows, results.INITTRACE_COLUMNS)
-
-
-def copy_example(run_dir: Path, dest: Path) -> None:  # pragma: no cover - a maintainer's tool
-    shutil.copytree(run_dir, dest, dirs_exist_ok=True)

@@ -322,17 +322,3 @@ def pareto_front(x: Sequence[float], y: Sequence[float]) -> np.ndarray:
         if dominated.any():
             mask[i] = False
     return mask
-
-
-def load_samples(rows: list[dict[str, str]]) -> pd.DataFrame:
-    """samples.csv rows (strings) → typed DataFrame."""
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return pd.DataFrame(columns=["cell", "round", "cache", "timer", "wall_ns", "user_ns",
-                                     "sys_ns", "maxrss_bytes", "minflt", "majflt", "exit_code",
-                                     "signal", "ok", "reason"])
-    for c in ("round", "wall_ns", "user_ns", "sys_ns", "maxrss_bytes", "minflt", "majflt",
-              "exit_code", "signal"):
-        df[c] = pd.to_numeric(df[c], errors="coerce")
-    df["ok"] = df["ok"] == "true"
-    return df

@@ -175,9 +175,7 @@ def find_tool(name: str) -> Tool:
     path = shutil.which(name)
     version = None
     if path:
-        flag = {"cc": "--version", "musl-gcc": "--version", "strip": "--version",
-                "upx": "--version", "hyperfine": "--version"}.get(name, "--version")
-        version = _musl_version() if name == "musl-gcc" else _first_line([path, flag])
+        version = _musl_version() if name == "musl-gcc" else _first_line([path, "--version"])
     tool = Tool(name, path, version)
     _TOOL_CACHE[name] = tool
     return tool
