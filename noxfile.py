@@ -12,6 +12,9 @@ nox.options.reuse_existing_virtualenvs = True
 def bench(session: nox.Session) -> None:
     """Build and time every cell of matrix.yaml into results/<run-id>/ (args: see `run`)."""
     session.install("-e", ".")
+    # Missing Debian tools (upx, musl-gcc, …): installed when this user may, else the one
+    # command that installs them is printed; the run goes on either way.
+    session.run("gostartbench", "doctor", "--install", success_codes=[0, 1])
     session.run("gostartbench", "run", *session.posargs)
 
 

@@ -1,11 +1,10 @@
-"""One pytest-benchmark case per matrix cell: the startup time of its binary."""
+"""The benchmark cases, as `gostartbench run` times them: `pytest bench/` runs the same case
+(it ships in the package, gostartbench.cases; its fixtures and hooks are the package's pytest
+plugin). Give it a run plan: GOSTARTBENCH_RUN_DIR=DIR, made by `gostartbench run --plan-only
+--out DIR`; pytest's selection (-k, node ids, --lf) is then what is timed."""
 
 from __future__ import annotations
 
-from typing import Any
+from gostartbench.cases.test_startup import test_startup
 
-from gostartbench import bench
-
-
-def test_startup(benchmark: Any, gsb_cell: str, gsb_state: bench.BenchState) -> None:
-    bench.run_case(benchmark, gsb_cell, gsb_state)
+__all__ = ["test_startup"]

@@ -4,14 +4,13 @@ skip where a tool is missing (and fail under CI=true), and small real matrices."
 from __future__ import annotations
 
 import os
-import shutil
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from gostartbench.tools import HOW_TO_GET
+from gostartbench.tools import HOW_TO_GET, find_tool
 
 REPO = Path(__file__).resolve().parents[1]
 GOAPPS = REPO / "goapps"
@@ -24,7 +23,7 @@ os.environ.setdefault("GOSTARTBENCH_CACHE", str(REPO / ".gsb-cache"))
 def require(tool: str) -> None:
     """Skip where `tool` is missing, with how to get it; under CI=true fail instead, so CI
     never passes by skipping."""
-    if shutil.which(tool):
+    if find_tool(tool).found:  # PATH and this environment's own tools (hyperfine's wheel)
         return
     how = HOW_TO_GET.get(tool, "install it")
     if os.environ.get("CI") == "true":

@@ -140,7 +140,8 @@ def test_identical_but_for_build_info(built: tuple) -> None:
 def test_second_build_rebuilds_nothing(built: tuple) -> None:
     m, first = built
     again = build.build_cells(m, m.cells)
-    assert all(r.cached for r in again.values() if r.status in ("ok", "failed"))
+    assert all(r.cached for r in again.values() if r.status == "ok")
+    assert not any(r.cached for r in again.values() if r.status == "failed")  # tried again
     assert {k: r.key for k, r in again.items()} == {k: r.key for k, r in first.items()}
 
 
@@ -230,3 +231,43 @@ def test_two_processes_build_the_same_cell(write_matrix: Callable[[str], Path]) 
     assert [o[0] for o in outs] == ["ok", "ok"], outs
     assert outs[0][1] == outs[1][1]
     assert _run(Path(outs[0][1])).strip() == "Hello, Go!"
+
+
+def test_failed_build_is_not_cached(write_matrix: Callable[[str], Path], tmp_path: Path) -> None:
+    """A failure is never served from the cache: fixed outside the key (here: the source is
+    repaired in place between two builds of one matrix), the next build succeeds."""
+    src = tmp_path / "mod"
+    shutil.copytree(FIXTURES / "compileerr", src / "app")
+    (src / "go.mod").write_text("module example.com/fixme\n\ngo 1.21\n")
+    p = write_matrix(f"version: 1\napps: {{fixme: {{path: {src}/app}}}}\n")
+    m = matrix.load(p)
+    first = next(iter(build.build_cells(m, m.cells).values()))
+    assert first.status == "failed" and not first.cached
+    assert not build.entry_dir(first.key).exists()  # nothing stored under the failure's key
+    again = next(iter(build.build_cells(m, m.cells).values()))
+    assert again.status == "failed" and not again.cached  # tried again, not replayed
+    (src / "app" / "main.go").write_text('package main\n\nfunc main() { println("fixed") }\n')
+    build._TREE_CACHE.clear()  # a new process would hash the tree anew
+    fixed = next(iter(build.build_cells(m, m.cells).values()))
+    assert fixed.status == "ok", fixed.reason
+
+
+def test_module_location_is_in_the_key_without_trimpath(write_matrix: Callable[[str], Path],
+                                                        tmp_path: Path) -> None:
+    """Two identical copies of a module in two places: without -trimpath the binaries embed
+    their paths, so they are two cache entries; with -trimpath, one."""
+    keys: dict[str, set[str]] = {"false": set(), "true": set()}
+    for where in ("one", "two"):
+        shutil.copytree(GOAPPS / "hello", tmp_path / where / "hello")
+        (tmp_path / where / "go.mod").write_text("module example.com/copy\n\ngo 1.21\n")
+        p = write_matrix(f"""
+        version: 1
+        apps: {{hello: {{path: {tmp_path / where}/hello}}}}
+        axes: {{trimpath: [false, true]}}
+        """, name=f"{where}.yaml")
+        m = matrix.load(p)
+        for c in m.cells:
+            plan = build.plan_for(c, m.app(c.app).path)
+            keys[c.build_values["trimpath"]].add(
+                build.go_key(plan, build.get_toolchain(c.toolchain)))
+    assert len(keys["false"]) == 2 and len(keys["true"]) == 1

@@ -186,3 +186,49 @@ def test_app_names_cannot_escape(write_matrix: Callable[[str], Path],
     p = write_matrix(BASE.replace("  netcli:\n", "  ../../etc:\n"))
     assert main(["validate", "-m", str(p)]) == 2
     assert "must be letters" in capsys.readouterr().err
+
+
+def _timed_validate(p: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    import time
+
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "gostartbench", "validate", "-m", str(p), *extra],
+                       capture_output=True, text=True, check=False, timeout=120)
+    return r, time.monotonic() - t0
+
+
+def test_huge_matrix_is_refused_before_expanding(write_matrix: Callable[[str], Path]) -> None:
+    """Eight run axes of 30 values (~6.6 × 10^11 cells): refused in one line naming the axes
+    that multiply, exit 2 (the subprocess timeout guards against a hang)."""
+    axes = "\n".join(f"  env.V{i}: [{', '.join(str(v) for v in range(30))}]" for i in range(8))
+    p = write_matrix(BASE.split("run:")[0].split("axes:")[0] + "run:\n" + axes + "\n")
+    r, _ = _timed_validate(p)
+    assert r.returncode == 2, r.stdout + r.stderr
+    err = r.stderr.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    assert "over the limit of 10,000" in err and "env.V0 30" in err and "--max-cells" in err
+    small = write_matrix(BASE, name="small.yaml")
+    r2, _ = _timed_validate(small, "--max-cells", "50")
+    assert r2.returncode == 2 and "limit of 50" in r2.stderr
+
+
+def test_yaml_alias_bomb_is_refused(write_matrix: Callable[[str], Path]) -> None:
+    levels = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for i in range(1, 8):  # 10^8 values once expanded
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        levels.append(f"a{i}: &a{i} [{refs}]")
+    body = "version: 1\nx-bomb:\n" + "\n".join("  " + ln for ln in levels) + "\n"
+    p = write_matrix(body)
+    r, _ = _timed_validate(p)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "expands to more than" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unavailable_cpu_is_refused_at_validation(write_matrix: Callable[[str], Path]) -> None:
+    import os
+
+    bad = max(os.sched_getaffinity(0)) + 1000
+    p = write_matrix(BASE + f"measure: {{cpus: [{bad}]}}\n")
+    r, _ = _timed_validate(p)
+    assert r.returncode == 2
+    assert f"measure.cpus: CPU {bad} not available" in r.stderr

@@ -2,10 +2,13 @@
 content-addressed cache.
 
 A cache entry is a folder named by the hash of every input (toolchain, source tree, flags,
-environment, post-steps and the tools' versions). It is built in a temporary folder, its
-`meta.json` written last, then renamed into place: an entry exists only once complete, and two
-processes building the same entry both end with a good one. The `go build` output is cached on
-its own, so strip/UPX variants of one build share it.
+environment, post-steps and the tools' versions; and the module's location unless -trimpath,
+since the binary embeds source paths). It is built in a temporary folder, its `meta.json`
+written last, then renamed into place: an entry exists only once complete, and two processes
+building the same entry both end with a good one. Only successes are cached: a failed build is
+tried again next time (its cause may lie outside the key: a module cache, a C library, where
+the source sits). The `go build` output is cached on its own, so strip/UPX variants of one
+build share it.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from gostartbench.tools import (
     host_arch,
 )
 
-FORMAT = 3  # bump when the cache layout or key recipe changes
+FORMAT = 4  # bump when the cache layout or key recipe changes
 STRIP_ARGS = {"unneeded": ["--strip-unneeded"], "debug": ["-g"], "all": ["-s"]}
 UPX_ARGS = {"fast": ["-1"], "best": ["--best"], "lzma": ["--lzma"]}
 
@@ -201,10 +204,13 @@ def go_key(plan: Plan, tc: Toolchain) -> str:
     cc = ""
     if env.get("CGO_ENABLED") == "1":
         cc = find_tool(env.get("CC", "cc")).version or ""
+    # Without -trimpath the binary embeds the module's path: two copies of one tree in two
+    # places are two binaries.
+    where = "" if "-trimpath" in plan.go_args else str(plan.module_root)
     return _hash({
         "format": FORMAT, "go": tc.version, "goroot": str(tc.goroot), "arch": host_arch(),
         "src": tree_hash(plan.module_root), "pkg": plan.package, "args": plan.go_args,
-        "env": plan.go_env, "cc": cc, "app": plan.app,
+        "env": plan.go_env, "cc": cc, "app": plan.app, "where": where,
     })
 
 
@@ -261,18 +267,24 @@ def _tmpdir(final: Path) -> Path:
 
 
 def _entry(key: str, make: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-    """The cache entry `key`: read if complete; else built by `make(tmpdir)` under a lock
-    (checked again inside it), committed with its meta.json last, then read back."""
+    """The cache entry `key`: read if complete and good; else built by `make(tmpdir)` under a
+    lock (checked again inside it). A success is committed with its meta.json last and read
+    back; a failure is returned and never stored, so the next run tries again."""
     final = entry_dir(key)
     meta = _load_meta(final)
-    if meta is not None:
+    if meta is not None and meta.get("status") == "ok":
         return {**meta, "cached": True}
     with file_lock(final.parent / f"{key}.lock"):
         meta = _load_meta(final)
-        if meta is not None:
+        if meta is not None and meta.get("status") == "ok":
             return {**meta, "cached": True}
+        if meta is not None:  # a failure cached by an older version: not trusted
+            shutil.rmtree(final, ignore_errors=True)
         tmp = _tmpdir(final)
         meta = make(tmp)
+        if meta.get("status") != "ok":
+            shutil.rmtree(tmp, ignore_errors=True)
+            return {**meta, "cached": False}
         _commit(tmp, final, meta)
         return {**(_load_meta(final) or meta), "cached": False}
 
@@ -312,6 +324,10 @@ def _buildinfo(tc: Toolchain, binary: Path) -> dict[str, str]:
     return info
 
 
+def _tool_path(name: str) -> str:
+    return find_tool(name).path or name
+
+
 def _post(plan: Plan, gometa: dict[str, Any], gokey: str, key: str) -> dict[str, Any]:
     def make(tmp: Path) -> dict[str, Any]:
         src = entry_dir(gokey) / plan.app
@@ -322,14 +338,15 @@ def _post(plan: Plan, gometa: dict[str, Any], gokey: str, key: str) -> dict[str,
         reason = ""
         cur = src
         if plan.strip != "none":
-            p = subprocess.run(["strip", *STRIP_ARGS[plan.strip], "-o", str(out), str(cur)],
+            p = subprocess.run([_tool_path("strip"), *STRIP_ARGS[plan.strip], "-o", str(out),
+                                str(cur)],
                                capture_output=True, text=True, check=False)
             if p.returncode != 0:
                 reason = "strip failed: " + _excerpt(p.stderr)
             cur = out
         if not reason and plan.upx != "none":
             packed = tmp / (plan.app + ".upx")
-            p = subprocess.run(["upx", "-q", "--no-progress", *UPX_ARGS[plan.upx], "-o",
+            p = subprocess.run([_tool_path("upx"), "-q", "--no-progress", *UPX_ARGS[plan.upx], "-o",
                                 str(packed), str(cur)], capture_output=True, text=True,
                                check=False)
             if p.returncode != 0 or not packed.is_file():

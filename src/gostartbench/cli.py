@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from gostartbench.errors import InputError
+from gostartbench.matrix import MAX_CELLS_DEFAULT
 
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -49,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--resume", help="a run folder to complete")
     sp.add_argument("-j", "--jobs", type=int, default=None)
     sp.add_argument("--no-report", action="store_true", help="skip charts and report")
+    sp.add_argument("--plan-only", action="store_true",
+                    help="build and write the run folder's plan.json, then stop (time it with "
+                    "`pytest bench/` or `gostartbench run --resume DIR`)")
     sp = sub.add_parser("report", help="(re)compute statistics, charts and report of a run")
     sp.add_argument("run_dir")
     sp = sub.add_parser("compare", help="runs side by side")
@@ -59,13 +63,31 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--runs", type=int, default=300)
     sp.add_argument("--toolchain", default="1.27.3")
     sp.add_argument("--out", help="write calibration.json/csv here")
-    sub.add_parser("doctor", help="which tools are found, and how to get the rest")
+    sp = sub.add_parser("doctor", help="which tools are found, where they come from, and how "
+                        "to get the rest")
+    sp.add_argument("--install", action="store_true",
+                    help="install missing Debian tools (root or password-less sudo), else print "
+                    "the one command that does")
+    for name in ("validate", "list", "build", "run"):
+        sub.choices[name].add_argument(
+            "--max-cells", type=int, default=None,
+            help=f"refuse matrices larger than this (default {MAX_CELLS_DEFAULT})")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `gostartbench run … -- PYTEST_ARGS`: everything after `--` goes to pytest untouched.
+    extra: list[str] = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1:]
     try:
         args = _parser().parse_args(argv)
+        args.pytest_args = extra
+        if extra and args.command != "run":
+            raise InputError("only `run` takes pytest arguments after `--`", key="usage")
         return int(_dispatch(args))
     except InputError as exc:
         print(f"gostartbench: error: {exc}", file=sys.stderr)
@@ -77,16 +99,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-def _load(path: str) -> Any:
+def _load(path: str, max_cells: int | None = None) -> Any:
     from gostartbench import matrix, tools
 
-    return matrix.load(path, installed_toolchains=tools.installed_toolchains())
+    return matrix.load(path, installed_toolchains=tools.installed_toolchains(),
+                       max_cells=max_cells or MAX_CELLS_DEFAULT)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd == "validate":
-        mx = _load(args.matrix)
+        mx = _load(args.matrix, args.max_cells)
         for w in mx.warnings:
             print(f"warning: {w}", file=sys.stderr)
         nb = len({c.build_id for c in mx.cells})
@@ -95,7 +118,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "list":
         from gostartbench.matrix import select
 
-        mx = _load(args.matrix)
+        mx = _load(args.matrix, args.max_cells)
         cells = select(mx.cells, args.expr)
         if args.json:
             print(json.dumps([{"cell": c.id, "app": c.app, "toolchain": c.toolchain,
@@ -110,10 +133,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "doctor":
         from gostartbench import tools
 
-        _table(["tool", "status", "version / how to get it"],
+        code = EXIT_OK
+        if args.install:
+            ok, line = tools.install_debian_tools()
+            print(f"install: {line}")
+            code = EXIT_OK if ok else EXIT_CELLS_FAILED
+        _table(["tool", "status", "version (path)", "from / how to get it"],
                [list(r) for r in tools.doctor_rows()])
         print(f"cache: {tools.cache_dir()}")
-        return EXIT_OK
+        return code
     if cmd == "run":
         from gostartbench import runner
 
@@ -149,7 +177,7 @@ def _build(args: argparse.Namespace) -> int:
     from gostartbench.matrix import select
     from gostartbench.progress import Progress
 
-    mx = _load(args.matrix)
+    mx = _load(args.matrix, args.max_cells)
     cells = select(mx.cells, args.expr)
     if not cells:
         raise InputError(f"-k {args.expr!r} selects no cell", key="-k")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -68,6 +69,11 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _GOARM64 = re.compile(r"^v(8\.[0-9]|9\.[0-5])(,(lse|crypto))*$")
 _VERSION = re.compile(r"^\d+\.\d+(\.\d+){0,2}$")
 _SAFE = re.compile(r"[^A-Za-z0-9.+=]+")
+# Bounds on input, checked before anything is expanded: hostile or mistaken input fails in one
+# line, fast, instead of hanging.
+MAX_CELLS_DEFAULT = 10_000  # override: --max-cells
+MAX_YAML_NODES = 200_000  # values in the document after YAML aliases are expanded
+MAX_FILE_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,7 @@ class _Doc:
     def __init__(self, file: str, text: str) -> None:
         self.file = file
         self.lines: dict[tuple[Any, ...], int] = {}
+        self.nodes = 0
         try:
             node = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.YAMLError as exc:
@@ -188,6 +195,13 @@ class _Doc:
         self.value = self._walk(node, ()) if node is not None else None
 
     def _walk(self, node: yaml.Node, path: tuple[Any, ...]) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_YAML_NODES:
+            # Aliases can make a small file expand exponentially (a "billion laughs"): count
+            # values as they are expanded and stop at the bound.
+            raise InputError(f"the document expands to more than {MAX_YAML_NODES:,} values "
+                             "(YAML aliases?); a matrix is far smaller", file=self.file,
+                             line=node.start_mark.line + 1, key=_dotted(path) or None)
         self.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
@@ -233,21 +247,25 @@ def _dotted(path: Sequence[Any]) -> str:
 
 
 def load(path: str | Path, *, check_paths: bool = True,
-         installed_toolchains: Sequence[str] = ()) -> Matrix:
-    """Load and validate a matrix file; raise InputError (one line: file:line: key: message)."""
+         installed_toolchains: Sequence[str] = (), max_cells: int = MAX_CELLS_DEFAULT) -> Matrix:
+    """Load and validate a matrix file; raise InputError (one line: file:line: key: message).
+    A matrix over `max_cells` cells is refused before it is expanded."""
     file = Path(path)
     shown = str(path)
     try:
         raw = file.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read matrix file: {exc.strerror}", file=shown) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise InputError(f"matrix file is {len(raw):,} bytes; the limit is {MAX_FILE_BYTES:,}",
+                         file=shown)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError("matrix file is not UTF-8 text", file=shown) from None
     doc = _Doc(shown, text)
     return _build(doc, file.resolve(), text, hashlib.sha256(raw).hexdigest(), check_paths,
-                  installed_toolchains)
+                  installed_toolchains, max_cells)
 
 
 def _mapping(doc: _Doc, value: Any, path: Sequence[Any], keys: Sequence[str] | None) -> dict:
@@ -368,7 +386,7 @@ def _rule(doc: _Doc, raw: Any, path: Sequence[Any], known: Mapping[str, tuple[st
 
 
 def _build(doc: _Doc, file: Path, text: str, sha: str, check_paths: bool,
-           installed_toolchains: Sequence[str]) -> Matrix:
+           installed_toolchains: Sequence[str], max_cells: int = MAX_CELLS_DEFAULT) -> Matrix:
     top = _mapping(doc, doc.value if doc.value is not None else {}, (), TOP_KEYS)
     if "version" not in top:
         raise doc.error(("version",), "missing: write `version: 1` at the top")
@@ -452,6 +470,7 @@ def _build(doc: _Doc, file: Path, text: str, sha: str, check_paths: bool,
         baseline = {k: v[0] for k, v in b.items()}
 
     measure = _measure(doc, top.get("measure"))
+    _check_size(doc, len(apps), len(tcs), build_axes, run_axes, len(include), max_cells)
 
     cells, rule_hits = expand(
         apps=[a.name for a in apps], toolchains=tcs, build_axes=build_axes, run_axes=run_axes,
@@ -472,6 +491,40 @@ def _build(doc: _Doc, file: Path, text: str, sha: str, check_paths: bool,
         include=tuple(include), baseline=baseline, measure=measure, cells=tuple(cells),
         warnings=tuple(warnings),
     )
+
+
+def _check_size(doc: _Doc, napps: int, ntcs: int,
+                build_axes: Sequence[tuple[str, tuple[str, ...]]],
+                run_axes: Sequence[tuple[str, tuple[str, ...]]], ninclude: int,
+                max_cells: int) -> None:
+    """Refuse a matrix whose product of axes (an upper bound on its cells: excludes only
+    remove) is over the limit, naming the factors, before anything is expanded."""
+    factors = [("apps", napps), ("toolchains", ntcs)]
+    factors += [(k, len(v)) for k, v in [*build_axes, *run_axes]]
+    total = 1
+    for _, n in factors:
+        total *= n
+    total += ninclude * napps * ntcs
+    if total <= max_cells:
+        return
+    big = " × ".join(f"{k} {n}" for k, n in sorted(factors, key=lambda f: -f[1]) if n > 1)
+    section = "run" if run_axes and (not build_axes or max(len(v) for _, v in run_axes)
+                                     > max(len(v) for _, v in build_axes)) else "axes"
+    raise doc.error((section,), f"the matrix multiplies to {total:,} cells ({big}), over the "
+                    f"limit of {max_cells:,}; cut an axis, or raise the limit with --max-cells")
+
+
+def _check_cpus(doc: _Doc, cpus: Sequence[int]) -> None:
+    """measure.cpus must be CPUs this process may run on (its affinity), checked now, not per
+    cell at measuring time."""
+    try:
+        allowed_cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return
+    bad = [c for c in cpus if c not in allowed_cpus]
+    if bad:
+        raise doc.error(("measure", "cpus"), f"CPU {', '.join(map(str, bad))} not available to "
+                        f"this process; allowed: {allowed(allowed_cpus)}")
 
 
 def _app(doc: _Doc, name: Any, spec: Any, base: Path, check_paths: bool) -> App:
@@ -556,6 +609,8 @@ def _measure(doc: _Doc, raw: Any) -> Measure:
                 raise doc.error(("measure", k), f"expected {what}, found {_typename(v)}")
             kw[k] = v
 
+    if m.get("calibration") is False:  # YAML 1.1 reads a bare `off` as false
+        m = {**m, "calibration": "off"}
     for k, choices in (("timer", TIMERS), ("order", ORDERS), ("calibration", CALIBRATIONS)):
         if k in m:
             v = _as_str(doc, m[k], ("measure", k))
@@ -591,6 +646,7 @@ def _measure(doc: _Doc, raw: Any) -> Measure:
                 isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in v):
             raise doc.error(("measure", "cpus"), f"expected null or a list of CPU numbers, "
                             f"found {_typename(v)}")
+        _check_cpus(doc, v)
         kw["cpus"] = tuple(v)
     return Measure(**kw)
 

