@@ -27,10 +27,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff and mypy."""
+    """ruff, mypy (strict, over src, tests, bench and benchmarks) and actionlint."""
     session.install("-e", ".[lint]")
-    session.run("ruff", "check", "src", "tests", "bench", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "bench", "benchmarks", "noxfile.py")
     session.run("mypy")
+    session.run("actionlint", ".github/workflows/bench.yml")
 
 
 @nox.session
@@ -44,4 +45,4 @@ def report(session: nox.Session) -> None:
 def notebook(session: nox.Session) -> None:
     """Execute notebooks/analysis.ipynb against a run folder (default: results/example)."""
     session.install("-e", ".[test]")
-    session.run("python", "-m", "gostartbench.notebook", *session.posargs)
+    session.run("python", "-m", "gostartbench.report.notebook", *session.posargs)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
-from gostartbench.tools import HOW_TO_GET, find_tool
+from gostartbench.host.tools import HOW_TO_GET, find_tool
 
 REPO = Path(__file__).resolve().parents[1]
 GOAPPS = REPO / "goapps"
@@ -31,8 +31,16 @@ def require(tool: str) -> None:
     pytest.skip(f"{tool} not installed: {how}")
 
 
+class WriteMatrix(Protocol):
+    """The write_matrix fixture: writes a matrix body (with @GOAPPS@ and @FIXTURES@ filled in)
+    into the test's folder and returns its path."""
+
+    def __call__(self, body: str, name: str = "matrix.yaml") -> Path: ...
+
+
 @pytest.fixture
-def write_matrix(tmp_path: Path) -> Callable[[str], Path]:
+def write_matrix(tmp_path: Path) -> WriteMatrix:
+    """A writer of matrix files in the test's folder."""
     def write(body: str, name: str = "matrix.yaml") -> Path:
         text = textwrap.dedent(body).replace("@GOAPPS@", str(GOAPPS)).replace(
             "@FIXTURES@", str(FIXTURES))

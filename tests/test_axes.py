@@ -7,31 +7,33 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from gostartbench import build, elfinfo, matrix
-from gostartbench.tools import goamd64_supported, host_arch
+from gostartbench import build, matrix
+from gostartbench.build import elfinfo
+from gostartbench.host.tools import goamd64_supported, host_arch
 
-from .conftest import GOAPPS, REPO, require
+from .conftest import GOAPPS, REPO, WriteMatrix, require
 
 
-def _build(write_matrix: Callable[[str], Path], body: str) -> tuple[matrix.Matrix, dict]:
+def _build(write_matrix: WriteMatrix, body: str
+           ) -> tuple[matrix.Matrix, dict[str, build.BuildResult]]:
     m = matrix.load(write_matrix(body))
     return m, build.build_cells(m, m.cells)
 
 
-def _one(m: matrix.Matrix, res: dict, **axes: str) -> build.BuildResult:
+def _one(m: matrix.Matrix, res: dict[str, build.BuildResult], **axes: str
+         ) -> build.BuildResult:
     for c in m.cells:
         if all(c.axes.get(k) == v for k, v in axes.items()):
             return res[c.build_id]
     raise AssertionError(axes)
 
 
-def test_musl_static_is_static_without_interpreter(write_matrix: Callable[[str], Path]) -> None:
+def test_musl_static_is_static_without_interpreter(write_matrix: WriteMatrix) -> None:
     require("musl-gcc")
     m, res = _build(write_matrix, f"""
     version: 1
@@ -49,7 +51,7 @@ def test_musl_static_is_static_without_interpreter(write_matrix: Callable[[str],
     assert '"timeout_s":5' in out
 
 
-def test_trimpath_removes_local_paths(write_matrix: Callable[[str], Path]) -> None:
+def test_trimpath_removes_local_paths(write_matrix: WriteMatrix) -> None:
     m, res = _build(write_matrix, f"""
     version: 1
     apps: {{hello: {{path: {GOAPPS}/hello}}}}
@@ -63,7 +65,7 @@ def test_trimpath_removes_local_paths(write_matrix: Callable[[str], Path]) -> No
     assert trim.buildinfo.get("-trimpath") == "true"
 
 
-def test_goamd64_recorded_and_unrunnable_levels_skipped(write_matrix: Callable[[str], Path]
+def test_goamd64_recorded_and_unrunnable_levels_skipped(write_matrix: WriteMatrix
                                                         ) -> None:
     if host_arch() != "amd64":
         pytest.skip("GOAMD64 is an amd64 setting")
@@ -83,7 +85,7 @@ def test_goamd64_recorded_and_unrunnable_levels_skipped(write_matrix: Callable[[
             assert r.status == "skipped" and why in r.reason and r.facts is not None
 
 
-def test_tags_gcflags_flags_and_build_env(write_matrix: Callable[[str], Path]) -> None:
+def test_tags_gcflags_flags_and_build_env(write_matrix: WriteMatrix) -> None:
     m, res = _build(write_matrix, f"""
     version: 1
     apps: {{netcli: {{path: {GOAPPS}/netcli}}}}
@@ -104,7 +106,7 @@ def test_tags_gcflags_flags_and_build_env(write_matrix: Callable[[str], Path]) -
     assert nol.facts.sha256 != dyn.facts.sha256  # type: ignore[union-attr]
 
 
-def test_run_axis_cells_share_one_binary(write_matrix: Callable[[str], Path]) -> None:
+def test_run_axis_cells_share_one_binary(write_matrix: WriteMatrix) -> None:
     m, res = _build(write_matrix, f"""
     version: 1
     apps: {{hello: {{path: {GOAPPS}/hello}}}}
@@ -114,7 +116,7 @@ def test_run_axis_cells_share_one_binary(write_matrix: Callable[[str], Path]) ->
     assert {c.run_env["GOGC"] for c in m.cells} == {"100", "off"}
 
 
-def test_two_toolchains_build_and_run(write_matrix: Callable[[str], Path], tmp_path: Path) -> None:
+def test_two_toolchains_build_and_run(write_matrix: WriteMatrix, tmp_path: Path) -> None:
     p = write_matrix(f"""
     version: 1
     toolchains: ["1.21.13", "1.27.3"]
@@ -135,7 +137,7 @@ def test_two_toolchains_build_and_run(write_matrix: Callable[[str], Path], tmp_p
     assert "runenv.GOGC" in set(e["axis"])
 
 
-def test_app_outside_repo_with_vendor(tmp_path: Path, write_matrix: Callable[[str], Path]
+def test_app_outside_repo_with_vendor(tmp_path: Path, write_matrix: WriteMatrix
                                       ) -> None:
     # A module of its own, with a vendored dependency that exists nowhere else.
     mod = tmp_path / "myapp"
@@ -173,10 +175,10 @@ def test_app_outside_repo_with_vendor(tmp_path: Path, write_matrix: Callable[[st
     out = subprocess.run([str(r.binary)], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "vendored hi"
     assert os.path.isabs(str(r.binary))
-    assert elfinfo.read_facts(r.binary).linkage == "static"  # type: ignore[arg-type]
+    assert r.binary is not None and elfinfo.read_facts(r.binary).linkage == "static"
 
 
-def test_glibc_static_and_linkmode(write_matrix: Callable[[str], Path]) -> None:
+def test_glibc_static_and_linkmode(write_matrix: WriteMatrix) -> None:
     require("cc")
     m, res = _build(write_matrix, f"""
     version: 1
@@ -200,7 +202,7 @@ def test_glibc_static_and_linkmode(write_matrix: Callable[[str], Path]) -> None:
         assert out.stdout.strip() == "Hello, Go!"
 
 
-def test_other_arch_level_is_skipped_unbuilt(write_matrix: Callable[[str], Path]) -> None:
+def test_other_arch_level_is_skipped_unbuilt(write_matrix: WriteMatrix) -> None:
     other = "goarm64" if host_arch() == "amd64" else "goamd64"
     value = "v8.0" if other == "goarm64" else "v1"
     _, res = _build(write_matrix, f"""

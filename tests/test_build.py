@@ -7,15 +7,15 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from gostartbench import build, elfinfo, matrix
+from gostartbench import build, matrix
+from gostartbench.build import elfinfo
 from gostartbench.cli import main
 
-from .conftest import FIXTURES, GOAPPS, require
+from .conftest import FIXTURES, GOAPPS, WriteMatrix, require
 
 MATRIX = f"""
 version: 1
@@ -40,6 +40,9 @@ exclude:
 include:
   - {{app: hello, cgo: 1}}
 """
+
+
+Built = tuple[matrix.Matrix, dict[str, build.BuildResult]]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +73,7 @@ def _run(binary: Path | None) -> str:
     return subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout
 
 
-def test_exe_static_and_pie_dynamic(built: tuple) -> None:
+def test_exe_static_and_pie_dynamic(built: Built) -> None:
     exe = _get(built)
     pie = _get(built, buildmode="pie")
     assert exe.status == "ok" and exe.facts is not None
@@ -80,7 +83,7 @@ def test_exe_static_and_pie_dynamic(built: tuple) -> None:
     assert _run(pie.binary).strip() == "Hello, Go!"
 
 
-def test_ldflags_s_w_drops_symbols_and_dwarf(built: tuple) -> None:
+def test_ldflags_s_w_drops_symbols_and_dwarf(built: Built) -> None:
     r = _get(built, ldflags="-s -w")
     assert r.binary is not None
     names = elfinfo.section_names(r.binary)
@@ -92,7 +95,7 @@ def test_ldflags_s_w_drops_symbols_and_dwarf(built: tuple) -> None:
 @pytest.mark.parametrize(("mode", "symtab", "debug"),
                          [("unneeded", False, False), ("debug", True, False),
                           ("all", False, False)])
-def test_strip_variants(built: tuple, mode: str, symtab: bool, debug: bool) -> None:
+def test_strip_variants(built: Built, mode: str, symtab: bool, debug: bool) -> None:
     r = _get(built, strip=mode)
     assert r.status == "ok" and r.facts is not None and r.binary is not None
     names = elfinfo.section_names(r.binary)
@@ -102,7 +105,7 @@ def test_strip_variants(built: tuple, mode: str, symtab: bool, debug: bool) -> N
     assert _run(r.binary).strip() == "Hello, Go!"
 
 
-def test_upx_packs_smaller_and_runs(built: tuple) -> None:
+def test_upx_packs_smaller_and_runs(built: Built) -> None:
     r = _get(built, upx="best")
     base = _get(built)
     assert r.status == "ok" and r.binary is not None and r.facts is not None
@@ -111,13 +114,13 @@ def test_upx_packs_smaller_and_runs(built: tuple) -> None:
     assert _run(r.binary).strip() == "Hello, Go!"
 
 
-def test_upx_refuses_internally_linked_pie(built: tuple) -> None:
+def test_upx_refuses_internally_linked_pie(built: Built) -> None:
     r = _get(built, buildmode="pie", upx="best")
     assert r.status == "failed"
     assert "upx refused" in r.reason and "CantPackException" in r.reason
 
 
-def test_netcli_cgo_decides_linkage(built: tuple) -> None:
+def test_netcli_cgo_decides_linkage(built: Built) -> None:
     c0 = _get(built, app="netcli", cgo="0")
     c1 = _get(built, app="netcli", cgo="1")
     assert c0.facts is not None and c0.facts.linkage == "static"
@@ -125,19 +128,20 @@ def test_netcli_cgo_decides_linkage(built: tuple) -> None:
     assert "libc.so.6" in c1.facts.needed
 
 
-def test_identical_but_for_build_info(built: tuple) -> None:
+def test_identical_but_for_build_info(built: Built) -> None:
     m, res = built
     notes = build.mark_identical(res)
     h0 = next(c for c in m.cells if c.app == "hello" and c.build_values["cgo"] == "0"
               and c.build_values["buildmode"] == "exe" and c.build_values["ldflags"] == ""
               and c.build_values["strip"] == "none" and c.build_values["upx"] == "none")
     h1 = next(c for c in m.cells if c.app == "hello" and c.build_values["cgo"] == "1")
-    assert res[h0.build_id].facts.sha256 != res[h1.build_id].facts.sha256  # type: ignore
+    f0, f1 = res[h0.build_id].facts, res[h1.build_id].facts
+    assert f0 is not None and f1 is not None and f0.sha256 != f1.sha256
     assert "identical but for Go build info" in notes[h1.build_id]
     assert h0.build_id in notes[h1.build_id]
 
 
-def test_second_build_rebuilds_nothing(built: tuple) -> None:
+def test_second_build_rebuilds_nothing(built: Built) -> None:
     m, first = built
     again = build.build_cells(m, m.cells)
     assert all(r.cached for r in again.values() if r.status == "ok")
@@ -145,7 +149,7 @@ def test_second_build_rebuilds_nothing(built: tuple) -> None:
     assert {k: r.key for k, r in again.items()} == {k: r.key for k, r in first.items()}
 
 
-def test_x_values_with_spaces_and_quotes(write_matrix: Callable[[str], Path]) -> None:
+def test_x_values_with_spaces_and_quotes(write_matrix: WriteMatrix) -> None:
     p = write_matrix(f"""
     version: 1
     apps: {{xvar: {{path: {FIXTURES}/xvar}}}}
@@ -159,7 +163,7 @@ def test_x_values_with_spaces_and_quotes(write_matrix: Callable[[str], Path]) ->
     assert _run(r.binary).strip() == 'a b "c"'
 
 
-def test_compile_error_is_recorded(write_matrix: Callable[[str], Path]) -> None:
+def test_compile_error_is_recorded(write_matrix: WriteMatrix) -> None:
     p = write_matrix(f"""
     version: 1
     apps: {{broken: {{path: {FIXTURES}/compileerr}}, hello: {{path: {GOAPPS}/hello}}}}
@@ -172,7 +176,7 @@ def test_compile_error_is_recorded(write_matrix: Callable[[str], Path]) -> None:
     assert hello.status == "ok"
 
 
-def test_build_cli_writes_cells_csv(write_matrix: Callable[[str], Path], tmp_path: Path,
+def test_build_cli_writes_cells_csv(write_matrix: WriteMatrix, tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     p = write_matrix(f"""
     version: 1
@@ -188,7 +192,7 @@ def test_build_cli_writes_cells_csv(write_matrix: Callable[[str], Path], tmp_pat
     assert "static" in capsys.readouterr().out
 
 
-def test_missing_tool_skips_only_its_cells(write_matrix: Callable[[str], Path],
+def test_missing_tool_skips_only_its_cells(write_matrix: WriteMatrix,
                                            tmp_path: Path) -> None:
     require("strip")
     # A PATH with everything but upx.
@@ -213,7 +217,7 @@ def test_missing_tool_skips_only_its_cells(write_matrix: Callable[[str], Path],
     assert ",ok," in rows
 
 
-def test_two_processes_build_the_same_cell(write_matrix: Callable[[str], Path]) -> None:
+def test_two_processes_build_the_same_cell(write_matrix: WriteMatrix) -> None:
     # A fresh cache key (a build-environment value no other test uses), built by two
     # processes at once: both end with the same good binary.
     nonce = uuid.uuid4().hex[:8]
@@ -233,7 +237,7 @@ def test_two_processes_build_the_same_cell(write_matrix: Callable[[str], Path]) 
     assert _run(Path(outs[0][1])).strip() == "Hello, Go!"
 
 
-def test_failed_build_is_not_cached(write_matrix: Callable[[str], Path], tmp_path: Path) -> None:
+def test_failed_build_is_not_cached(write_matrix: WriteMatrix, tmp_path: Path) -> None:
     """A failure is never served from the cache: fixed outside the key (here: the source is
     repaired in place between two builds of one matrix), the next build succeeds."""
     src = tmp_path / "mod"
@@ -252,7 +256,7 @@ def test_failed_build_is_not_cached(write_matrix: Callable[[str], Path], tmp_pat
     assert fixed.status == "ok", fixed.reason
 
 
-def test_module_location_is_in_the_key_without_trimpath(write_matrix: Callable[[str], Path],
+def test_module_location_is_in_the_key_without_trimpath(write_matrix: WriteMatrix,
                                                         tmp_path: Path) -> None:
     """Two identical copies of a module in two places: without -trimpath the binaries embed
     their paths, so they are two cache entries; with -trimpath, one."""

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -39,7 +40,7 @@ measure: {{runs: 8, warmup: 1, inittrace: false}}
     return a, b
 
 
-def _parse_benchfmt(text: str) -> list[dict[str, object]]:
+def _parse_benchfmt(text: str) -> list[dict[str, Any]]:
     """A parser of Go's benchmark format (golang.org/design/14313-benchmark-format):
     `key: value` configuration lines, `Benchmark<Name> <N> <value> <unit> …` result lines."""
     config: dict[str, str] = {}

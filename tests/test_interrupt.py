@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gostartbench.results import read_csv_rows
+from gostartbench.results import RunLock, read_csv_rows
 
 from .conftest import GOAPPS
 
@@ -101,8 +101,8 @@ def test_kill_9_at_random_points_never_corrupts(tmp_path: Path) -> None:
                 rows = read_csv_rows(d / f)
                 raw = (d / f).read_text().splitlines()
                 assert len(rows) == len(raw) - 1, f"{f}: a row was torn"
-        for f in d.glob(".*.tmp*"):
-            f.unlink()  # a rename that never happened: invisible to readers by name
+        for tmp in d.glob(".*.tmp*"):
+            tmp.unlink()  # a rename that never happened: invisible to readers by name
         if (d / "run.json").exists():
             r = subprocess.run([sys.executable, "-m", "gostartbench", "run", "--resume", str(d),
                                 "--no-report"], capture_output=True, text=True, timeout=600,
@@ -114,16 +114,21 @@ def test_kill_9_at_random_points_never_corrupts(tmp_path: Path) -> None:
 
 
 def test_two_runs_into_one_folder(tmp_path: Path) -> None:
+    """A folder that holds a run is refused as --out; one in use (its lock held, as a running
+    `gostartbench run` holds it) is refused for --resume. Deterministic: the lock is held here,
+    not raced against a real run's end."""
     d = tmp_path / "r"
     m = matrix(tmp_path)
-    p = start("run", "-m", str(m), "--out", str(d), "--no-report")
-    wait_for_samples(d / "samples.csv", 5, p)
+    p = start("run", "-m", str(m), "--out", str(d), "--no-report", "--runs", "5")
+    p.communicate(timeout=300)
     second = subprocess.run([sys.executable, "-m", "gostartbench", "run", "-m", str(m), "--out",
                              str(d)], capture_output=True, text=True, timeout=60, check=False)
-    third = subprocess.run([sys.executable, "-m", "gostartbench", "run", "--resume", str(d)],
-                           capture_output=True, text=True, timeout=60, check=False)
-    p.send_signal(signal.SIGINT)
-    p.communicate(timeout=120)
+    lock = RunLock(d)
+    try:
+        third = subprocess.run([sys.executable, "-m", "gostartbench", "run", "--resume", str(d)],
+                               capture_output=True, text=True, timeout=60, check=False)
+    finally:
+        lock.release()
     assert second.returncode == 2 and "already holds a run" in second.stderr
     assert third.returncode == 2 and "in use by another run" in third.stderr
     assert second.stderr.strip().count("\n") == 0 and third.stderr.strip().count("\n") == 0

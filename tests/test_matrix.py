@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,8 @@ import pytest
 from gostartbench import matrix
 from gostartbench.cli import main
 from gostartbench.errors import InputError
+
+from .conftest import WriteMatrix
 
 BASE = """
 version: 1
@@ -38,7 +39,7 @@ baseline: {buildmode: exe, ldflags: "", cgo: 0, strip: none, upx: none, cache: w
 """
 
 
-def test_expansion_counts_order_and_ids(write_matrix: Callable[[str], Path]) -> None:
+def test_expansion_counts_order_and_ids(write_matrix: WriteMatrix) -> None:
     m = matrix.load(write_matrix(BASE))
     # 2 apps × (32 combos − 8 pie+upx) × 2 caches... exclude removes pie+best (2×2×2×2 = 8 per
     # app and cache... computed directly:
@@ -56,7 +57,7 @@ def test_expansion_counts_order_and_ids(write_matrix: Callable[[str], Path]) -> 
     assert warm.build_id == cold.build_id and warm.id != cold.id
 
 
-def test_baseline_of_and_select(write_matrix: Callable[[str], Path]) -> None:
+def test_baseline_of_and_select(write_matrix: WriteMatrix) -> None:
     m = matrix.load(write_matrix(BASE))
     c = next(x for x in m.cells if x.app == "netcli" and x.axes["buildmode"] == "pie"
              and x.axes["cache"] == "warm")
@@ -68,7 +69,7 @@ def test_baseline_of_and_select(write_matrix: Callable[[str], Path]) -> None:
         matrix.select(m.cells, "hello and (pie")
 
 
-def test_include_adds_cells_with_defaults(write_matrix: Callable[[str], Path]) -> None:
+def test_include_adds_cells_with_defaults(write_matrix: WriteMatrix) -> None:
     m = matrix.load(write_matrix(BASE + """
 include:
   - {app: hello, buildmode: pie, upx: best, cache: warm}
@@ -80,13 +81,13 @@ include:
     assert len(trim) == 1 and trim[0].app == "hello"
 
 
-def test_exclude_rule_matching_nothing_warns(write_matrix: Callable[[str], Path]) -> None:
+def test_exclude_rule_matching_nothing_warns(write_matrix: WriteMatrix) -> None:
     text = BASE.replace("exclude:\n", "exclude:\n  - {app: hello, strip: all}\n")
     m = matrix.load(write_matrix(text))
     assert any("exclude[0]" in w and "matches no cell" in w for w in m.warnings)
 
 
-def test_ldflags_with_quotes_is_one_value(write_matrix: Callable[[str], Path]) -> None:
+def test_ldflags_with_quotes_is_one_value(write_matrix: WriteMatrix) -> None:
     m = matrix.load(write_matrix(BASE.replace('ldflags: ["", "-s -w"]',
                                               """ldflags: ["-X 'main.v=a b'"]""")
                                  .replace('ldflags: "",', "")))
@@ -139,7 +140,7 @@ CASES = [
 @pytest.mark.parametrize(("desc", "edit", "key", "line", "msg"), CASES,
                          ids=[c[0] for c in CASES])
 def test_validation_errors(desc: str, edit: tuple[str, str], key: str | None, line: int | None,
-                           msg: str, write_matrix: Callable[[str], Path],
+                           msg: str, write_matrix: WriteMatrix,
                            capsys: pytest.CaptureFixture[str]) -> None:
     text = BASE + "measure:\n  runs: 5\n"
     assert edit[0] in text, desc
@@ -157,7 +158,7 @@ def test_validation_errors(desc: str, edit: tuple[str, str], key: str | None, li
     assert msg in err, err
 
 
-def test_validate_ok_and_list_json(write_matrix: Callable[[str], Path],
+def test_validate_ok_and_list_json(write_matrix: WriteMatrix,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     p = write_matrix(BASE)
     assert main(["validate", "-m", str(p)]) == 0
@@ -181,7 +182,7 @@ def test_usage_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.count("\n") == 0 and "invalid int value" in err
 
 
-def test_app_names_cannot_escape(write_matrix: Callable[[str], Path],
+def test_app_names_cannot_escape(write_matrix: WriteMatrix,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     p = write_matrix(BASE.replace("  netcli:\n", "  ../../etc:\n"))
     assert main(["validate", "-m", str(p)]) == 2
@@ -197,7 +198,7 @@ def _timed_validate(p: Path, *extra: str) -> tuple[subprocess.CompletedProcess[s
     return r, time.monotonic() - t0
 
 
-def test_huge_matrix_is_refused_before_expanding(write_matrix: Callable[[str], Path]) -> None:
+def test_huge_matrix_is_refused_before_expanding(write_matrix: WriteMatrix) -> None:
     """Eight run axes of 30 values (~6.6 × 10^11 cells): refused in one line naming the axes
     that multiply, exit 2 (the subprocess timeout guards against a hang)."""
     axes = "\n".join(f"  env.V{i}: [{', '.join(str(v) for v in range(30))}]" for i in range(8))
@@ -212,7 +213,7 @@ def test_huge_matrix_is_refused_before_expanding(write_matrix: Callable[[str], P
     assert r2.returncode == 2 and "limit of 50" in r2.stderr
 
 
-def test_yaml_alias_bomb_is_refused(write_matrix: Callable[[str], Path]) -> None:
+def test_yaml_alias_bomb_is_refused(write_matrix: WriteMatrix) -> None:
     levels = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
     for i in range(1, 8):  # 10^8 values once expanded
         refs = ", ".join([f"*a{i - 1}"] * 10)
@@ -224,7 +225,7 @@ def test_yaml_alias_bomb_is_refused(write_matrix: Callable[[str], Path]) -> None
     assert "expands to more than" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_unavailable_cpu_is_refused_at_validation(write_matrix: Callable[[str], Path]) -> None:
+def test_unavailable_cpu_is_refused_at_validation(write_matrix: WriteMatrix) -> None:
     import os
 
     bad = max(os.sched_getaffinity(0)) + 1000

@@ -8,13 +8,12 @@ import socket
 import statistics
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gostartbench import build, matrix
-from gostartbench.calibrate import calib_programs
 from gostartbench.matrix import Expect, Ready
 from gostartbench.measure import (
     RunSpec,
@@ -24,10 +23,10 @@ from gostartbench.measure import (
     parse_inittrace,
 )
 
-from .conftest import FIXTURES, GOAPPS
+from .conftest import FIXTURES, GOAPPS, WriteMatrix
 
 
-def _binary(write_matrix: Callable[[str], Path], app: str, path: Path) -> Path:
+def _binary(write_matrix: WriteMatrix, app: str, path: Path) -> Path:
     p = write_matrix(f"version: 1\napps: {{{app}: {{path: {path}}}}}\n", name=f"{app}.yaml")
     m = matrix.load(p)
     r = next(iter(build.build_cells(m, m.cells).values()))
@@ -36,7 +35,7 @@ def _binary(write_matrix: Callable[[str], Path], app: str, path: Path) -> Path:
 
 
 @pytest.fixture
-def executor() -> SpawnExecutor:
+def executor() -> Iterator[SpawnExecutor]:
     ex = SpawnExecutor()
     yield ex
     ex.close()
@@ -46,7 +45,7 @@ def _env() -> dict[str, str]:
     return dict(os.environ)
 
 
-def test_rss_is_the_childs_own(write_matrix: Callable[[str], Path],
+def test_rss_is_the_childs_own(write_matrix: WriteMatrix,
                                executor: SpawnExecutor) -> None:
     hello = _binary(write_matrix, "hello", GOAPPS / "hello")
     ballast = bytearray(300 * 1024 * 1024)  # make the harness big: the RSS trap would show it
@@ -61,7 +60,7 @@ def test_rss_is_the_childs_own(write_matrix: Callable[[str], Path],
     assert abs(res.maxrss_bytes - ref) <= max(0.10 * ref, 512 * 1024), (res.maxrss_bytes, ref)
 
 
-def test_cold_runs_fault_and_warm_ones_do_not(write_matrix: Callable[[str], Path],
+def test_cold_runs_fault_and_warm_ones_do_not(write_matrix: WriteMatrix,
                                               executor: SpawnExecutor) -> None:
     netcli = _binary(write_matrix, "netcli", GOAPPS / "netcli")
     spec = RunSpec(argv=(str(netcli),), env=_env())
@@ -72,11 +71,11 @@ def test_cold_runs_fault_and_warm_ones_do_not(write_matrix: Callable[[str], Path
     normalise_warm([netcli])
     executor.run(spec)
     warm = [executor.run(spec).majflt for _ in range(5)]
-    assert statistics.median(cold) > 0, cold  # type: ignore[type-var]
-    assert statistics.median(warm) == 0, warm  # type: ignore[type-var]
+    assert statistics.median(x or 0 for x in cold) > 0, cold
+    assert statistics.median(x or 0 for x in warm) == 0, warm
 
 
-def test_hang_is_killed_with_its_group(write_matrix: Callable[[str], Path],
+def test_hang_is_killed_with_its_group(write_matrix: WriteMatrix,
                                        executor: SpawnExecutor) -> None:
     hang = _binary(write_matrix, "hang", FIXTURES / "hang")
     res = executor.run(RunSpec(argv=(str(hang),), env=_env(), timeout_s=0.5))
@@ -88,7 +87,7 @@ def test_hang_is_killed_with_its_group(write_matrix: Callable[[str], Path],
     assert "sleep 299.123" not in ps  # its child, in its process group, is gone too
 
 
-def test_crash_and_signal_and_wrong_output(write_matrix: Callable[[str], Path],
+def test_crash_and_signal_and_wrong_output(write_matrix: WriteMatrix,
                                            executor: SpawnExecutor) -> None:
     crash = _binary(write_matrix, "crash", FIXTURES / "crash")
     r = executor.run(RunSpec(argv=(str(crash),), env=_env()))
@@ -106,7 +105,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_ready_modes_leave_no_process(write_matrix: Callable[[str], Path],
+def test_ready_modes_leave_no_process(write_matrix: WriteMatrix,
                                       executor: SpawnExecutor) -> None:
     httpd = _binary(write_matrix, "httpd", GOAPPS / "httpd")
     r = executor.run(RunSpec(argv=(str(httpd),), env=_env(), ready=Ready(stdout="ready")))
@@ -131,7 +130,7 @@ def test_ready_modes_leave_no_process(write_matrix: Callable[[str], Path],
     assert not r.ok and "never ready" in r.reason
 
 
-def test_inittrace_parsed_from_a_real_binary(write_matrix: Callable[[str], Path],
+def test_inittrace_parsed_from_a_real_binary(write_matrix: WriteMatrix,
                                              executor: SpawnExecutor) -> None:
     heavy = _binary(write_matrix, "initheavy", GOAPPS / "initheavy")
     r = executor.run(RunSpec(argv=(str(heavy),), env={**_env(), "GODEBUG": "inittrace=1"}))
@@ -140,18 +139,6 @@ def test_inittrace_parsed_from_a_real_binary(write_matrix: Callable[[str], Path]
     assert {"runtime", "main", "regexp"} <= pkgs, pkgs
     main_row = next(x for x in rows if x["package"] == "main")
     assert main_row["clock_ms"] > 0 and main_row["allocs"] > 0  # type: ignore[operator]
-
-
-def test_injected_delays_are_seen_in_order(executor: SpawnExecutor) -> None:
-    delay = calib_programs()["delay"]
-    med = {}
-    for us in (0, 2000, 6000):
-        spec = RunSpec(argv=(str(delay),), env={**_env(), "GSB_DELAY_US": str(us)})
-        executor.run(spec)
-        med[us] = statistics.median(executor.run(spec).wall_ns for _ in range(9))
-    # ordering and rough size only: no tight timed assert on a noisy machine
-    assert med[0] < med[2000] < med[6000]
-    assert med[6000] - med[0] > 3_000_000
 
 
 def test_cpus_pins_the_measured_process(executor: SpawnExecutor) -> None:

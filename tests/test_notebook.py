@@ -12,7 +12,7 @@ from .conftest import REPO
 
 def test_notebook_executes_on_the_example_run(tmp_path: Path) -> None:
     pytest.importorskip("nbclient", reason="the notebook needs the [test] extra: nbclient")
-    from gostartbench.notebook import main
+    from gostartbench.report.notebook import main
 
     example = REPO / "results" / "example"
     before = {p: p.stat().st_mtime_ns for p in example.rglob("*") if p.is_file()}

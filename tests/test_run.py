@@ -7,13 +7,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from .conftest import FIXTURES, GOAPPS, require
+from .conftest import FIXTURES, GOAPPS, WriteMatrix, require
 
 RUNS = 12
 
@@ -138,7 +137,7 @@ def test_report_is_redrawn_from_files(run_dir: tuple[Path, int, str], tmp_path: 
     assert list(a["p50_ms"]) == list(b["p50_ms"])
 
 
-def test_sequential_order_is_real_spawns_per_round(write_matrix: Callable[[str], Path],
+def test_sequential_order_is_real_spawns_per_round(write_matrix: WriteMatrix,
                                                    tmp_path: Path) -> None:
     p = write_matrix(f"""
     version: 1
@@ -155,7 +154,7 @@ def test_sequential_order_is_real_spawns_per_round(write_matrix: Callable[[str],
     assert len(s) == 10
 
 
-def test_hyperfine_timer_alone(write_matrix: Callable[[str], Path], tmp_path: Path) -> None:
+def test_hyperfine_timer_alone(write_matrix: WriteMatrix, tmp_path: Path) -> None:
     require("hyperfine")
     p = write_matrix(f"""
     version: 1

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gostartbench import stats
-from gostartbench.measure import RunSpec
-from gostartbench.session import FakeExecutor, Session, Unit, schedule
+from gostartbench.analysis import stats
+from gostartbench.analysis.effects import effects, pareto_front
+from gostartbench.measure import FakeExecutor, RunSpec
+from gostartbench.run.schedule import Session, Unit, schedule
 
 
 def test_interleaved_schedule_visits_every_cell_once_per_round() -> None:
@@ -80,7 +81,7 @@ def test_resume_measures_only_what_is_missing(tmp_path: Path) -> None:
 
 def test_cold_cells_evict_before_each_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                           ) -> None:
-    monkeypatch.setattr("gostartbench.session.normalise_warm", lambda ps: None)
+    monkeypatch.setattr("gostartbench.run.schedule.normalise_warm", lambda ps: None)
     warm = _units(tmp_path, ["x"])
     cold = [Unit(cell="x_cold", binary=warm[0].binary, spec=warm[0].spec, cache="cold")]
     ex = FakeExecutor(lambda s, n: 1)
@@ -170,7 +171,7 @@ def test_holm_known_values() -> None:
 def test_pareto_front_known() -> None:
     x = [1.0, 2.0, 3.0, 2.5, 1.0]
     y = [5.0, 3.0, 1.0, 3.5, 6.0]
-    assert list(stats.pareto_front(x, y)) == [True, True, True, False, False]
+    assert list(pareto_front(x, y)) == [True, True, True, False, False]
 
 
 def test_effects_geometric_mean_over_pairs() -> None:
@@ -182,9 +183,13 @@ def test_effects_geometric_mean_over_pairs() -> None:
     bmap = {"a_none": "a_none", "a_sw": "a_none", "b_none": "b_none", "b_sw": "b_none"}
     s = _samples(walls)
     summ = stats.summarise(s, cells, bmap, bootstrap=200)
-    eff = stats.effects(summ, s, ["ldflags"], {"ldflags": ""})
-    assert len(eff) == 1
-    r = eff.iloc[0]
+    eff = effects(summ, s, ["ldflags"], {"ldflags": ""})
+    assert sorted(eff["app"]) == ["a", "all", "b"]  # pooled, and each app's own
+    per_app = eff.set_index("app")
+    assert per_app.loc["a", "ratio"] == pytest.approx(0.9)
+    assert per_app.loc["b", "ratio"] == pytest.approx(0.8)
+    assert per_app.loc["a", "pairs"] == 1 and per_app.loc["b", "pairs"] == 1
+    r = per_app.loc["all"]
     assert r["value"] == "-s -w" and r["pairs"] == 2
     assert r["ratio"] == pytest.approx(math.sqrt(0.9 * 0.8))
     assert r["size_ratio"] == pytest.approx(math.sqrt(0.7 * 0.65))
@@ -214,7 +219,7 @@ def test_exact_bootstrap_of_the_median_matches_resampling() -> None:
 
 
 def test_glance_table_from_known_effects() -> None:
-    from gostartbench.report import glance_rows
+    from gostartbench.report.text import glance_rows
 
     eff = pd.DataFrame([
         {"axis": "strip", "value": "unneeded", "baseline_value": "none", "timer": "spawn",

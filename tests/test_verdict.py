@@ -9,17 +9,16 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from gostartbench.host.tools import TOOLS_PATH_ENV
 from gostartbench.matrix import Expect
 from gostartbench.measure import RunSpec, parse_hyperfine_json, run_hyperfine
-from gostartbench.tools import TOOLS_PATH_ENV
 
-from .conftest import FIXTURES, GOAPPS, REPO, require
+from .conftest import FIXTURES, GOAPPS, REPO, WriteMatrix, require
 
 HELLO = f'{{path: {GOAPPS}/hello, expect: {{exit: 0, stdout: "Hello, Go!"}}}}'
 WRONG = f'{{path: {FIXTURES}/wrongout, expect: {{exit: 0, stdout: "Hello, Go!"}}}}'
@@ -41,7 +40,7 @@ def cells(d: Path) -> pd.DataFrame:
     return pd.read_csv(d / "cells.csv", keep_default_na=False)
 
 
-def test_hyperfine_hidden_fails_the_run(write_matrix: Callable[[str], Path],
+def test_hyperfine_hidden_fails_the_run(write_matrix: WriteMatrix,
                                         tmp_path: Path) -> None:
     """No hyperfine under timer: hyperfine: every case errors in setup; the run says failed,
     every cell failed with the reason, exit 1 — never `complete`."""
@@ -65,7 +64,7 @@ def test_hyperfine_hidden_fails_the_run(write_matrix: Callable[[str], Path],
     assert (c["status"] == "failed").all() and c["reason"].str.contains("hyperfine").all()
 
 
-def test_wrong_output_fails_under_hyperfine(write_matrix: Callable[[str], Path],
+def test_wrong_output_fails_under_hyperfine(write_matrix: WriteMatrix,
                                             tmp_path: Path) -> None:
     """hyperfine sees only exit codes: the untimed verification run checks stdout."""
     require("hyperfine")
@@ -89,7 +88,7 @@ def test_wrong_output_fails_under_hyperfine(write_matrix: Callable[[str], Path],
     assert hf["maxrss_bytes"].notna().all() and hf["user_ns"].notna().all()
 
 
-def test_hyperfine_run_failure_is_recorded_per_run(write_matrix: Callable[[str], Path],
+def test_hyperfine_run_failure_is_recorded_per_run(write_matrix: WriteMatrix,
                                                    tmp_path: Path) -> None:
     """A program that passes the verification run and then exits 3 fails its cell under
     hyperfine too, its failed run recorded in samples.csv (ok=false, reason)."""
@@ -114,7 +113,7 @@ def test_hyperfine_run_failure_is_recorded_per_run(write_matrix: Callable[[str],
     assert (~hf["ok"]).any() and hf[~hf["ok"]]["reason"].str.contains("exit code 3").all()
 
 
-def test_ready_server_under_both_leaves_nothing_behind(write_matrix: Callable[[str], Path],
+def test_ready_server_under_both_leaves_nothing_behind(write_matrix: WriteMatrix,
                                                        tmp_path: Path) -> None:
     """A ready-mode server under timer: both is timed to ready by the spawn helper and not
     handed to hyperfine (which would wait for it to exit); no process outlives the run."""
@@ -188,7 +187,7 @@ def test_hyperfine_json_both_schemas(name: str, schema: int) -> None:
         assert all(r.maxrss_bytes is None for r in runs)
 
 
-def _two_app_plan(write_matrix: Callable[[str], Path], tmp_path: Path) -> Path:
+def _two_app_plan(write_matrix: WriteMatrix, tmp_path: Path) -> Path:
     p = write_matrix(f"""
     version: 1
     apps: {{hello: {HELLO}, other: {HELLO}}}
@@ -200,7 +199,7 @@ def _two_app_plan(write_matrix: Callable[[str], Path], tmp_path: Path) -> Path:
     return tmp_path / "r"
 
 
-def test_pytest_k_times_only_the_selected_cells(write_matrix: Callable[[str], Path],
+def test_pytest_k_times_only_the_selected_cells(write_matrix: WriteMatrix,
                                                 tmp_path: Path) -> None:
     """`pytest bench/ -k hello` with a run plan: only hello's cell is timed (rows of
     samples.csv), and pytest-benchmark gets the spawn helper's clock by its public API."""
@@ -228,7 +227,7 @@ def test_bench_without_a_plan_says_how_to_get_one() -> None:
     assert "no run plan" in pr.stdout and "1 skipped" in pr.stdout
 
 
-def test_collection_error_fails_the_run(write_matrix: Callable[[str], Path],
+def test_collection_error_fails_the_run(write_matrix: WriteMatrix,
                                         tmp_path: Path) -> None:
     """A pytest collection error (here: a broken test file passed through to pytest) gives
     status failed, a one-line reason and exit 1 — not `interrupted`, not `complete`."""
@@ -247,7 +246,7 @@ def test_collection_error_fails_the_run(write_matrix: Callable[[str], Path],
     assert "collection error" in str(run["failure"]) and "\n" not in str(run["failure"])
 
 
-def test_pytest_usage_error_fails_the_run(write_matrix: Callable[[str], Path],
+def test_pytest_usage_error_fails_the_run(write_matrix: WriteMatrix,
                                           tmp_path: Path) -> None:
     p = write_matrix(f"""
     version: 1
@@ -260,7 +259,7 @@ def test_pytest_usage_error_fails_the_run(write_matrix: Callable[[str], Path],
     assert run_json(tmp_path / "r")["status"] == "failed"
 
 
-def test_installed_cli_runs_outside_the_checkout(write_matrix: Callable[[str], Path],
+def test_installed_cli_runs_outside_the_checkout(write_matrix: WriteMatrix,
                                                  tmp_path: Path) -> None:
     """`pip install` of the package (no checkout on the path), run from an unrelated folder:
     the cases come from the installed package."""
@@ -280,5 +279,6 @@ def test_installed_cli_runs_outside_the_checkout(write_matrix: Callable[[str], P
     r = gsb("run", "-m", str(p), "--out", "r", "--no-report", env=env, cwd=work)
     assert r.returncode == 0, r.stdout + r.stderr
     # pytest ran the installed package's case
-    assert str(run_json(work / "r")["cases"]).startswith(str(site / "gostartbench" / "cases"))
+    cases = str(run_json(work / "r")["cases"])
+    assert cases.startswith(str(site / "gostartbench" / "run" / "cases")), cases
     assert len(pd.read_csv(work / "r" / "samples.csv")) == 3

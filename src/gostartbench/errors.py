@@ -5,6 +5,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+# The command line's exit codes, one home: 0 complete; 1 cells or the run failed; 2 bad input
+# or usage (one line naming file, line and key); 130 interrupted (Ctrl-C, SIGTERM).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
 
 class InputError(Exception):
     """Bad input or usage. Rendered as `FILE:LINE: KEY: MESSAGE`; the CLI exits with code 2."""
@@ -35,4 +39,5 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 def allowed(choices: Iterable[object]) -> str:
+    """Choices as one comma-separated string."""
     return ", ".join(str(c) for c in choices)

@@ -8,6 +8,8 @@ import time
 
 
 class Progress:
+    """A one-line progress display on a terminal; sparse plain lines in CI logs and pipes."""
+
     def __init__(self, total: int, label: str, *, quiet: bool = False) -> None:
         self.total = max(total, 1)
         self.label = label
@@ -17,6 +19,7 @@ class Progress:
         self._last_pct = -1
 
     def update(self, done: int, current: str = "") -> None:
+        """Show `done` of the total, with an ETA."""
         if self.quiet:
             return
         elapsed = time.monotonic() - self.start
@@ -35,5 +38,6 @@ class Progress:
                 sys.stderr.write(f"{self.label}: {done}/{self.total} ({pct}%)\n")
 
     def close(self) -> None:
+        """End the progress line."""
         if self.tty and not self.quiet:
             sys.stderr.write("\n")

@@ -1,0 +1,97 @@
+"""A run's statistics from its raw files (pure: RunData in, tables out): summary per cell and
+effects per knob, with readable labels. Nothing is written here (report/ writes)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from gostartbench.analysis import stats
+from gostartbench.analysis.effects import effects
+from gostartbench.analysis.labels import cell_label
+from gostartbench.results import RunData
+from gostartbench.results.schema import SUMMARY_LEAD
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What report, compare and the notebook show: the run's data and its derived tables."""
+
+    data: RunData
+    summary: pd.DataFrame  # summary.csv
+    effects: pd.DataFrame  # effects.csv
+    init: pd.DataFrame  # inittrace.csv with each cell's app
+    baseline: Mapping[str, str]  # axis → baseline value (toolchain too, with several)
+
+    @property
+    def axes(self) -> list[str]:
+        """The axes the matrix varies, in file order."""
+        return list(self.data.settings.axes)
+
+    @property
+    def run(self) -> Mapping[str, Any]:
+        """run.json as written."""
+        return self.data.run
+
+    @property
+    def cells(self) -> pd.DataFrame:
+        """cells.csv."""
+        return self.data.cells
+
+    @property
+    def samples(self) -> pd.DataFrame:
+        """samples.csv, every run."""
+        return self.data.samples
+
+    @property
+    def min_effect(self) -> float:
+        """The run's own smallest change called significant."""
+        return self.data.settings.min_effect
+
+
+def baselines(cells: pd.DataFrame, axes: Sequence[str], baseline: Mapping[str, str]
+              ) -> dict[str, str]:
+    """cell → its baseline cell: same app and toolchain, the baseline's values for the axes it
+    names, the cell's own for the rest."""
+    key = ["app", "toolchain", *axes]
+    index = {tuple(str(r[k]) for k in key): r["cell"] for r in cells.to_dict("records")}
+    out = {}
+    for r in cells.to_dict("records"):
+        want = tuple(str(baseline.get(k, r[k])) for k in key)
+        if want in index:
+            out[r["cell"]] = index[want]
+    return out
+
+
+def analyse(data: RunData) -> Analysis:
+    """Summary and effects recomputed from samples.csv and cells.csv."""
+    st = data.settings
+    axes = list(st.axes)
+    base = dict(st.baseline)
+    cells = data.cells
+    summary = pd.DataFrame()
+    eff = pd.DataFrame()
+    if len(data.timed):
+        summary = stats.summarise(data.samples, cells, baselines(cells, axes, base),
+                                  bootstrap=st.bootstrap, min_effect=st.min_effect, seed=st.seed)
+        summary["label"] = [cell_label(r, axes, base) for r in summary.to_dict("records")]
+        axis_values = {a: list(dict.fromkeys(cells[a].astype(str))) for a in axes if a in cells}
+        eff_axes = list(axes)
+        if cells["toolchain"].nunique() > 1:
+            # "What did upgrading Go do": the first listed toolchain is the baseline.
+            eff_axes.append("toolchain")
+            axis_values["toolchain"] = list(dict.fromkeys(cells["toolchain"]))
+            base = {**base, "toolchain": axis_values["toolchain"][0]}
+            summary["toolchain"] = summary["toolchain"].astype(str)
+        eff = effects(summary, data.samples, eff_axes, base, axis_values=axis_values,
+                      seed=st.seed, min_effect=st.min_effect,
+                      b=stats.choose_b(len(data.timed), 1000))
+        lead = [*SUMMARY_LEAD, *[a for a in axes if a in summary], "label", "timer"]
+        summary = summary[lead + [c for c in summary.columns if c not in lead]]
+    init = data.inittrace
+    if len(init):
+        init = init.merge(cells[["cell", "app"]], on="cell", how="left")
+    return Analysis(data=data, summary=summary, effects=eff, init=init, baseline=base)

@@ -1,0 +1,126 @@
+"""effects.csv: what each knob does, across the board and per app.
+
+For each axis value, its effect on P50 (and size, RSS) against the axis's baseline value, over
+every pair of cells that differ only in that axis (same app, toolchain, timer, other axes),
+reported per page-cache condition (an effect can differ in kind between warm and cold: strip
+does nothing warm and −20% cold, so they are never averaged together). Aggregate: geometric
+mean of the pairs' ratios; ci95 by bootstrapping every cell's runs (pairs independent);
+significance by analysis/significance.py (no test: ci and min_effect). Rows with app `all` pool
+every app; with several apps, each app has its rows too, so "cgo 0 → 1: +12%" pooled stands
+beside hello's 0% and netcli's +36%.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gostartbench.analysis.significance import DEFAULT_MIN_EFFECT, significant
+from gostartbench.analysis.stats import _rng, bootstrap_medians
+from gostartbench.results.schema import EFFECTS_COLUMNS
+
+ALL_APPS = "all"
+Pair = tuple[dict[str, Any], dict[str, Any]]  # (cell's summary row, its baseline's)
+
+
+def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
+            baseline: Mapping[str, str], *, b: int = 500, seed: int = 0,
+            min_effect: float = DEFAULT_MIN_EFFECT,
+            axis_values: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """effects.csv from summary rows and raw samples (see the module's doc)."""
+    rng = _rng(seed)
+    ok = samples[(samples["ok"]) & (samples["round"] >= 0)]
+    walls = {k: v.to_numpy() / 1e6 for k, v in ok.groupby(["cell", "timer"])["wall_ns"]}
+    sm = summary.copy()
+    for a in axes:
+        sm[a] = sm[a].astype(str)
+    apps = sorted(sm["app"].astype(str).unique()) if "app" in sm else []
+    scopes = [ALL_APPS, *apps] if len(apps) > 1 else [ALL_APPS]
+    rows = []
+    for axis in axes:
+        values = list(axis_values[axis]) if axis_values and axis in axis_values else \
+            sorted(sm[axis].unique())
+        base_v = str(baseline.get(axis, values[0]))
+        for v in values:
+            if str(v) == base_v:
+                continue
+            pairs = _pairs(sm, axes, axis, str(v), base_v)
+            for timer, cond in sorted({(p[0]["timer"], _cond(p[0], axis)) for p in pairs}):
+                tp = [p for p in pairs if p[0]["timer"] == timer and _cond(p[0], axis) == cond]
+                for scope in scopes:
+                    sp = tp if scope == ALL_APPS else [p for p in tp if p[0]["app"] == scope]
+                    if sp:
+                        rows.append({"axis": axis, "value": v, "baseline_value": base_v,
+                                     "app": scope, "timer": timer, "cache": cond,
+                                     **_aggregate(sp, timer, walls, b, rng)})
+    df = pd.DataFrame(rows, columns=[c for c in EFFECTS_COLUMNS if c != "significant"])
+    df["significant"] = significant(df["ratio"], df["ci95_low"], df["ci95_high"],
+                                    min_effect) if len(df) else pd.Series(dtype=bool)
+    return df
+
+
+def _pairs(sm: pd.DataFrame, axes: Sequence[str], axis: str, v: str, base_v: str
+           ) -> list[Pair]:
+    """Every (cell with axis=v, cell with axis=base_v) that agree on everything else."""
+    # The toolchain can be an axis too (several Go versions in one run): then it leaves the key.
+    keycols = list(dict.fromkeys(["app", "toolchain", "timer", *axes]))
+    index = {tuple(r[k] for k in keycols): r for r in sm.to_dict("records")}
+    pairs = []
+    for key, r in index.items():
+        if r[axis] != v:
+            continue
+        bkey = tuple(base_v if k == axis else x for k, x in zip(keycols, key, strict=True))
+        if bkey in index:
+            pairs.append((r, index[bkey]))
+    return pairs
+
+
+def _aggregate(tp: Sequence[Pair], timer: str, walls: Mapping[tuple[str, str], np.ndarray],
+               b: int, rng: np.random.Generator) -> dict[str, Any]:
+    """Geometric-mean ratio of some pairs with its bootstrap ci95, size and RSS ratios."""
+    logs = np.array([np.log(p[0]["p50_ms"] / p[1]["p50_ms"]) for p in tp])
+    reps = np.zeros(b)
+    for cv_, cb_ in tp:
+        xa = walls.get((cv_["cell"], timer))
+        xb = walls.get((cb_["cell"], timer))
+        if xa is None or xb is None or len(xa) < 2 or len(xb) < 2:
+            continue
+        reps += np.log(bootstrap_medians(xa, b, rng) / bootstrap_medians(xb, b, rng))
+    reps /= max(len(tp), 1)
+    size_r = [p[0]["size_bytes"] / p[1]["size_bytes"] for p in tp
+              if p[0].get("size_bytes") and p[1].get("size_bytes")]
+    rss_r = [p[0]["maxrss_p50_bytes"] / p[1]["maxrss_p50_bytes"] for p in tp
+             if p[0].get("maxrss_p50_bytes") and p[1].get("maxrss_p50_bytes")]
+    return {
+        "pairs": len(tp), "ratio": float(np.exp(logs.mean())),
+        "ci95_low": float(np.exp(np.percentile(reps, 2.5))),
+        "ci95_high": float(np.exp(np.percentile(reps, 97.5))),
+        "min_pair_ratio": float(np.exp(logs.min())), "max_pair_ratio": float(np.exp(logs.max())),
+        "size_ratio": float(np.exp(np.mean(np.log(size_r)))) if size_r else np.nan,
+        "rss_ratio": float(np.exp(np.mean(np.log(rss_r)))) if rss_r else np.nan,
+        "pairs_significant": int(sum(bool(p[0].get("significant")) for p in tp)),
+    }
+
+
+def _cond(row: Mapping[str, Any], axis: str) -> str:
+    """The run condition an effect is reported under: the cache state, unless that is the axis
+    itself (then 'all')."""
+    if axis == "cache" or "cache" not in row:
+        return "all"
+    return str(row["cache"])
+
+
+def pareto_front(x: Sequence[float], y: Sequence[float]) -> np.ndarray:
+    """Mask of points no other point beats on both x and y (lower is better on both)."""
+    xs = np.asarray(x, dtype=float)
+    ys = np.asarray(y, dtype=float)
+    n = len(xs)
+    mask = np.ones(n, dtype=bool)
+    for i in range(n):
+        dominated = (xs <= xs[i]) & (ys <= ys[i]) & ((xs < xs[i]) | (ys < ys[i]))
+        if dominated.any():
+            mask[i] = False
+    return mask

@@ -1,0 +1,239 @@
+"""Statistics derived from raw samples only (pure: DataFrames in, DataFrames out).
+
+What they assume, stated once:
+- P50/mean/stddev/p90/p99/min/max are pandas' own over ok samples of measured rounds
+  (stddev with ddof=1; quantiles by linear interpolation); MAD is the raw median absolute
+  deviation (not scaled by 1.4826); cv = stddev / mean.
+- ci95 of a P50: percentile bootstrap (resampling runs with replacement; B below). Runs are
+  treated as exchangeable: drift is handled by interleaving, not by this interval.
+- Ratio to the baseline: P50(cell) / P50(baseline). Where both were measured in the same
+  interleaved rounds, the bootstrap resamples rounds jointly (paired), so drift common to a
+  round cancels; otherwise independently.
+- p_value: two-sided Mann–Whitney U of the cell's runs against its baseline's (no normality
+  assumed); p_adj: Holm–Bonferroni over all cells compared within a timer.
+- significant: see analysis/significance.py (p_adj < 0.05, the ratio's ci95 excludes 1, and
+  |ratio − 1| ≥ min_effect, the run's own, 1% by default).
+- B (bootstrap resamples) shrinks with the number of samples so a report of 1 M samples stays
+  fast; the B used is a column. From 512 runs on, a cell's median replicates are drawn from
+  the exact bootstrap distribution of the median (a binomial tail) instead of by resampling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from gostartbench.analysis.significance import DEFAULT_MIN_EFFECT, significant
+
+FEW_SAMPLES = 30
+HIGH_CV = 0.10
+BUDGET = 60_000_000  # bootstrap elements per report (B × n summed over cells)
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+EXACT_FROM = 512  # from this many runs, median replicates come from the exact distribution
+
+
+def bootstrap_medians(x: np.ndarray, b: int, rng: np.random.Generator) -> np.ndarray:
+    """B bootstrap replicates of the median of x.
+
+    Below EXACT_FROM runs: resampling (chunked to bound memory). From EXACT_FROM on: drawn
+    from the exact bootstrap distribution of the median order statistic — in a resample, the
+    number of values ≤ x₍ₖ₎ is Binomial(n, k/n), so P(median* ≤ x₍ₖ₎) is a binomial tail —
+    which is what resampling approximates, at O(n) instead of O(B·n). (For even n this is the
+    lower median; the difference is one gap between neighbouring order statistics.)"""
+    n = len(x)
+    if n >= EXACT_FROM:
+        xs = np.sort(x)
+        ranks = np.arange(1, n + 1)
+        cdf = sps.binom.sf((n + 1) // 2 - 1, n, ranks / n)
+        pick = np.searchsorted(cdf, rng.random(b), side="left").clip(0, n - 1)
+        return np.asarray(xs[pick], dtype=float)
+    out = np.empty(b)
+    chunk = max(1, 4_000_000 // max(n, 1))
+    for i in range(0, b, chunk):
+        k = min(chunk, b - i)
+        idx = rng.integers(0, n, size=(k, n))
+        out[i:i + k] = np.median(x[idx], axis=1)
+    return out
+
+
+def bootstrap_ratio(a: np.ndarray, b_: np.ndarray, b: int, rng: np.random.Generator,
+                    paired: bool) -> np.ndarray:
+    """Replicates of median(a)/median(b_); paired resamples the same positions of both."""
+    if paired and len(a) == len(b_):
+        n = len(a)
+        # Paired resampling cannot use the exact shortcut; bound its cost for huge runs.
+        b = min(b, max(200, 20_000_000 // max(n, 1)))
+        out = np.empty(b)
+        chunk = max(1, 4_000_000 // max(n, 1))
+        for i in range(0, b, chunk):
+            k = min(chunk, b - i)
+            idx = rng.integers(0, n, size=(k, n))
+            out[i:i + k] = np.median(a[idx], axis=1) / np.median(b_[idx], axis=1)
+        return out
+    return np.asarray(bootstrap_medians(a, b, rng) / bootstrap_medians(b_, b, rng))
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values (NaN stays NaN)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = ~np.isnan(p)
+    idx = np.where(ok)[0]
+    if not len(idx):
+        return out
+    order = idx[np.argsort(p[idx])]
+    m = len(order)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def choose_b(total_samples: int, wanted: int) -> int:
+    """Bootstrap resamples: `wanted`, fewer when a report holds very many samples."""
+    return int(max(200, min(wanted, BUDGET // max(total_samples, 1))))
+
+
+def summarise(samples: pd.DataFrame, cells: pd.DataFrame, baseline_of: Mapping[str, str],
+              *, bootstrap: int = 2000, min_effect: float = DEFAULT_MIN_EFFECT, seed: int = 0
+              ) -> pd.DataFrame:
+    """summary.csv: one row per cell × timer. `baseline_of` maps cell → its baseline cell."""
+    s = samples
+    ok = s[(s["ok"]) & (s["round"] >= 0)].copy()
+    ok["wall_ms"] = ok["wall_ns"] / 1e6
+    failed = s[~s["ok"]].groupby(["cell", "timer"]).size()
+    rng = _rng(seed)
+    b = choose_b(len(ok), bootstrap)
+    g = ok.groupby(["cell", "timer"], sort=True)
+    summ = _descriptive(g)
+    arrays = {k: (v["round"].to_numpy(), v["wall_ms"].to_numpy()) for k, v in g}
+    summ["ci95_low_ms"], summ["ci95_high_ms"] = _p50_intervals(summ, arrays, b, rng)
+    summ["bootstrap_b"] = b
+    rows = [_against_baseline(cell, timer, baseline_of.get(cell), arrays, b, rng)
+            for cell, timer in zip(summ["cell"], summ["timer"], strict=True)]
+    summ = pd.concat([summ, pd.DataFrame(rows)], axis=1)
+    summ["p_adj"] = np.nan
+    for _timer, idx in summ.groupby("timer").groups.items():
+        summ.loc[idx, "p_adj"] = holm(summ.loc[idx, "p_value"].to_numpy())
+    summ["significant"] = significant(summ["ratio"], summ["ratio_ci95_low"],
+                                      summ["ratio_ci95_high"], min_effect, summ["p_adj"])
+    summ["n_failed"] = [int(failed.get((c, t), 0)) for c, t in
+                        zip(summ["cell"], summ["timer"], strict=True)]
+    summ["warnings"] = [_warnings(r) for r in summ.to_dict("records")]
+    meta_cols = [c for c in cells.columns if c not in summ.columns and c not in
+                 ("reason", "binary", "sha256", "sha256_code", "cache_key", "build_s",
+                  "cached", "status")]
+    return summ.merge(cells[["cell", *meta_cols]], on="cell", how="left")
+
+
+def _descriptive(g: Any) -> pd.DataFrame:
+    """Per-group descriptive statistics of wall time (ms), RSS, faults and CPU."""
+    w = g["wall_ms"]
+    summ = pd.DataFrame({
+        "n": w.size(), "p50_ms": w.median(), "mean_ms": w.mean(), "stddev_ms": w.std(ddof=1),
+        "p90_ms": w.quantile(0.9), "p99_ms": w.quantile(0.99), "min_ms": w.min(),
+        "max_ms": w.max(),
+        "maxrss_p50_bytes": g["maxrss_bytes"].median(), "minflt_p50": g["minflt"].median(),
+        "majflt_p50": g["majflt"].median(),
+        "user_p50_ms": g["user_ns"].median() / 1e6, "sys_p50_ms": g["sys_ns"].median() / 1e6,
+    })
+    summ["mad_ms"] = w.apply(lambda x: float(np.median(np.abs(x - np.median(x)))))
+    summ["cv"] = summ["stddev_ms"] / summ["mean_ms"]
+    return summ.reset_index()
+
+
+def _p50_intervals(summ: pd.DataFrame, arrays: Mapping[tuple[str, str], tuple[Any, Any]],
+                   b: int, rng: np.random.Generator) -> tuple[list[float], list[float]]:
+    """Percentile-bootstrap ci95 of each row's P50."""
+    lo, hi = [], []
+    for cell, timer in zip(summ["cell"], summ["timer"], strict=True):
+        x = arrays[(cell, timer)][1]
+        if len(x) >= 2:
+            reps = bootstrap_medians(x, b, rng)
+            lo.append(float(np.percentile(reps, 2.5)))
+            hi.append(float(np.percentile(reps, 97.5)))
+        else:
+            lo.append(np.nan)
+            hi.append(np.nan)
+    return lo, hi
+
+
+def _against_baseline(cell: str, timer: str, base: str | None,
+                      arrays: Mapping[tuple[str, str], tuple[Any, Any]], b: int,
+                      rng: np.random.Generator) -> dict[str, Any]:
+    """Ratio to the baseline's P50 with its ci95 (paired by round where both were measured
+    in the same rounds) and the Mann–Whitney U p-value."""
+    r: dict[str, Any] = {"baseline": base or "", "ratio": np.nan, "ratio_ci95_low": np.nan,
+                         "ratio_ci95_high": np.nan, "p_value": np.nan, "paired": False}
+    if base == cell:
+        r.update(ratio=1.0, ratio_ci95_low=1.0, ratio_ci95_high=1.0)
+        return r
+    if not base or (base, timer) not in arrays or (cell, timer) not in arrays:
+        return r
+    ra, xa = arrays[(cell, timer)]
+    rb, xb = arrays[(base, timer)]
+    common = np.intersect1d(ra, rb)
+    paired = len(common) >= max(2, 0.9 * min(len(ra), len(rb)))
+    if paired:
+        xa_p = xa[np.isin(ra, common)][np.argsort(ra[np.isin(ra, common)])]
+        xb_p = xb[np.isin(rb, common)][np.argsort(rb[np.isin(rb, common)])]
+        reps = bootstrap_ratio(xa_p, xb_p, b, rng, paired=True)
+    else:
+        reps = bootstrap_ratio(xa, xb, b, rng, paired=False)
+    r.update(ratio=float(np.median(xa) / np.median(xb)),
+             ratio_ci95_low=float(np.percentile(reps, 2.5)),
+             ratio_ci95_high=float(np.percentile(reps, 97.5)), paired=bool(paired))
+    if len(xa) >= 2 and len(xb) >= 2:
+        r["p_value"] = float(sps.mannwhitneyu(xa, xb, alternative="two-sided").pvalue)
+    return r
+
+
+def _warnings(r: Mapping[str, Any]) -> str:
+    w = []
+    if r["n"] < FEW_SAMPLES:
+        w.append(f"few samples (n={int(r['n'])})")
+    if r["cv"] == r["cv"] and r["cv"] > HIGH_CV:
+        w.append(f"high cv ({r['cv']:.2f})")
+    if r.get("n_failed", 0):
+        w.append(f"{int(r['n_failed'])} failed run(s)")
+    if not r.get("baseline"):
+        w.append("no baseline cell")
+    elif r["ratio"] != r["ratio"]:
+        w.append("baseline not measured")
+    return "; ".join(w)
+
+
+def paired_delta_ms(a_ns: Sequence[int], b_ns: Sequence[int], b: int = 2000, seed: int = 0
+                    ) -> dict[str, float]:
+    """Median of per-round differences a−b (ms) with a bootstrap ci95: paired rounds cancel the
+    drift the two share (calibration ladder)."""
+    a = np.asarray(a_ns, dtype=float) / 1e6
+    bb = np.asarray(b_ns, dtype=float) / 1e6
+    n = min(len(a), len(bb))
+    d = a[:n] - bb[:n]
+    reps = bootstrap_medians(d, b, _rng(seed))
+    return {"delta_ms": float(np.median(d)), "ci95_low_ms": float(np.percentile(reps, 2.5)),
+            "ci95_high_ms": float(np.percentile(reps, 97.5))}
+
+
+def noise(walls_ns: Sequence[int], b: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Noise of one program's runs: cv, the P50's ci95 half-width, the smallest resolvable
+    change."""
+    x = np.asarray(walls_ns, dtype=float) / 1e6
+    reps = bootstrap_medians(x, b, _rng(seed))
+    half = float((np.percentile(reps, 97.5) - np.percentile(reps, 2.5)) / 2)
+    p50 = float(np.median(x))
+    return {"n": len(x), "p50_ms": p50, "cv": float(np.std(x, ddof=1) / np.mean(x)),
+            "p50_ci95_halfwidth_ms": half, "p50_ci95_halfwidth_rel": half / p50,
+            # Two independent P50s differ resolvably when apart by more than ~√2 × 1.96σ̂:
+            "min_resolvable_rel": float(np.sqrt(2) * half / p50)}

@@ -1,1 +1,0 @@
-../../../goapps/delay/main.go

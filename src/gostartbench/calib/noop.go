@@ -1,1 +1,0 @@
-../../../goapps/noop/main.go

@@ -1,3 +1,0 @@
-"""The benchmark cases gostartbench runs with pytest.
-
-Their fixtures and hooks live in gostartbench.pytest_plugin."""

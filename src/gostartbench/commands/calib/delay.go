@@ -1,0 +1,1 @@
+../../../../goapps/delay/main.go

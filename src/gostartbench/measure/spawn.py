@@ -1,0 +1,238 @@
+"""The built-in timer: a persistent C helper (gsb_spawn.c, compiled once with the host's cc)
+that times posix_spawn .. wait4 and reports the child's own RSS and faults."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import os
+import re
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from gostartbench.host.tools import cache_dir, file_lock, find_tool
+from gostartbench.measure.spec import RunItem, RunResult, RunSpec, check
+
+HELPER_SOURCE = Path(__file__).with_name("gsb_spawn.c")
+
+
+def helper_path() -> Path:
+    """The compiled gsb-spawn, built once per source version and C compiler into the cache."""
+    src = HELPER_SOURCE.read_bytes()
+    cc = find_tool("cc")
+    if not cc.found:
+        cc = find_tool("gcc")
+    if not cc.found or cc.path is None:
+        raise RuntimeError("the spawn timer needs a C compiler once, to build its helper: "
+                           "apt-get install gcc")
+    key = hashlib.sha256(src + (cc.version or "").encode()).hexdigest()[:16]
+    out = cache_dir() / "helper" / key / "gsb-spawn"
+    if out.is_file():
+        return out
+    with file_lock(out.parent.with_suffix(".lock")):
+        if out.is_file():
+            return out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".gsb-spawn.{os.getpid()}")
+        p = subprocess.run([cc.path, "-O2", "-o", str(tmp), str(HELPER_SOURCE)],
+                           capture_output=True, text=True, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"cannot compile the spawn helper: {p.stderr.strip()[:300]}")
+        os.replace(tmp, out)
+    return out
+
+
+_LINE = re.compile(r"(\w+)=(-?\w+)")
+
+
+def parse_helper_line(line: str) -> dict[str, str]:
+    """The helper's `key=value` answer line as a dict."""
+    return dict(_LINE.findall(line))
+
+
+class SpawnExecutor:
+    """The built-in timer: a persistent gsb-spawn server starts each program and times
+    posix_spawn .. wait4 in C. One warm helper, fed batches, makes runs back-to-back spawns,
+    like a C loop or hyperfine, with no Python and no helper exec in or beside the timed
+    span."""
+
+    name = "spawn"
+
+    def __init__(self, workdir: Path | None = None, capture_limit: int = 1 << 16) -> None:
+        self.helper = str(helper_path())
+        # tmpfs when there is one: the program's stdout must not touch the measured disk.
+        shm = Path("/dev/shm")  # noqa: S108 - a private mkdtemp inside it
+        base = shm if shm.is_dir() else None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="gsb-", dir=base))
+        self.capture_limit = capture_limit
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._buf = b""
+        self.cpus: tuple[int, ...] | None = None
+
+    def _server(self, cpus: tuple[int, ...] | None) -> subprocess.Popen[bytes]:
+        if self.proc is not None and self.proc.poll() is None and cpus == self.cpus:
+            return self.proc
+        self._stop()
+        argv = [self.helper, "-S"]
+        if cpus:
+            argv += ["-c", ",".join(str(c) for c in cpus)]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"})
+        self.cpus = cpus
+        return self.proc
+
+    def _stop(self) -> None:
+        self._buf = b""
+        if self.proc is not None:
+            with contextlib.suppress(OSError):
+                if self.proc.stdin:
+                    self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            for pipe in (self.proc.stdout, self.proc.stderr):  # no file left open
+                if pipe is not None:
+                    pipe.close()
+            self.proc = None
+
+    def request(self, spec: RunSpec, out: Path, err: Path, evict: Path | None = None,
+                read_back: Path | None = None) -> bytes:
+        """One run's request to the helper: NUL-separated fields, a NUL to end."""
+        fields = [f"t={max(1, int(spec.timeout_s * 1000))}", f"o={out}", f"e={err}"]
+        if evict is not None:
+            fields.append(f"X={evict}")
+        if read_back is not None:
+            fields.append(f"R={read_back}")
+        if spec.ready is not None and spec.ready.stdout:
+            fields.append(f"r={spec.ready.stdout}")
+        elif spec.ready is not None and spec.ready.tcp:
+            fields.append(f"p={spec.ready.tcp}")
+        fields += [f"E={k}={v}" for k, v in spec.env.items()]
+        fields += [f"A={a}" for a in spec.argv]
+        for f in fields:
+            if "\0" in f:
+                raise ValueError(f"an argument or variable holds a NUL byte: {f!r}")
+        return b"".join(f.encode() + b"\0" for f in fields) + b"\0"
+
+    def run(self, spec: RunSpec, evict: Path | None = None,
+            read_back: Path | None = None) -> RunResult:
+        """One run, timed by the helper."""
+        return next(self.run_many(iter([(spec, evict, read_back)])))
+
+    batch = 16  # runs per batch: the helper runs them back to back while Python sleeps
+
+    def run_many(self, items: Iterator[RunItem]) -> Iterator[RunResult]:
+        """Run items in order, in batches the helper runs back to back (it flushes results
+        when it runs out of requests, so Python does not compete with the measured programs
+        for the CPUs). Results come batch by batch; `items` is pulled a batch ahead at most,
+        so a caller can stop feeding a cell soon after one of its runs fails."""
+        it = iter(items)
+        while True:
+            chunk: list[RunItem] = []
+            for nxt in it:
+                chunk.append(nxt)
+                if len(chunk) >= self.batch or (len(chunk) > 1 and
+                                                 chunk[-1][0].cpus != chunk[0][0].cpus):
+                    break
+            if not chunk:
+                return
+            if len(chunk) > 1 and chunk[-1][0].cpus != chunk[0][0].cpus:
+                last = chunk.pop()
+                it = itertools.chain([last], it)
+            yield from self._batch(chunk)
+
+    def _batch(self, chunk: list[RunItem]) -> list[RunResult]:
+        slots = [(self.workdir / f"stdout{i}", self.workdir / f"stderr{i}")
+                 for i in range(len(chunk))]
+        reqs: list[bytes | None] = []
+        for (spec, ev, back), (out, err) in zip(chunk, slots, strict=True):
+            try:
+                reqs.append(self.request(spec, out, err, ev, back))
+            except ValueError:
+                reqs.append(None)
+        proc = self._server(chunk[0][0].cpus)
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(b"".join(r for r in reqs if r is not None))
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # reported as each answer fails to come
+        results: list[RunResult] = []
+        for (spec, _, _), req, (out, err) in zip(chunk, reqs, slots, strict=True):
+            if req is None:
+                results.append(self._fail("spawnerr", "an argument or variable holds a "
+                                          "NUL byte"))
+            else:
+                results.append(self._answer(spec, out, err))
+        return results
+
+    def _answer(self, spec: RunSpec, out: Path, err: Path) -> RunResult:
+        proc = self.proc
+        line = ""
+        if proc is not None and proc.stdout is not None:
+            # A batch answers when all its runs are done.
+            line = self._readline(proc, (spec.timeout_s + 5) * self.batch + 30)
+        if not line.startswith("status="):
+            why = "no answer"
+            if proc is not None and proc.poll() is not None and proc.stderr is not None:
+                why = proc.stderr.read(4096).decode(errors="replace").strip() or "died"
+            self._stop()
+            return self._fail("spawnerr", f"spawn helper: {why}")
+        d = parse_helper_line(line)
+        status = d.get("status", "spawnerr")
+        res = RunResult(
+            status=status, exit_code=int(d.get("code", -1)), signal=int(d.get("sig", 0)),
+            wall_ns=int(d.get("wall_ns", 0)), user_ns=int(d.get("user_ns", 0)),
+            sys_ns=int(d.get("sys_ns", 0)), maxrss_bytes=int(d.get("maxrss_kb", 0)) * 1024,
+            minflt=int(d.get("minflt", 0)), majflt=int(d.get("majflt", 0)),
+            stdout=_read(out, self.capture_limit) if status != "spawnerr" else "",
+            stderr=_read(err, self.capture_limit) if status != "spawnerr" else "",
+        )
+        ok, reason = check(spec, res)
+        return RunResult(**{**res.__dict__, "ok": ok, "reason": reason})
+
+    def _readline(self, proc: subprocess.Popen[bytes], timeout_s: float) -> str:
+        """One answer line, read from the raw pipe with our own buffer (select() on a
+        buffered reader would wait for lines it already holds)."""
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return ""
+            try:
+                ready, _, _ = select.select([fd], [], [], left)
+                chunk = os.read(fd, 65536) if ready else b""
+            except OSError:
+                return ""
+            if ready and not chunk:
+                return ""  # the helper is gone
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line.decode(errors="replace")
+
+    @staticmethod
+    def _fail(status: str, reason: str) -> RunResult:
+        return RunResult(status, -1, 0, 0, None, None, None, None, None, ok=False, reason=reason)
+
+    def close(self) -> None:
+        """Stop the helper and remove its work folder."""
+        self._stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _read(path: Path, limit: int) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return ""

@@ -1,0 +1,171 @@
+"""`gostartbench compare`: runs side by side (two hosts, two dates, two toolchains).
+
+Cells are matched by id and timer. Every ratio is to the first run, with a bootstrap ci95 of
+the ratio of P50s (independent: different runs share no rounds) and a Mann–Whitney U p-value,
+Holm-adjusted over the cells compared. Cells present in some runs only are listed, never
+dropped or averaged silently.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from gostartbench import results
+from gostartbench.analysis import Analysis, analyse, stats
+from gostartbench.analysis.significance import rule_text, significant
+from gostartbench.errors import InputError
+from gostartbench.results import RUN_JSON, read_json, read_samples
+
+
+def _label(run: Mapping[str, Any], i: int) -> str:
+    h = run.get("host", {})
+    go = ",".join(run.get("tools", {}).get("go", []) or [])
+    return f"{chr(65 + i)}: {run.get('id')} ({h.get('arch')}, {h.get('hostname')}, {go})"
+
+
+def load_runs(dirs: Sequence[Path]) -> list[Analysis]:
+    """Each run folder loaded and analysed (nothing written: comparing leaves the run folders
+    as they are)."""
+    out = []
+    for d in dirs:
+        a = analyse(results.load(d))
+        if a.summary.empty:
+            raise InputError(f"{d} has no measured samples", key="RUN_DIR")
+        out.append(a)
+    return out
+
+
+def compare_table(runs: Sequence[Analysis], b: int = 1000, seed: int = 0
+                  ) -> tuple[pd.DataFrame, list[str]]:
+    """One row per (cell, timer) present in every run; plus the list of mismatches. The
+    significance rule uses the first run's own min_effect."""
+    keys = [set(zip(a.summary["cell"], a.summary["timer"], strict=True)) for a in runs]
+    common = sorted(set.intersection(*keys))
+    mismatched = []
+    for i, k in enumerate(keys):
+        for cell, timer in sorted(k - set(common)):
+            mismatched.append(f"{cell} ({timer}) only in {chr(65 + i)}"
+                              + "".join(f", {chr(65 + j)}" for j, kk in enumerate(keys)
+                                        if j != i and (cell, timer) in kk))
+    walls = []
+    for a in runs:
+        s = a.samples
+        ok = s[s["ok"] & (s["round"] >= 0)]
+        walls.append({k: v.to_numpy() / 1e6 for k, v in ok.groupby(["cell", "timer"])["wall_ns"]})
+    rng = np.random.default_rng(seed)
+    rows = []
+    for cell, timer in common:
+        row: dict[str, Any] = {"cell": cell, "timer": timer}
+        base = walls[0][(cell, timer)]
+        for i, a in enumerate(runs):
+            sm = a.summary
+            r = sm[(sm["cell"] == cell) & (sm["timer"] == timer)].iloc[0]
+            tag = chr(65 + i)
+            row[f"{tag}_p50_ms"] = r["p50_ms"]
+            row[f"{tag}_ci95_low_ms"] = r["ci95_low_ms"]
+            row[f"{tag}_ci95_high_ms"] = r["ci95_high_ms"]
+            row[f"{tag}_n"] = int(r["n"])
+            row[f"{tag}_size_bytes"] = r.get("size_bytes")
+            if i == 0:
+                row["label"] = r.get("label", cell)
+            if i == 0:
+                continue
+            x = walls[i][(cell, timer)]
+            reps = stats.bootstrap_ratio(x, base, b, rng, paired=False)
+            row[f"{tag}_ratio"] = float(np.median(x) / np.median(base))
+            row[f"{tag}_ratio_ci95_low"] = float(np.percentile(reps, 2.5))
+            row[f"{tag}_ratio_ci95_high"] = float(np.percentile(reps, 97.5))
+            row[f"{tag}_p_value"] = float(sps.mannwhitneyu(x, base).pvalue) \
+                if len(x) > 1 and len(base) > 1 else math.nan
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    for i in range(1, len(runs)):
+        tag = chr(65 + i)
+        if f"{tag}_p_value" in df:
+            df[f"{tag}_p_adj"] = stats.holm(df[f"{tag}_p_value"].to_numpy())
+            df[f"{tag}_significant"] = significant(
+                df[f"{tag}_ratio"], df[f"{tag}_ratio_ci95_low"], df[f"{tag}_ratio_ci95_high"],
+                runs[0].min_effect, df[f"{tag}_p_adj"])
+    return df, mismatched
+
+
+def to_markdown(runs: Sequence[Analysis], df: pd.DataFrame, mismatched: list[str]) -> str:
+    """A table that reads well as a pull-request comment: cells by label, P50s, ratios."""
+    out = ["# gostartbench compare", ""]
+    out += [f"- {_label(a.run, i)}" for i, a in enumerate(runs)] + [""]
+    head = ["cell", "timer"] + [f"{chr(65 + i)} P50 ms [ci95]" for i in range(len(runs))]
+    head += [f"{chr(65 + i)}/A [ci95]" for i in range(1, len(runs))]
+    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in df.to_dict("records"):
+        cells = [str(r.get("label") or r["cell"]), r["timer"]]
+        for i in range(len(runs)):
+            t = chr(65 + i)
+            cells.append(f"{r[f'{t}_p50_ms']:.3f} [{r[f'{t}_ci95_low_ms']:.3f}, "
+                         f"{r[f'{t}_ci95_high_ms']:.3f}]")
+        for i in range(1, len(runs)):
+            t = chr(65 + i)
+            mark = " *" if r.get(f"{t}_significant") else ""
+            cells.append(f"{r[f'{t}_ratio']:.3f} [{r[f'{t}_ratio_ci95_low']:.3f}, "
+                         f"{r[f'{t}_ratio_ci95_high']:.3f}]{mark}")
+        out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    out += ["", f"`*`: {rule_text(runs[0].min_effect)}."]
+    if mismatched:
+        out += ["", "## Cells not in every run", ""] + [f"- {m}" for m in mismatched]
+    return "\n".join(out) + "\n"
+
+
+_BENCH_SAFE = re.compile(r"[^A-Za-z0-9._=+-]")
+
+
+def to_benchstat(dirs: Sequence[Path]) -> str:
+    """Go's benchmark text format (golang.org/design/14313-benchmark-format): one line per
+    timed run, so benchstat computes its own statistics. Read with
+    `benchstat -col gsbrun FILE` (or split by run)."""
+    buf = io.StringIO()
+    buf.write("Unit ns/op assume=nothing\nUnit size-B assume=exact\n")
+    for d in dirs:
+        run = read_json(d / RUN_JSON)
+        h = run.get("host", {})
+        buf.write(f"\ngsbrun: {_BENCH_SAFE.sub('_', str(run.get('id')))}\n")
+        buf.write(f"goos: linux\ngoarch: {_BENCH_SAFE.sub('_', str(h.get('arch')))}\n")
+        buf.write(f"cpu: {str(h.get('cpu_model')).replace(chr(10), ' ')}\n")
+        buf.write("pkg: gostartbench\n")
+        s = read_samples(d)
+        cells = pd.read_csv(d / "cells.csv", keep_default_na=False)
+        size = dict(zip(cells["cell"], cells["size_bytes"], strict=True))
+        ok = s[s["ok"] & (s["round"] >= 0)].sort_values(["cell", "timer", "round"])
+        for r in ok.itertuples():
+            name = f"BenchmarkStartup/cell={_BENCH_SAFE.sub('_', str(r.cell))}/timer={r.timer}"
+            line = f"{name} 1 {int(r.wall_ns)} ns/op"
+            if size.get(r.cell) not in (None, ""):
+                line += f" {int(size[r.cell])} size-B"
+            if r.maxrss_bytes == r.maxrss_bytes and r.timer == "spawn":
+                line += f" {int(r.maxrss_bytes)} maxrss-B"
+            buf.write(line + "\n")
+    return buf.getvalue()
+
+
+def compare_command(dirs: Sequence[Path], fmt: str) -> str:
+    """`gostartbench compare` in the asked format (md, csv, benchstat)."""
+    if fmt == "benchstat":
+        for d in dirs:
+            if not (d / RUN_JSON).is_file():
+                raise InputError(f"{d} is not a run folder (no run.json)", key="RUN_DIR")
+        return to_benchstat(dirs)
+    runs = load_runs(dirs)
+    df, mismatched = compare_table(runs)
+    if fmt == "csv":
+        text = str(df.to_csv(index=False, float_format="%.10g"))
+        if mismatched:
+            text += "".join(f"# mismatched: {m}\n" for m in mismatched)
+        return text
+    return to_markdown(runs, df, mismatched)

@@ -1,0 +1,154 @@
+"""report.md and a self-contained report.html (charts embedded, every string escaped)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from gostartbench.analysis import Analysis, stats
+from gostartbench.report.text import (
+    GLANCE_HEAD,
+    SUMMARY_SHOW,
+    _calibration_rows,
+    _env_rows,
+    _summary_rows,
+    findings,
+    glance_rows,
+)
+
+
+def _md_escape(s: str) -> str:
+    return html.escape(str(s), quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_md_escape(x) for x in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def render_md(a: Analysis, charts: Sequence[tuple[str, Path, str]], run_dir: Path) -> str:
+    """report.md: at a glance, findings, environment, calibration, matrix, tables, charts."""
+    run = a.run
+    parts = [f"# gostartbench report: {_md_escape(run.get('id', ''))}", ""]
+    glance = glance_rows(a.effects)
+    if glance:
+        parts += ["## At a glance", "", "Change in P50 against each axis's baseline value, "
+                  "geometric mean over all cell pairs that differ only there, with ci95 "
+                  "(n.s.: not significant).", "", _md_table(GLANCE_HEAD, glance), ""]
+    parts += ["## Findings", ""] + [f"- {x}" for x in findings(a)] + [""]
+    parts += ["## Environment", "", _md_table(["", ""], _env_rows(run)), ""]
+    cal = _calibration_rows(a.data.calibration)
+    if cal:
+        parts += ["## Calibration", "", _md_table(["", ""], cal), ""]
+    warns = list(run.get("warnings", [])) + list(run.get("matrix", {}).get("warnings", []))
+    if warns:
+        parts += ["Warnings about this run:", ""] + [f"- {_md_escape(w)}" for w in warns] + [""]
+    parts += ["## Matrix", "", "```yaml", a.data.matrix_text, "```", ""]
+    failed = a.cells[a.cells["status"] != "ok"] if len(a.cells) else a.cells
+    if len(failed):
+        parts += ["## Cells not measured", "", _md_table(
+            ["cell", "status", "reason"],
+            [[r["cell"], r["status"], str(r["reason"])] for r in failed.to_dict("records")]), ""]
+    if len(a.summary):
+        rows = _summary_rows(a.summary)
+        parts += ["## Summary", "", "Times in ms; ratio to the app's baseline with its ci95; "
+                  "size and RSS in MB.", "",
+                  _md_table(SUMMARY_SHOW, [[r[k] for k in SUMMARY_SHOW] for r in rows]), ""]
+    if len(a.effects):
+        e = a.effects
+        parts += ["## Effects", "", _md_table(
+            ["axis", "from → to", "cache", "timer", "pairs", "P50 ratio [ci95]", "significant",
+             "size ratio", "RSS ratio"],
+            [[r.axis, f"{r.baseline_value or '∅'} → {r.value or '∅'}", r.cache, r.timer,
+              str(r.pairs),
+              f"{r.ratio:.3f} [{r.ci95_low:.3f}, {r.ci95_high:.3f}]",
+              "yes" if r.significant else "no",
+              f"{r.size_ratio:.3f}" if r.size_ratio == r.size_ratio else "",
+              f"{r.rss_ratio:.3f}" if r.rss_ratio == r.rss_ratio else ""]
+             for r in e.itertuples()]), ""]
+    parts += ["## Charts", ""]
+    for title, png, cap in charts:
+        parts += [f"### {title}", "", f"![{title}]({png.relative_to(run_dir)})", "", cap, ""]
+    parts += ["## How these numbers were made", "", stats.__doc__ or "", ""]
+    return "\n".join(parts)
+
+
+CSS = """body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222}table{border-collapse:collapse;font-size:12px;margin:.5em 0}td,th{border:1px solid #ddd;
+padding:2px 6px;text-align:left;vertical-align:top}th{background:#f4f4f4}
+tr.sig td{background:#f3fbf7}
+img{max-width:100%;border:1px solid #eee}code,pre{background:#f6f6f6;padding:1px 3px}
+pre{padding:.6em;overflow:auto}.warn{color:#a04000}figcaption{color:#555;font-size:12px}"""
+
+
+def _png_data(p: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode()
+
+
+def _html_inline(md: str) -> str:
+    """Escape, then turn `code` and **bold** of our own findings into tags."""
+    t = html.escape(md)
+    t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", t)
+
+
+def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
+    """Self-contained: charts embedded as data URIs, no external reference; every string from
+    the matrix, the programs or the host escaped."""
+    e = html.escape
+    run = a.run
+    matrix_text = a.data.matrix_text
+    calibration = _calibration_rows(a.data.calibration)
+    h = ["<!doctype html><html><head><meta charset='utf-8'>",
+         f"<title>gostartbench: {e(str(run.get('id', '')))}</title>",
+         f"<style>{CSS}</style></head><body>",
+         f"<h1>gostartbench report: {e(str(run.get('id', '')))}</h1>"]
+    glance = glance_rows(a.effects)
+    if glance:
+        h.append("<h2>At a glance</h2><p>Change in P50 against each axis's baseline value, "
+                 "geometric mean over all cell pairs that differ only there, with ci95 "
+                 "(n.s.: not significant).</p><table><tr>"
+                 + "".join(f"<th>{e(c)}</th>" for c in GLANCE_HEAD) + "</tr>")
+        h += ["<tr>" + "".join(f"<td>{e(x)}</td>" for x in r) + "</tr>" for r in glance]
+        h.append("</table>")
+    h.append("<h2>Findings</h2><ul>")
+    h += [f"<li>{_html_inline(x)}</li>" for x in findings(a)]
+    h.append("</ul>")
+    warns = list(run.get("warnings", [])) + list(run.get("matrix", {}).get("warnings", []))
+    if warns:
+        h.append("<ul>" + "".join(f"<li class='warn'>{e(w)}</li>" for w in warns) + "</ul>")
+    for title, png, cap in charts:
+        h.append(f"<figure><h3>{e(title)}</h3><img alt='{e(title)}' src='{_png_data(png)}'>"
+                 f"<figcaption>{e(cap)}</figcaption></figure>")
+    h.append("<h2>Environment</h2><table>")
+    h += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _env_rows(run)]
+    h.append("</table>")
+    if calibration:
+        h.append("<h2>Calibration</h2><table>")
+        h += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in calibration]
+        h.append("</table>")
+    if len(a.summary):
+        h.append("<h2>Summary</h2><p>Times in ms; ratio to the app's baseline with its ci95; "
+                 "size and RSS in MB.</p><table><tr>")
+        h += [f"<th>{e(c)}</th>" for c in SUMMARY_SHOW]
+        h.append("</tr>")
+        for r in _summary_rows(a.summary):
+            cls = " class='sig'" if r["sig"] else ""
+            h.append(f"<tr{cls}>" + "".join(f"<td>{e(r[c])}</td>" for c in SUMMARY_SHOW)
+                     + "</tr>")
+        h.append("</table>")
+    failed = a.cells[a.cells["status"] != "ok"] if len(a.cells) else a.cells
+    if len(failed):
+        h.append("<h2>Cells not measured</h2><table><tr><th>cell</th><th>status</th>"
+                 "<th>reason</th></tr>")
+        h += [f"<tr><td>{e(str(r['cell']))}</td><td>{e(str(r['status']))}</td>"
+              f"<td>{e(str(r['reason']))}</td></tr>" for r in failed.to_dict("records")]
+        h.append("</table>")
+    h.append(f"<h2>Matrix</h2><pre>{e(matrix_text)}</pre>")
+    h.append("<h2>How these numbers were made</h2>"
+             f"<pre>{e(stats.__doc__ or '')}</pre></body></html>")
+    return "\n".join(h)

@@ -1,0 +1,199 @@
+"""The report's words: findings, the at-a-glance table, environment and summary rows. People
+read labels (what differs from the baseline), never cell ids."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gostartbench.analysis import Analysis
+from gostartbench.analysis.effects import ALL_APPS, pareto_front
+from gostartbench.analysis.labels import change_label
+from gostartbench.results.schema import main_timer
+
+
+def _fmt_ms(v: Any) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+def _mb(v: Any) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(f) else f"{f / 1e6:.2f}"
+
+
+def _ratio(r: Mapping[str, Any]) -> str:
+    x = r.get("ratio")
+    if x is None or x != x:
+        return ""
+    if r.get("cell") == r.get("baseline"):
+        return "baseline"
+    return f"{x:.3f} [{r['ratio_ci95_low']:.3f}, {r['ratio_ci95_high']:.3f}]"
+
+
+def findings(a: Analysis) -> list[str]:
+    """The run in words: per app the fastest, the smallest and the Pareto set; then every
+    knob's effect, significant first."""
+    s: pd.DataFrame = a.summary
+    if s.empty:
+        return ["No cell was measured."]
+    out = []
+    t = s[s["timer"] == main_timer(s["timer"].unique())]
+    for app, d in t.groupby("app"):
+        warm = d[d["cache"] == "warm"] if "cache" in d else d
+        warm = warm if len(warm) else d
+        f = warm.nsmallest(1, "p50_ms").iloc[0]
+        sm = warm.nsmallest(1, "size_bytes").iloc[0] if warm["size_bytes"].notna().any() else None
+        line = f"**{app}**: fastest (warm) is `{_lab(f)}` at {f['p50_ms']:.3f} ms P50"
+        if f["cell"] != f["baseline"] and f["ratio"] == f["ratio"]:
+            sig = "significant" if bool(f["significant"]) else "not significant"
+            line += f" (×{f['ratio']:.3f} of its baseline, {sig})"
+        elif f["cell"] == f["baseline"]:
+            line += " (the baseline itself)"
+        if sm is not None:
+            line += f"; smallest is `{_lab(sm)}` at {sm['size_bytes'] / 1e6:.2f} MB"
+        front = d[pareto_front(d["p50_ms"], d["size_bytes"].fillna(np.inf))]
+        line += "; Pareto set (size vs startup): " + ", ".join(
+            f"`{_lab(r)}`" for _, r in front.iterrows())
+        out.append(line + ".")
+    return out + _effect_findings(a.effects)
+
+
+def _lab(row: Mapping[str, Any]) -> str:
+    """A summary row's label without the app (findings are already per app)."""
+    text = str(row.get("label") or row["cell"])
+    return text.split(" · ", 1)[1] if " · " in text else text
+
+
+def _effect_findings(e: pd.DataFrame) -> list[str]:
+    if e.empty:
+        return []
+    e = e[e["timer"] == main_timer(e["timer"].unique())]
+    pooled = e[e["app"] == ALL_APPS] if "app" in e else e
+    out = []
+    for r in pooled[pooled["significant"]].sort_values(["cache", "ratio"]).itertuples():
+        where = "" if r.cache == "all" else f" ({r.cache} cache)"
+        apps = _per_app_text(e, r)
+        out.append(f"`{change_label(r.axis, r.baseline_value, r.value)}`{where} changes startup "
+                   f"by {(r.ratio - 1) * 100:+.1f}% (ci95 {(r.ci95_low - 1) * 100:+.1f}… "
+                   f"{(r.ci95_high - 1) * 100:+.1f}%, {r.pairs} pairs{apps})"
+                   + (f" and size by {(r.size_ratio - 1) * 100:+.0f}%"
+                      if r.size_ratio == r.size_ratio else "") + ".")
+    non = pooled[~pooled["significant"]]
+    if len(non):
+        out.append("Not significant (ci95 includes no change): " + ", ".join(
+            f"`{change_label(r.axis, r.baseline_value, r.value)}`"
+            + ("" if r.cache == "all" else f" ({r.cache})")
+            + f" ({(r.ratio - 1) * 100:+.1f}%)" for r in non.itertuples()) + ".")
+    return out
+
+
+def _per_app_text(e: pd.DataFrame, r: Any) -> str:
+    """'; hello +0.2%, netcli +36.1%': each app's own figure for a pooled effect."""
+    if "app" not in e:
+        return ""
+    d = e[(e["app"] != ALL_APPS) & (e["axis"] == r.axis) & (e["value"] == r.value)
+          & (e["cache"] == r.cache)]
+    if d.empty:
+        return ""
+    return "; " + ", ".join(f"{x.app} {(x.ratio - 1) * 100:+.1f}%" for x in d.itertuples())
+
+
+def _calibration_rows(c: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """From calibration.json, where the run (calibration: full) or `gostartbench calibrate
+    --out RUN_DIR` left one."""
+    if not c:
+        return []
+    f = c["floor"]
+    rows = [("floor (no-op)", f"{f['framework_p50_ms']:.3f} ms; C loop {f['c_loop_p50_ms']:.3f} ms "
+                              f"(×{f['framework_over_c']:.3f})"
+             + (f"; hyperfine {f['hyperfine_p50_ms']:.3f} ms (×{f['framework_over_hyperfine']:.3f})"
+                if f.get("hyperfine_p50_ms") else ""))]
+    rows.append(("accuracy", ", ".join(
+        f"{r['injected_ms']:g}→{r['measured_delta_ms']:.3f} ms" for r in c["ladder"])
+        + (" (all within max(40 µs, 5%))" if c.get("ladder_met") else " (NOT all within target)")))
+    n = c["noise"]
+    rows.append(("noise", f"cv {n['cv']:.3f}; P50 resolution ±{n['p50_ci95_halfwidth_rel']:.2%}"))
+    return rows
+
+
+GLANCE_HEAD = ["knob", "startup, warm", "startup, cold", "startup (all runs)", "size",
+               "peak RSS"]
+
+
+def glance_rows(eff: pd.DataFrame) -> list[list[str]]:
+    """One row per knob (axis value against its baseline value), pooled over every app, then
+    one indented row per app where there are several: the effect on startup per cache state
+    with its ci95 ("n.s." where not significant), on size and on RSS."""
+    if eff.empty:
+        return []
+    e = eff[eff["timer"] == main_timer(eff["timer"].unique())]
+    if "app" not in e:
+        e = e.assign(app=ALL_APPS)
+    rows = []
+    for (axis, base, val), g in e.groupby(["axis", "baseline_value", "value"], sort=False):
+        knob = change_label(str(axis), str(base), str(val))
+        rows.append(_glance_row(knob, g[g["app"] == ALL_APPS]))
+        for app, ga in g[g["app"] != ALL_APPS].groupby("app", sort=True):
+            rows.append(_glance_row(f"  └ {app}", ga))
+    return rows
+
+
+def _glance_row(name: str, g: pd.DataFrame) -> list[str]:
+    cells = {}
+    for r in g.itertuples():
+        txt = (f"{(r.ratio - 1) * 100:+.1f}% [{(r.ci95_low - 1) * 100:+.1f}, "
+               f"{(r.ci95_high - 1) * 100:+.1f}]")
+        cells[r.cache] = txt + ("" if r.significant else " n.s.")
+    size = g["size_ratio"].dropna()
+    rss = g["rss_ratio"].dropna()
+    return [name, cells.get("warm", ""), cells.get("cold", ""), cells.get("all", ""),
+            f"{(np.exp(np.log(size).mean()) - 1) * 100:+.0f}%" if len(size) else "",
+            f"{(np.exp(np.log(rss).mean()) - 1) * 100:+.0f}%" if len(rss) else ""]
+
+
+def _env_rows(run: Mapping[str, Any]) -> list[tuple[str, str]]:
+    h = run.get("host", {})
+    tools = run.get("tools", {})
+    fl = run.get("harness_floor", {})
+    rows = [
+        ("run", f"{run.get('id')} ({run.get('status')}), {run.get('start')} → {run.get('end')}"),
+        ("host", f"{h.get('cpu_model')} × {h.get('cores')} cores, {h.get('arch')}, "
+                 f"{(h.get('memory_bytes') or 0) / 2**30:.0f} GiB"),
+        ("os", f"{h.get('os')}, kernel {h.get('kernel')}, {h.get('libc')}"),
+        ("cpu", f"governor {h.get('governor')}, turbo {h.get('turbo')}, ASLR {h.get('aslr')}, "
+                f"load {h.get('loadavg')} → {h.get('loadavg_end')}"),
+        ("disk", f"read_ahead_kb {h.get('read_ahead_kb')}"),
+        ("tools", ", ".join(f"{k}: {v}" for k, v in tools.items() if v)),
+        ("harness floor", f"{fl.get('noop_p50_ms', float('nan')):.3f} ms P50 for a static "
+                          "no-op Go binary" if "noop_p50_ms" in fl else str(fl)),
+        ("settings", json.dumps(run.get("settings", {}).get("measure", {}))),
+    ]
+    return rows
+
+
+SUMMARY_SHOW = ["cell", "timer", "n", "p50_ms", "ci95", "ratio", "sig", "size_mb",
+                "rss_mb", "warnings"]
+
+
+def _summary_rows(s: pd.DataFrame) -> list[dict[str, str]]:
+    rows = []
+    for r in s.sort_values(["app", "timer", "p50_ms"]).to_dict("records"):
+        rows.append({
+            "cell": str(r.get("label") or r["cell"]), "timer": r["timer"],
+            "n": str(int(r["n"])), "p50_ms": _fmt_ms(r["p50_ms"]),
+            "ci95": f"[{_fmt_ms(r['ci95_low_ms'])}, {_fmt_ms(r['ci95_high_ms'])}]",
+            "ratio": _ratio(r), "sig": "yes" if bool(r.get("significant")) else "",
+            "size_mb": _mb(r.get("size_bytes")), "rss_mb": _mb(r.get("maxrss_p50_bytes")),
+            "warnings": str(r.get("warnings") or ""),
+        })
+    return rows
+
+

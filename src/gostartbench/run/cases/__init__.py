@@ -1,0 +1,3 @@
+"""The benchmark cases gostartbench runs with pytest.
+
+Their fixtures and hooks live in gostartbench.run.plugin."""

@@ -1,0 +1,252 @@
+"""Scheduling and running the timed rounds over many cells.
+
+`schedule` is pure. `Session.measure` drives an executor over the schedule, applies the cache
+condition of each run, and hands every sample to a sink as soon as it is taken. Interleaved
+order (the default) shuffles every round across all cells, so slow drift of the machine hits
+every cell alike and rounds can be paired across cells.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gostartbench.measure import (
+    Executor,
+    RunItem,
+    RunResult,
+    RunSpec,
+    hyperfine_check,
+    normalise_warm,
+    run_hyperfine,
+)
+from gostartbench.results.schema import VERIFY_ROUND
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One cell ready to measure."""
+
+    cell: str
+    binary: Path
+    spec: RunSpec
+    cache: str = "warm"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run of the schedule: a cell and a round (< 0: warmup)."""
+
+    round: int  # < 0: warmup, not recorded
+    cell: str
+
+
+def schedule(cells: Sequence[str], runs: int, warmup: int, order: str, seed: int = 0
+             ) -> list[Task]:
+    """Warmup rounds then measured rounds. interleaved: each round visits every cell once, in a
+    fresh shuffled order (seeded: the same seed gives the same schedule). sequential: all of a
+    cell's rounds, then the next cell."""
+    rng = random.Random(seed)
+    tasks: list[Task] = []
+    if order == "sequential":
+        for c in cells:
+            tasks += [Task(r, c) for r in range(-warmup, runs)]
+        return tasks
+    for r in range(-warmup, runs):
+        perm = list(cells)
+        rng.shuffle(perm)
+        tasks += [Task(r, c) for c in perm]
+    return tasks
+
+
+SampleSink = Callable[[dict[str, Any]], None]
+
+
+def sample_row(unit: Unit, rnd: int, timer: str, res: RunResult) -> dict[str, Any]:
+    """A samples.csv row from a run's result."""
+    return {
+        "cell": unit.cell, "round": rnd, "cache": unit.cache, "timer": timer,
+        "wall_ns": res.wall_ns, "user_ns": res.user_ns, "sys_ns": res.sys_ns,
+        "maxrss_bytes": res.maxrss_bytes, "minflt": res.minflt, "majflt": res.majflt,
+        "exit_code": res.exit_code, "signal": res.signal, "ok": res.ok, "reason": res.reason,
+    }
+
+
+@dataclass
+class Session:
+    """Runs a schedule over cells with an executor, handing every sample to a sink as taken."""
+
+    units: Sequence[Unit]
+    executor: Executor
+    sink: SampleSink
+    runs: int
+    warmup: int
+    order: str = "interleaved"
+    seed: int = 0
+    done: set[tuple[str, int, str]] = field(default_factory=set)  # (cell, round, timer) on disk
+    progress: Callable[[int, int, str], None] | None = None
+    should_stop: Callable[[], bool] = lambda: False
+    failures: dict[str, str] = field(default_factory=dict)
+    verified: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.by_cell = {u.cell: u for u in self.units}
+        # Binaries that warm cells use: after a cold run of a shared binary, read it back in.
+        self.warm_binaries = {u.binary for u in self.units if u.cache == "warm"}
+
+    def pending(self, timer: str = "spawn") -> list[Task]:
+        """The schedule's tasks not yet on disk (resume), warmups always."""
+        tasks = schedule([u.cell for u in self.units], self.runs, self.warmup, self.order,
+                         self.seed)
+        complete = {c for c in self.by_cell
+                    if all((c, r, timer) in self.done for r in range(self.runs))}
+        return [t for t in tasks if t.cell not in complete and
+                (t.round < 0 or (t.cell, t.round, timer) not in self.done)]
+
+    def prepare(self) -> None:
+        """Warm cells: evict every binary, then read each back the same way."""
+        normalise_warm(sorted({u.binary for u in self.units}))
+
+    def _item(self, task: Task) -> tuple[Unit, RunSpec, Path | None, Path | None]:
+        unit = self.by_cell[task.cell]
+        cold = unit.cache == "cold"
+        # After a cold run of a binary warm cells share, read it back in (same way as the
+        # warm normalisation), so the next warm run of it is warm.
+        back = unit.binary if cold and unit.binary in self.warm_binaries else None
+        return unit, unit.spec, unit.binary if cold else None, back
+
+    def _record(self, task: Task, unit: Unit, res: RunResult, timer: str = "spawn") -> None:
+        if task.round >= 0 or not res.ok:
+            self.sink(sample_row(unit, task.round, timer, res))
+            self.done.add((unit.cell, task.round, timer))
+        if not res.ok:
+            # A failing cell stops here (a hang would otherwise cost runs × timeout); the others
+            # go on.
+            self.failures[unit.cell] = res.reason
+
+    def run_one(self, task: Task, timer: str = "spawn") -> RunResult | None:
+        """One task, run and recorded (None when its cell already failed)."""
+        unit, spec, ev, back = self._item(task)
+        if unit.cell in self.failures:
+            return None
+        res = self.executor.run(spec, ev, back)
+        self._record(task, unit, res, timer)
+        return res
+
+    def measure(self, tasks: Iterable[Task] | None = None) -> dict[str, str]:
+        """Run the pending (or given) tasks in order, back to back (the executor keeps the
+        next run queued); returns cell → failure reason."""
+        todo = list(tasks) if tasks is not None else self.pending()
+        self.prepare()
+        total = len(todo)
+        sent: list[Task] = []
+
+        def items() -> Iterator[RunItem]:
+            for t in todo:
+                if self.should_stop():
+                    return
+                if t.cell in self.failures:
+                    continue
+                sent.append(t)
+                _, spec, ev, back = self._item(t)
+                yield spec, ev, back
+
+        results = self.executor.run_many(items())
+        try:
+            for i, res in enumerate(results):
+                t = sent[i]
+                if t.cell in self.failures:
+                    continue  # queued before its cell failed: not recorded
+                self._record(t, self.by_cell[t.cell], res)
+                if self.progress:
+                    self.progress(i + 1, total, t.cell)
+        finally:
+            close = getattr(results, "close", None)
+            if close:
+                close()
+        return self.failures
+
+    def verify(self, cells: Iterable[str] | None = None) -> dict[str, str]:
+        """One untimed run per cell through the spawn executor, whatever the timer: it checks
+        `expect` / `ready` (hyperfine sees only exit codes). A cell that fails it is failed
+        before any timing, its failed run recorded (round VERIFY_ROUND)."""
+        want = set(cells) if cells is not None else set(self.by_cell)
+        todo = [u for u in self.units if u.cell in want and u.cell not in self.failures
+                and u.cell not in self.verified]
+        for u, res in zip(todo, self.executor.run_many(iter((u.spec, None, None) for u in todo)),
+                          strict=True):
+            self.verified.add(u.cell)
+            if not res.ok:
+                reason = f"verification run: {res.reason}"
+                self.sink(sample_row(u, VERIFY_ROUND, "spawn",
+                                     RunResult(**{**res.__dict__, "reason": reason})))
+                self.failures[u.cell] = reason
+        return self.failures
+
+    def measure_hyperfine(self, workdir: Path, chunks: int = 10) -> dict[str, str]:
+        """The second timer: hyperfine -N over each warm, exit-mode cell, in chunks interleaved
+        across cells (cold cells need eviction between runs, which hyperfine cannot do without
+        a shell; ready-mode cells are timed to ready, while hyperfine times to exit). Every run
+        is recorded with its check; a failed run or a hyperfine error fails the cell, as the
+        spawn timer's do."""
+        cells = [u for u in self.units if hyperfine_skip_reason(u) == ""
+                 and u.cell not in self.failures]
+        per = max(1, -(-self.runs // chunks))
+        rng = random.Random(self.seed + 1)
+        next_round = {u.cell: 0 for u in cells}
+        for u in cells:  # resume: rounds on disk are not measured again
+            while (u.cell, next_round[u.cell], "hyperfine") in self.done:
+                next_round[u.cell] += 1
+        while any(next_round[u.cell] < self.runs for u in cells):
+            if self.should_stop():
+                break
+            order = [u for u in cells if next_round[u.cell] < self.runs
+                     and u.cell not in self.failures]
+            if not order:
+                break
+            rng.shuffle(order)
+            for u in order:
+                n = min(per, self.runs - next_round[u.cell])
+                next_round[u.cell] += self._hyperfine_chunk(u, next_round[u.cell], n, workdir)
+        return self.failures
+
+    def _hyperfine_chunk(self, u: Unit, first: int, n: int, workdir: Path) -> int:
+        """Time rounds first .. first+n-1 of one cell with hyperfine; record every run."""
+        base = {"cell": u.cell, "cache": u.cache, "timer": "hyperfine"}
+        try:
+            hr = run_hyperfine(u.spec, n, 1, workdir)
+        except Exception as exc:  # hyperfine's own failure: recorded, the cell fails
+            reason = str(exc)
+            self.sink({**base, "round": first, "ok": False, "reason": reason})
+            self.failures[u.cell] = reason
+            return n
+        for j, m in enumerate(hr.runs):
+            ok, reason = hyperfine_check(u.spec, m)
+            self.sink({**base, "round": first + j, "wall_ns": m.wall_ns, "user_ns": m.user_ns,
+                       "sys_ns": m.sys_ns, "maxrss_bytes": m.maxrss_bytes,
+                       "exit_code": m.exit_code, "ok": ok, "reason": reason})
+            self.done.add((u.cell, first + j, "hyperfine"))
+            if not ok:
+                self.failures[u.cell] = f"hyperfine: {reason}"
+                break
+        return n
+
+
+def hyperfine_skip_reason(unit: Unit) -> str:
+    """Why hyperfine does not time this cell ('' when it does)."""
+    if unit.cache != "warm":
+        return HYPERFINE_COLD_REASON
+    if unit.spec.ready is not None:
+        return HYPERFINE_READY_REASON
+    return ""
+
+
+HYPERFINE_COLD_REASON = (
+    "timer=hyperfine measures warm cells only (it cannot evict the page cache between runs "
+    "without a shell); use timer: both or spawn for cold cells")
+HYPERFINE_READY_REASON = (
+    "hyperfine times a program until it exits, not until it is ready: ready-mode apps are "
+    "timed by the spawn timer (timer: spawn or both)")
