@@ -12,7 +12,7 @@ import os
 import random
 
 from gostartbench.analysis import stats
-from gostartbench.commands.calibrate import calib_programs
+from gostartbench.build.calib import calib_programs
 from gostartbench.measure import RunSpec, SpawnExecutor
 
 DELAYS_US = (0, 500, 2000, 6000)

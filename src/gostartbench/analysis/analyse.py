@@ -4,7 +4,7 @@ effects per knob, with readable labels. Nothing is written here (report/ writes)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -12,6 +12,7 @@ import pandas as pd
 from gostartbench.analysis import stats
 from gostartbench.analysis.effects import effects
 from gostartbench.analysis.labels import cell_label
+from gostartbench.analysis.phases import phase_effects, phase_table, traced_vs_untraced
 from gostartbench.results import RunData
 from gostartbench.results.schema import SUMMARY_LEAD
 
@@ -25,6 +26,8 @@ class Analysis:
     effects: pd.DataFrame  # effects.csv
     init: pd.DataFrame  # inittrace.csv with each cell's app
     baseline: Mapping[str, str]  # axis → baseline value (toolchain too, with several)
+    phases: pd.DataFrame = field(default_factory=pd.DataFrame)  # cell × phase medians
+    phase_effects: pd.DataFrame = field(default_factory=pd.DataFrame)  # where costs land
 
     @property
     def axes(self) -> list[str]:
@@ -74,12 +77,13 @@ def analyse(data: RunData) -> Analysis:
     cells = data.cells
     summary = pd.DataFrame()
     eff = pd.DataFrame()
+    eff_axes: list[str] = list(axes)
+    axis_values: dict[str, list[str]] = {}
     if len(data.timed):
         summary = stats.summarise(data.samples, cells, baselines(cells, axes, base),
                                   bootstrap=st.bootstrap, min_effect=st.min_effect, seed=st.seed)
         summary["label"] = [cell_label(r, axes, base) for r in summary.to_dict("records")]
         axis_values = {a: list(dict.fromkeys(cells[a].astype(str))) for a in axes if a in cells}
-        eff_axes = list(axes)
         if cells["toolchain"].nunique() > 1:
             # "What did upgrading Go do": the first listed toolchain is the baseline.
             eff_axes.append("toolchain")
@@ -94,4 +98,14 @@ def analyse(data: RunData) -> Analysis:
     init = data.inittrace
     if len(init):
         init = init.merge(cells[["cell", "app"]], on="cell", how="left")
-    return Analysis(data=data, summary=summary, effects=eff, init=init, baseline=base)
+    table = phase_table(data.phases, seed=st.seed)
+    pe = pd.DataFrame()
+    if len(summary) and len(data.phases):
+        for cell, why in traced_vs_untraced(table, summary).items():
+            m = summary["cell"] == cell
+            summary.loc[m, "warnings"] = [w + ("; " if w else "") + why
+                                          for w in summary.loc[m, "warnings"]]
+        pe = phase_effects(data.phases, summary, eff_axes, base, axis_values, seed=st.seed)
+        eff = pd.concat([eff, pe.assign(significant=False)], ignore_index=True)
+    return Analysis(data=data, summary=summary, effects=eff, init=init, baseline=base,
+                    phases=table, phase_effects=pe)

@@ -56,10 +56,18 @@ def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
                         rows.append({"axis": axis, "value": v, "baseline_value": base_v,
                                      "app": scope, "timer": timer, "cache": cond,
                                      **_aggregate(sp, timer, walls, b, rng)})
-    df = pd.DataFrame(rows, columns=[c for c in EFFECTS_COLUMNS if c != "significant"])
+    df = pd.DataFrame(rows, columns=EFFECTS_COLUMNS[:EFFECTS_COLUMNS.index("significant")])
     df["significant"] = significant(df["ratio"], df["ci95_low"], df["ci95_high"],
                                     min_effect) if len(df) else pd.Series(dtype=bool)
+    df["phase"] = ""
     return df
+
+
+def startup_rows(eff: pd.DataFrame) -> pd.DataFrame:
+    """The startup-time rows of effects.csv (not the per-phase ones)."""
+    if eff.empty or "phase" not in eff:
+        return eff
+    return eff[eff["phase"].fillna("").astype(str) == ""]
 
 
 def _pairs(sm: pd.DataFrame, axes: Sequence[str], axis: str, v: str, base_v: str

@@ -41,6 +41,7 @@ class BuildResult:
     go_version: str = ""
     buildinfo: dict[str, str] = field(default_factory=dict)
     pre_pack_linkage: str = ""  # linkage before UPX (a packed binary is always static)
+    program: Path | None = None  # the `go build` output: same code, before strip and UPX
     argv: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
 
@@ -72,7 +73,8 @@ def build_one(plan: Plan) -> BuildResult:
         facts.linkage
     status, reason = ("skipped", plan.runnable) if plan.runnable else ("ok", "")
     return BuildResult(plan.build_id, status, reason, binary=binary, facts=facts,
-                       buildinfo=dict(meta.get("buildinfo", {})), pre_pack_linkage=pre, **common)
+                       buildinfo=dict(meta.get("buildinfo", {})), pre_pack_linkage=pre,
+                       program=entry_dir(gokey) / plan.app, **common)
 
 
 def build_cells(matrix: Matrix, cells: Sequence[Cell], jobs: int | None = None,

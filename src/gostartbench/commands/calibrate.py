@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -22,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from gostartbench import build, results
+from gostartbench import results
 from gostartbench.analysis import stats
 from gostartbench.analysis.significance import DEFAULT_MIN_EFFECT, significant
+from gostartbench.build.calib import calib_programs
 from gostartbench.host.tools import cache_dir, find_tool
 from gostartbench.matrix import DEFAULT_TOOLCHAIN
 from gostartbench.measure import (
@@ -36,33 +36,7 @@ from gostartbench.measure import (
     parse_hyperfine_json,
 )
 
-# The calibration programs are goapps/noop and goapps/delay, shipped with the package (calib/
-# holds links to them) so that calibrate works outside a checkout too.
-CALIB_DIR = Path(__file__).with_name("calib")
 LADDER_MS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
-
-
-def calib_programs(toolchain: str = DEFAULT_TOOLCHAIN) -> dict[str, Path]:
-    """Build the no-op and delay programs (sources written into the cache: they do not depend
-    on a checkout) with the normal build stage, static (cgo=0)."""
-    texts = {name: (CALIB_DIR / f"{name}.go").read_text() for name in ("noop", "delay")}
-    src = cache_dir() / "calib-src" / hashlib.sha256(
-        (texts["noop"] + texts["delay"]).encode()).hexdigest()[:12]
-    for name, text in texts.items():
-        (src / name).mkdir(parents=True, exist_ok=True)
-        (src / name / "main.go").write_text(text)
-    (src / "go.mod").write_text("module gostartbench.calib\n\ngo 1.21\n")
-    out = {}
-    for name in ("noop", "delay"):
-        plan = build.Plan(build_id=f"calib-{name}", app=name, module_root=src,
-                          package=f"./{name}", toolchain=toolchain,
-                          go_args=("-buildvcs=false", "-trimpath"),
-                          go_env=(("CGO_ENABLED", "0"),), strip="none", upx="none")
-        res = build.build_one(plan)
-        if res.status != "ok" or res.binary is None:
-            raise RuntimeError(f"cannot build the calibration program {name}: {res.reason}")
-        out[name] = res.binary
-    return out
 
 
 def _env() -> dict[str, str]:

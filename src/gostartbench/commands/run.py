@@ -1,16 +1,8 @@
-"""`gostartbench run`: the main job (also what `nox -s bench` calls).
+"""`gostartbench run`: the main job (also what `nox -s bench` calls), as a list of phases.
 
-matrix → build → plan.json → pytest + pytest-benchmark over the packaged cases (the timing) →
-inittrace runs → cells.csv/run.json final → statistics, charts and report from the files.
-
-The run's verdict is pytest's: every selected case's outcome (collected with pytest's hooks,
-see pytest_plugin.Outcomes) decides each cell's final status and the run's:
-- complete: every case passed, or was skipped with the reason cells.csv records (exit 0);
-- cells_failed: some cells' programs failed (wrong output, crash, hang, build), each with its
-  reason in cells.csv; the harness worked (exit 1);
-- failed: the harness itself failed — a collection, usage or internal error of pytest, or a
-  case that errored outside the program under test (exit 1, one-line reason in run.json);
-- interrupted: Ctrl-C or SIGTERM (exit 130; `--resume` continues).
+matrix → build → plan.json → calibration floor → pytest + pytest-benchmark over the packaged
+cases (the timing) → inittrace runs → the verdict (run/verdict.py: pytest's outcomes decide
+cells.csv and run.json) → statistics, charts and report from the files.
 """
 
 from __future__ import annotations
@@ -32,6 +24,7 @@ from gostartbench.matrix import Cell, Matrix
 from gostartbench.progress import Progress
 from gostartbench.run.bench import RUN_DIR_ENV
 from gostartbench.run.inittrace import run_inittrace
+from gostartbench.run.phases import run_phases
 from gostartbench.run.plan import make_plan, timer_skips
 from gostartbench.run.verdict import (
     CASES_FILE,
@@ -166,6 +159,13 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
         except KeyboardInterrupt:
             interrupted = True
     clock.phase("inittrace")
+    if not interrupted and mx.measure.phases and mx.measure.phase_runs > 0:
+        try:
+            run_json["phases"] = run_phases(run_dir, plan, mx.measure.phase_runs,
+                                            mx.measure.seed)
+        except KeyboardInterrupt:
+            interrupted = True
+    clock.phase("phases")
     status, failure = verdict(outcomes, rows, run_dir)
     if interrupted:
         status = STATUS_INTERRUPTED

@@ -35,6 +35,7 @@ APP_KEYS = ("path", "args", "expect", "ready", "env")
 EXPECT_KEYS = ("exit", "stdout", "stdout_contains")
 READY_KEYS = ("stdout", "tcp")
 MEASURE_KEYS = ("timer", "runs", "warmup", "order", "cpus", "timeout_s", "seed", "min_effect",
+                "phases", "phase_runs",
                 "inittrace", "inittrace_runs", "bootstrap", "calibration")
 TIMERS = ("spawn", "hyperfine", "both")
 CALIBRATIONS = ("floor", "full", "off")
@@ -294,7 +295,8 @@ def _check_size(doc: _Doc, napps: int, ntcs: int,
     total += ninclude * napps * ntcs
     if total <= max_cells:
         return
-    big = " × ".join(f"{k} {n}" for k, n in sorted(factors, key=lambda f: -f[1]) if n > 1)
+    big = " × ".join(f"{k.replace(RUNENV_PREFIX, ENV_PREFIX)} {n}"
+                     for k, n in sorted(factors, key=lambda f: -f[1]) if n > 1)
     section = "run" if run_axes and (not build_axes or max(len(v) for _, v in run_axes)
                                      > max(len(v) for _, v in build_axes)) else "axes"
     raise doc.error((section,), f"the matrix multiplies to {total:,} cells ({big}), over the "
@@ -413,6 +415,7 @@ def _measure(doc: _Doc, raw: Any) -> Measure:
     need_int("warmup", 0)
     need_int("seed", 0)
     need_int("inittrace_runs", 0)
+    need_int("phase_runs", 0)
     need_int("bootstrap", 100)
     if "timeout_s" in m:
         v = m["timeout_s"]
@@ -426,11 +429,12 @@ def _measure(doc: _Doc, raw: Any) -> Measure:
             raise doc.error(("measure", "min_effect"), f"expected a fraction in [0, 1), found "
                             f"{_typename(v)}")
         kw["min_effect"] = float(v)
-    if "inittrace" in m:
-        if not isinstance(m["inittrace"], bool):
-            raise doc.error(("measure", "inittrace"), f"expected true or false, found "
-                            f"{_typename(m['inittrace'])}")
-        kw["inittrace"] = m["inittrace"]
+    for k in ("inittrace", "phases"):
+        if k in m:
+            if not isinstance(m[k], bool):
+                raise doc.error(("measure", k), f"expected true or false, found "
+                                f"{_typename(m[k])}")
+            kw[k] = m[k]
     if "cpus" in m and m["cpus"] is not None:
         v = m["cpus"]
         if not isinstance(v, list) or not v or not all(

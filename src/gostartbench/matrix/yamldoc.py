@@ -10,7 +10,7 @@ import yaml
 
 from gostartbench.errors import InputError, allowed, did_you_mean
 
-MAX_YAML_NODES = 200_000  # values in the document after YAML aliases are expanded
+MAX_YAML_NODES = 100_000  # values in the document after YAML aliases are expanded
 
 
 
@@ -21,6 +21,7 @@ class _Doc:
         self.file = file
         self.lines: dict[tuple[Any, ...], int] = {}
         self.nodes = 0
+        self._loader = yaml.SafeLoader("")
         try:
             node = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.YAMLError as exc:
@@ -53,13 +54,10 @@ class _Doc:
             return [self._walk(v, (*path, i)) for i, v in enumerate(node.value)]
         return self._scalar(node)
 
-    @staticmethod
-    def _scalar(node: yaml.Node) -> Any:
-        loader = yaml.SafeLoader("")
-        try:
-            return loader.construct_object(node, deep=True)
-        finally:
-            loader.dispose()
+    def _scalar(self, node: yaml.Node) -> Any:
+        # One safe constructor for the whole document (a new loader per value made a large
+        # document slow to refuse); scalars only, so its cache of constructed nodes is harmless.
+        return self._loader.construct_object(node, deep=True)
 
     def line(self, path: Sequence[Any]) -> int | None:
         """The line of a key path (or of its nearest parent)."""

@@ -24,17 +24,33 @@ HELPER_SOURCE = Path(__file__).with_name("gsb_spawn.c")
 
 def helper_path() -> Path:
     """The compiled gsb-spawn, built once per source version and C compiler into the cache."""
-    src = HELPER_SOURCE.read_bytes()
+    return compiled_helper(HELPER_SOURCE, "gsb-spawn")
+
+
+def compiled_helper(source: Path, name: str) -> Path:
+    """A C helper of the package, compiled once per source version and C compiler into the
+    cache (with the host's cc: the helpers are the host's, whatever its architecture)."""
+    src = source.read_bytes()
     cc = find_tool("cc")
     if not cc.found:
         cc = find_tool("gcc")
     if not cc.found or cc.path is None:
-        raise RuntimeError("the spawn timer needs a C compiler once, to build its helper: "
-                           "apt-get install gcc")
+        raise RuntimeError(f"{name} needs a C compiler once, to build it: apt-get install gcc")
     key = hashlib.sha256(src + (cc.version or "").encode()).hexdigest()[:16]
-    out = cache_dir() / "helper" / key / "gsb-spawn"
+    out = cache_dir() / "helper" / key / name
     if out.is_file():
         return out
+    with file_lock(out.parent.with_suffix(".lock")):
+        if out.is_file():
+            return out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{name}.{os.getpid()}")
+        p = subprocess.run([cc.path, "-O2", "-o", str(tmp), str(source)],
+                           capture_output=True, text=True, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"cannot compile {name}: {p.stderr.strip()[:300]}")
+        os.replace(tmp, out)
+    return out
     with file_lock(out.parent.with_suffix(".lock")):
         if out.is_file():
             return out

@@ -13,6 +13,7 @@ from gostartbench import results
 from gostartbench.analysis import Analysis, analyse
 from gostartbench.report import plots
 from gostartbench.report.render import render_html, render_md
+from gostartbench.report.waterfall import waterfall
 from gostartbench.results import EFFECTS_CSV, SUMMARY_CSV, write_atomic
 
 
@@ -49,6 +50,10 @@ def make_report(run_dir: Path, heat: tuple[str, str] | None = None) -> Path:
             "P50 of each cell's runs with its bootstrap ci95; colour: significance against the "
             "app's baseline (Mann–Whitney U, Holm-adjusted, min effect "
             f"{a.run['settings']['measure'].get('min_effect', 0.01):.0%}).")
+        add("Where the start goes", waterfall(a.phases, s, out),
+            "Each cell's phases (medians of separate traced runs, the tracer's stop cost "
+            "subtracted) stacked from fork to reaped; the tick is the untimed-by-tracing P50. "
+            "Same order as the chart above.")
         add("Size against startup", plots.size_vs_p50(s, axes, out),
             "Lower-left is better. The Pareto front joins the cells no other cell beats on both.")
         if s["maxrss_p50_bytes"].notna().any():

@@ -22,7 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from gostartbench.analysis.effects import ALL_APPS, pareto_front
+from gostartbench.analysis.effects import ALL_APPS, pareto_front, startup_rows
 from gostartbench.results.schema import main_timer
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
@@ -237,6 +237,7 @@ def distribution(samples: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[st
 def main_effects(eff: pd.DataFrame, out: Path) -> list[Path]:
     """Effect of each axis value on P50 against its baseline value (geometric mean over pairs,
     ci95), with its effect on size."""
+    eff = startup_rows(eff)
     e = eff[eff["timer"] == main_timer(eff["timer"].unique())]
     per_app = e[e["app"] != ALL_APPS] if "app" in e else e.iloc[0:0]
     e = e[e["app"] == ALL_APPS] if "app" in e else e

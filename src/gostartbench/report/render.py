@@ -5,18 +5,22 @@ from __future__ import annotations
 import base64
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from gostartbench.analysis import Analysis, stats
+from gostartbench.analysis.effects import startup_rows
 from gostartbench.report.text import (
     GLANCE_HEAD,
+    PHASE_HEAD,
     SUMMARY_SHOW,
     _calibration_rows,
     _env_rows,
     _summary_rows,
     findings,
     glance_rows,
+    phase_rows,
 )
 
 
@@ -30,11 +34,35 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(out)
 
 
+PHASES_TEXT = ("Median of each phase over separate traced runs (ms; timed runs are never "
+               "traced), the cost of the tracer's stops subtracted: exec (fork+exec), pre-entry "
+               "(dynamic loader or UPX unpacker), runtime entry (rt0 → schedinit), bootstrap "
+               "(schedinit → runtime.main), package init (→ main.main), main (→ exit, or → "
+               "ready), teardown (exit → reaped).")
+
+
+def verdict_line(run: Mapping[str, Any]) -> str:
+    """The run's verdict in one line where it is not plainly complete ('' when it is)."""
+    status = str(run.get("status", ""))
+    cells = run.get("cells") or {}
+    if status == "complete":
+        return ""
+    if status == "cells_failed":
+        return (f"Status: cells_failed — {cells.get('failed', '?')} of {cells.get('total', '?')} "
+                "cells failed (see “Cells not measured”); the others are measured.")
+    if status == "failed":
+        return f"Status: failed — the harness failed: {run.get('failure') or 'see run.json'}."
+    return f"Status: {status} — this run did not finish; figures cover what was measured."
+
+
 def render_md(a: Analysis, charts: Sequence[tuple[str, Path, str]], run_dir: Path) -> str:
     """report.md: at a glance, findings, environment, calibration, matrix, tables, charts."""
     run = a.run
     parts = [f"# gostartbench report: {_md_escape(run.get('id', ''))}", ""]
-    glance = glance_rows(a.effects)
+    verdict = verdict_line(run)
+    if verdict:
+        parts += [f"**{_md_escape(verdict)}**", ""]
+    glance = glance_rows(a.effects, a.phase_effects)
     if glance:
         parts += ["## At a glance", "", "Change in P50 against each axis's baseline value, "
                   "geometric mean over all cell pairs that differ only there, with ci95 "
@@ -58,8 +86,12 @@ def render_md(a: Analysis, charts: Sequence[tuple[str, Path, str]], run_dir: Pat
         parts += ["## Summary", "", "Times in ms; ratio to the app's baseline with its ci95; "
                   "size and RSS in MB.", "",
                   _md_table(SUMMARY_SHOW, [[r[k] for k in SUMMARY_SHOW] for r in rows]), ""]
-    if len(a.effects):
-        e = a.effects
+    phases = phase_rows(a)
+    if phases:
+        parts += ["## Where the start goes", "", PHASES_TEXT, "",
+                  _md_table(PHASE_HEAD, phases), ""]
+    e = startup_rows(a.effects)
+    if len(e):
         parts += ["## Effects", "", _md_table(
             ["axis", "from → to", "cache", "timer", "pairs", "P50 ratio [ci95]", "significant",
              "size ratio", "RSS ratio"],
@@ -107,7 +139,10 @@ def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
          f"<title>gostartbench: {e(str(run.get('id', '')))}</title>",
          f"<style>{CSS}</style></head><body>",
          f"<h1>gostartbench report: {e(str(run.get('id', '')))}</h1>"]
-    glance = glance_rows(a.effects)
+    verdict = verdict_line(run)
+    if verdict:
+        h.append(f"<p class='warn'><b>{e(verdict)}</b></p>")
+    glance = glance_rows(a.effects, a.phase_effects)
     if glance:
         h.append("<h2>At a glance</h2><p>Change in P50 against each axis's baseline value, "
                  "geometric mean over all cell pairs that differ only there, with ci95 "
@@ -130,6 +165,12 @@ def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
     if calibration:
         h.append("<h2>Calibration</h2><table>")
         h += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in calibration]
+        h.append("</table>")
+    phases = phase_rows(a)
+    if phases:
+        h.append(f"<h2>Where the start goes</h2><p>{e(PHASES_TEXT)}</p><table><tr>"
+                 + "".join(f"<th>{e(c)}</th>" for c in PHASE_HEAD) + "</tr>")
+        h += ["<tr>" + "".join(f"<td>{e(x)}</td>" for x in r) + "</tr>" for r in phases]
         h.append("</table>")
     if len(a.summary):
         h.append("<h2>Summary</h2><p>Times in ms; ratio to the app's baseline with its ci95; "

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from gostartbench.analysis import Analysis
-from gostartbench.analysis.effects import ALL_APPS, pareto_front
+from gostartbench.analysis.effects import ALL_APPS, pareto_front, startup_rows
 from gostartbench.analysis.labels import change_label
+from gostartbench.analysis.phases import PHASE_ORDER, where_it_lands
 from gostartbench.results.schema import main_timer
 
 
@@ -73,6 +74,7 @@ def _lab(row: Mapping[str, Any]) -> str:
 
 
 def _effect_findings(e: pd.DataFrame) -> list[str]:
+    e = startup_rows(e)
     if e.empty:
         return []
     e = e[e["timer"] == main_timer(e["timer"].unique())]
@@ -125,28 +127,37 @@ def _calibration_rows(c: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 
 
 GLANCE_HEAD = ["knob", "startup, warm", "startup, cold", "startup (all runs)", "size",
-               "peak RSS"]
+               "peak RSS", "where it lands (traced phases)"]
 
 
-def glance_rows(eff: pd.DataFrame) -> list[list[str]]:
+def glance_rows(eff: pd.DataFrame, pe: pd.DataFrame | None = None) -> list[list[str]]:
     """One row per knob (axis value against its baseline value), pooled over every app, then
     one indented row per app where there are several: the effect on startup per cache state
-    with its ci95 ("n.s." where not significant), on size and on RSS."""
+    with its ci95 ("n.s." where not significant), on size and on RSS, and (with traced runs)
+    where its cost lands among the start's phases."""
+    eff = startup_rows(eff)
     if eff.empty:
         return []
     e = eff[eff["timer"] == main_timer(eff["timer"].unique())]
     if "app" not in e:
         e = e.assign(app=ALL_APPS)
+    pe = pe if pe is not None else pd.DataFrame()
     rows = []
     for (axis, base, val), g in e.groupby(["axis", "baseline_value", "value"], sort=False):
         knob = change_label(str(axis), str(base), str(val))
-        rows.append(_glance_row(knob, g[g["app"] == ALL_APPS]))
+        rows.append(_glance_row(knob, g[g["app"] == ALL_APPS], _lands(pe, axis, val)))
         for app, ga in g[g["app"] != ALL_APPS].groupby("app", sort=True):
-            rows.append(_glance_row(f"  └ {app}", ga))
+            rows.append(_glance_row(f"  └ {app}", ga, _lands(pe, axis, val, str(app))))
     return rows
 
 
-def _glance_row(name: str, g: pd.DataFrame) -> list[str]:
+def _lands(pe: pd.DataFrame, axis: object, val: object, app: str = ALL_APPS) -> str:
+    """Where a knob's cost lands: warm runs where the matrix has a cache axis, else all."""
+    return (where_it_lands(pe, str(axis), str(val), "warm", app)
+            or where_it_lands(pe, str(axis), str(val), "all", app))
+
+
+def _glance_row(name: str, g: pd.DataFrame, where: str) -> list[str]:
     cells = {}
     for r in g.itertuples():
         txt = (f"{(r.ratio - 1) * 100:+.1f}% [{(r.ci95_low - 1) * 100:+.1f}, "
@@ -156,7 +167,25 @@ def _glance_row(name: str, g: pd.DataFrame) -> list[str]:
     rss = g["rss_ratio"].dropna()
     return [name, cells.get("warm", ""), cells.get("cold", ""), cells.get("all", ""),
             f"{(np.exp(np.log(size).mean()) - 1) * 100:+.0f}%" if len(size) else "",
-            f"{(np.exp(np.log(rss).mean()) - 1) * 100:+.0f}%" if len(rss) else ""]
+            f"{(np.exp(np.log(rss).mean()) - 1) * 100:+.0f}%" if len(rss) else "", where]
+
+
+def phase_rows(a: Analysis) -> list[list[str]]:
+    """The phase table: per cell (by label), each phase's median in ms, and the total."""
+    t = a.phases
+    if t.empty or a.summary.empty:
+        return []
+    labels = dict(zip(a.summary["cell"], a.summary["label"], strict=False))
+    rows = []
+    for cell, g in t.groupby("cell", sort=False):
+        med = dict(zip(g["phase"], g["p50_ms"], strict=True))
+        rows.append([labels.get(cell, str(cell)),
+                     *[f"{med[p]:.3f}" if p in med else "" for p in PHASE_ORDER],
+                     f"{sum(med.values()):.3f}"])
+    return sorted(rows)
+
+
+PHASE_HEAD = ["cell", *[p.replace("_", " ") for p in PHASE_ORDER], "traced total"]
 
 
 def _env_rows(run: Mapping[str, Any]) -> list[tuple[str, str]]:

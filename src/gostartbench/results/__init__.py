@@ -24,6 +24,8 @@ from gostartbench.results.schema import (
     INITTRACE_COLUMNS,
     INITTRACE_CSV,
     MATRIX_COPY,
+    PHASES_COLUMNS,
+    PHASES_CSV,
     PLAN_JSON,
     RUN_JSON,
     SAMPLES_COLUMNS,
@@ -37,7 +39,8 @@ from gostartbench.results.schema import (
 __all__ = [
     "BENCH_JSON", "CALIBRATION_CSV", "CALIBRATION_JSON", "CELLS_COLUMNS", "CELLS_CSV",
     "EFFECTS_COLUMNS", "EFFECTS_CSV", "INITTRACE_COLUMNS", "INITTRACE_CSV", "MATRIX_COPY",
-    "PLAN_JSON", "RUN_JSON", "SAMPLES_COLUMNS", "SAMPLES_CSV", "SCHEMA_VERSION", "SUMMARY_CSV",
+    "PHASES_COLUMNS", "PHASES_CSV", "PLAN_JSON", "RUN_JSON", "SAMPLES_COLUMNS", "SAMPLES_CSV",
+    "SCHEMA_VERSION", "SUMMARY_CSV",
     "AppendCsv", "RunData", "RunLock", "Settings", "cells_columns", "load", "main_timer",
     "read_cells", "read_csv_rows", "read_json", "read_samples", "read_table", "write_atomic",
     "write_csv", "write_json",

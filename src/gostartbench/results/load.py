@@ -19,6 +19,7 @@ from gostartbench.results.schema import (
     CELLS_CSV,
     INITTRACE_CSV,
     MATRIX_COPY,
+    PHASES_CSV,
     RUN_JSON,
     SAMPLES_COLUMNS,
     SAMPLES_CSV,
@@ -65,6 +66,7 @@ class RunData:
     cells: pd.DataFrame
     samples: pd.DataFrame
     inittrace: pd.DataFrame
+    phases: pd.DataFrame  # phases.csv (empty when the run made no traced runs)
     calibration: Mapping[str, Any] | None
     matrix_text: str
 
@@ -107,6 +109,7 @@ def load(run_dir: Path) -> RunData:
         run_dir=run_dir, run=run, settings=settings,
         cells=read_cells(run_dir, settings.axes), samples=read_samples(run_dir),
         inittrace=read_table(run_dir / INITTRACE_CSV, ["cell", "package"]),
+        phases=read_table(run_dir / PHASES_CSV, ["cell", "phase", "method"]),
         calibration=read_json(cal_file) if cal_file.exists() else None,
         matrix_text=matrix_file.read_text() if matrix_file.exists() else "",
     )

@@ -21,6 +21,7 @@ SAMPLES_CSV = "samples.csv"
 SUMMARY_CSV = "summary.csv"
 EFFECTS_CSV = "effects.csv"
 INITTRACE_CSV = "inittrace.csv"
+PHASES_CSV = "phases.csv"
 CALIBRATION_CSV = "calibration.csv"
 CALIBRATION_JSON = "calibration.json"
 PLAN_JSON = "plan.json"
@@ -142,6 +143,10 @@ EFFECTS = _cols(
     ("rss_ratio", "", "geometric mean of the pairs' RSS ratios"),
     ("pairs_significant", "", "pairs whose own ratio is significant"),
     ("significant", "", "ci95 excludes 1 and |ratio − 1| ≥ min_effect"),
+    ("phase", "", "empty for the startup rows; a phase name for where the change lands"),
+    ("delta_ms", "ms", "phase rows: mean over pairs of the change in the phase's median"),
+    ("delta_ci95_low_ms", "ms", "phase rows: bootstrap ci95 of that change, low"),
+    ("delta_ci95_high_ms", "ms", "phase rows: bootstrap ci95 of that change, high"),
 )
 INITTRACE = _cols(
     ("cell", "", "cell id (warm cells, one per binary)"), ("run", "", "untimed run number"),
@@ -149,13 +154,23 @@ INITTRACE = _cols(
     ("clock_ms", "ms", "wall time of its init"), ("bytes", "bytes", "heap allocated by it"),
     ("allocs", "", "allocations by it"),
 )
+PHASES = _cols(
+    ("cell", "", "cell id"), ("run", "", "traced run number (traced runs are never timed runs)"),
+    ("phase", "", "exec | pre_entry | runtime_entry | bootstrap | package_init | main | "
+     "teardown (docs/results.md says where each begins and ends)"),
+    ("start_ns", "ns", "start of the phase since just before fork"),
+    ("duration_ns", "ns", "length of the phase, the stops' own cost subtracted"),
+    ("method", "", "hw (debug registers) or int3, and where symbols came from"),
+    ("stop_cost_ns", "ns", "the cost of one stop subtracted per earlier stop (0: none)"),
+)
 FILES: dict[str, tuple[Column, ...]] = {
     CELLS_CSV: CELLS, SAMPLES_CSV: SAMPLES, SUMMARY_CSV: SUMMARY, EFFECTS_CSV: EFFECTS,
-    INITTRACE_CSV: INITTRACE,
+    INITTRACE_CSV: INITTRACE, PHASES_CSV: PHASES,
 }
 CELLS_COLUMNS = [c.name for c in CELLS]
 SAMPLES_COLUMNS = [c.name for c in SAMPLES]
 INITTRACE_COLUMNS = [c.name for c in INITTRACE]
+PHASES_COLUMNS = [c.name for c in PHASES]
 EFFECTS_COLUMNS = [c.name for c in EFFECTS]
 SUMMARY_LEAD = ["cell", "app", "toolchain"]  # then the axes, then the rest of SUMMARY
 
@@ -178,6 +193,8 @@ RUN_KEYS = _cols(
     ("calibration", "", "with calibration: full: floor, ladder_met, noise, A/A"),
     ("cells", "", "counts: total, ok, failed, skipped"),
     ("skipped_groups", "", "skipped cells grouped by reason (each says its fix)"),
+    ("phases", "", "traced runs: stop cost (ns) and how it was measured, method, runs, wall "
+     "seconds, or why phases were skipped"),
 )
 
 

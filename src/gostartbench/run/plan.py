@@ -44,6 +44,8 @@ def make_plan(mx: Matrix, cells: list[Cell], built: dict[str, build.BuildResult]
             "ready": dataclasses.asdict(app.ready) if app.ready else None,
             "cpus": list(spec.cpus) if spec.cpus else None,
             "expect": dataclasses.asdict(app.expect), "cache": c.cache,
+            # for traced runs: symbols come from the `go build` output (before strip and UPX)
+            "program": str(b.program or b.binary), "toolchain": c.toolchain,
         })
     return {"measure": dataclasses.asdict(mx.measure), "units": units, "cells": cells_meta,
             "order": [c.id for c in cells]}

@@ -1,0 +1,130 @@
+"""Where the start's time goes, from phases.csv (pure): each cell's phases (median duration of
+its traced runs, with a bootstrap ci95), the traced total beside the untraced P50, and where
+each knob's cost lands (per-phase change in ms against the axis's baseline value, over the
+same pairs of cells as effects.csv)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gostartbench.analysis.effects import ALL_APPS, _cond, _pairs
+from gostartbench.analysis.stats import _rng, bootstrap_medians
+from gostartbench.results.schema import main_timer
+
+PHASE_ORDER = ("exec", "pre_entry", "runtime_entry", "bootstrap", "package_init", "main",
+               "teardown")
+# Traced total and untraced P50 disagree when apart by more than this (stated in the docs):
+# the tracer forks instead of posix_spawn and each stop perturbs caches beyond its own cost.
+AGREE_REL, AGREE_ABS_MS = 0.25, 0.3
+
+
+def phase_table(phases: pd.DataFrame, b: int = 500, seed: int = 0) -> pd.DataFrame:
+    """One row per cell × phase: traced runs, median duration (ms) with ci95, median start."""
+    if phases.empty:
+        return pd.DataFrame(columns=["cell", "phase", "n", "p50_ms", "ci95_low_ms",
+                                     "ci95_high_ms", "start_p50_ms", "method"])
+    rng = _rng(seed)
+    rows = []
+    for (cell, phase), g in phases.groupby(["cell", "phase"], sort=False):
+        x = g["duration_ns"].to_numpy(dtype=float) / 1e6
+        reps = bootstrap_medians(x, b, rng) if len(x) > 1 else np.array([x[0]])
+        rows.append({"cell": cell, "phase": phase, "n": len(x), "p50_ms": float(np.median(x)),
+                     "ci95_low_ms": float(np.percentile(reps, 2.5)),
+                     "ci95_high_ms": float(np.percentile(reps, 97.5)),
+                     "start_p50_ms": float(np.median(g["start_ns"])) / 1e6,
+                     "method": str(g["method"].iloc[0])})
+    out = pd.DataFrame(rows)
+    out["_o"] = out["phase"].map({p: i for i, p in enumerate(PHASE_ORDER)})
+    return out.sort_values(["cell", "_o"]).drop(columns="_o").reset_index(drop=True)
+
+
+def traced_vs_untraced(table: pd.DataFrame, summary: pd.DataFrame) -> dict[str, str]:
+    """cell → a warning where the traced total (the sum of its phase medians) and its untraced
+    P50 disagree beyond max(AGREE_REL, AGREE_ABS_MS)."""
+    if table.empty or summary.empty:
+        return {}
+    totals = table.groupby("cell")["p50_ms"].sum()
+    s = summary[summary["timer"] == main_timer(summary["timer"].unique())]
+    out = {}
+    for cell, p50 in zip(s["cell"], s["p50_ms"], strict=True):
+        if cell not in totals:
+            continue
+        t = float(totals[cell])
+        if abs(t - p50) > max(AGREE_REL * p50, AGREE_ABS_MS):
+            out[cell] = f"traced total {t:.3f} ms vs untraced P50 {p50:.3f} ms"
+    return out
+
+
+def phase_effects(phases: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str],
+                  baseline: Mapping[str, str], axis_values: Mapping[str, Sequence[str]],
+                  b: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Per axis value, app (and all), cache state and phase: the mean over pairs of the change
+    in the phase's median (ms), with a bootstrap ci95 (each cell's traced runs resampled)."""
+    cols = ["axis", "value", "baseline_value", "app", "timer", "cache", "phase", "pairs",
+            "delta_ms", "delta_ci95_low_ms", "delta_ci95_high_ms"]
+    if phases.empty or summary.empty:
+        return pd.DataFrame(columns=cols)
+    rng = _rng(seed)
+    runs = {k: g.to_numpy(dtype=float) / 1e6
+            for k, g in phases.groupby(["cell", "phase"])["duration_ns"]}
+    sm = summary[summary["timer"] == main_timer(summary["timer"].unique())].copy()
+    for a in axes:
+        sm[a] = sm[a].astype(str)
+    apps = sorted(sm["app"].astype(str).unique())
+    scopes = [ALL_APPS, *apps] if len(apps) > 1 else [ALL_APPS]
+    rows = []
+    for axis in axes:
+        values = list(axis_values.get(axis, sorted(sm[axis].unique())))
+        base_v = str(baseline.get(axis, values[0]))
+        for v in values:
+            if str(v) == base_v:
+                continue
+            pairs = _pairs(sm, axes, axis, str(v), base_v)
+            for cond in sorted({_cond(p[0], axis) for p in pairs}):
+                cp = [p for p in pairs if _cond(p[0], axis) == cond]
+                for scope in scopes:
+                    sp = cp if scope == ALL_APPS else [p for p in cp if p[0]["app"] == scope]
+                    for phase in PHASE_ORDER:
+                        r = _delta(sp, phase, runs, b, rng)
+                        if r is not None:
+                            rows.append({"axis": axis, "value": v, "baseline_value": base_v,
+                                         "app": scope, "timer": sm["timer"].iloc[0],
+                                         "cache": cond, "phase": phase, **r})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _delta(pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]], phase: str,
+           runs: Mapping[tuple[str, str], np.ndarray], b: int, rng: np.random.Generator
+           ) -> dict[str, Any] | None:
+    have = [(runs[(a["cell"], phase)], runs[(c["cell"], phase)]) for a, c in pairs
+            if (a["cell"], phase) in runs and (c["cell"], phase) in runs]
+    if not have:
+        return None
+    point = float(np.mean([np.median(x) - np.median(y) for x, y in have]))
+    reps = np.zeros(b)
+    for x, y in have:
+        reps += bootstrap_medians(x, b, rng) - bootstrap_medians(y, b, rng)
+    reps /= len(have)
+    return {"pairs": len(have), "delta_ms": point,
+            "delta_ci95_low_ms": float(np.percentile(reps, 2.5)),
+            "delta_ci95_high_ms": float(np.percentile(reps, 97.5))}
+
+
+def where_it_lands(pe: pd.DataFrame, axis: str, value: str, cache: str,
+                   app: str = ALL_APPS) -> str:
+    """'+0.69 ms; pre entry +0.79 ms': the knob's total traced change and the phase whose
+    change is largest ('' without phases)."""
+    if pe.empty:
+        return ""
+    d = pe[(pe["axis"] == axis) & (pe["value"].astype(str) == str(value))
+           & (pe["cache"] == cache) & (pe["app"] == app)]
+    if d.empty:
+        return ""
+    total = float(d["delta_ms"].sum())
+    top = d.loc[d["delta_ms"].abs().idxmax()]
+    where = str(top["phase"]).replace("_", " ")
+    return f"{total:+.2f} ms; {where} {float(top['delta_ms']):+.2f} ms"

@@ -1,0 +1,218 @@
+"""Where a start's time goes: one traced run (gsb_trace.c), split into phases.
+
+The tracer stops the program at exec, at its ELF entry (after the dynamic loader or UPX's
+unpacker), at runtime.schedinit, runtime.main and main.main, and at exit; the phases between
+those marks are:
+
+  exec            fork+exec in the tracer → the kernel has loaded the ELF
+  pre_entry       the dynamic loader (or UPX's unpacker) → the program's entry (~0 when static)
+  runtime_entry   rt0 → runtime.schedinit (arguments, TLS, the first checks)
+  bootstrap       runtime.schedinit → runtime.main (heap, GMP, signal setup, threads)
+  package_init    runtime.main → main.main (every package's init(); inittrace zooms in here)
+  main            main.main → exit (or → ready, for a ready-mode app)
+  teardown        exit → reaped
+
+Each stop costs the program some tens of µs (measured per host by `stop_cost`: a no-op with
+none and with four breakpoints); phase durations have it subtracted and say so. Addresses come
+from the program's .symtab, else its .gopclntab (the gsbsym Go helper, built per toolchain),
+and, for a UPX-packed binary, from the `go build` output it was packed from.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
+
+from gostartbench.build.calib import go_helper
+from gostartbench.measure.spawn import compiled_helper
+from gostartbench.measure.spec import RunSpec
+
+TRACE_SOURCE = Path(__file__).with_name("gsb_trace.c")
+SYM_SOURCE = Path(__file__).with_name("gsbsym") / "main.go"
+
+# Tracer marks in order: label → the Go function whose first instruction it is ("" = the entry)
+MARKS: tuple[tuple[str, str], ...] = (
+    ("entry", ""), ("schedinit", "runtime.schedinit"), ("rtmain", "runtime.main"),
+    ("mainmain", "main.main"),
+)
+PHASES = ("exec", "pre_entry", "runtime_entry", "bootstrap", "package_init", "main",
+          "teardown")
+# phase → (mark it starts at, mark it ends at); t0 is "start"
+BOUNDS = {
+    "exec": ("start", "exec"), "pre_entry": ("exec", "entry"),
+    "runtime_entry": ("entry", "schedinit"), "bootstrap": ("schedinit", "rtmain"),
+    "package_init": ("rtmain", "mainmain"), "main": ("mainmain", "exit"),
+    "teardown": ("exit", "reaped"),
+}
+STOP_ORDER = ("exec", "entry", "schedinit", "rtmain", "mainmain", "exit", "reaped", "ready")
+_LINE = re.compile(r"([A-Za-z_]\w*)=(-?[0-9A-Za-z_]+)")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the tracer needs of one binary: link-time addresses of the marks, whether it is a
+    PIE (its load bias is added at run time) and its own ELF entry (for that bias)."""
+
+    addresses: Mapping[str, int]  # mark label → link-time address
+    pie: bool
+    elf_entry: int
+    symbols_from: str  # symtab | gopclntab (and "of the pre-pack binary" for UPX)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One traced run: how it ended, which method stopped it, and its marks (ns since t0)."""
+
+    status: str  # exited | signaled | timeout | ready | traceerr
+    method: str  # hw | int3 | none
+    marks: Mapping[str, int] = field(default_factory=dict)
+    code: int = 0
+    reason: str = ""
+
+
+def _elf(path: Path) -> tuple[int, bool, dict[str, int]]:
+    """(e_entry, is PIE, wanted function addresses from .symtab) of an ELF file."""
+    wanted = {fn for _, fn in MARKS if fn}
+    with open(path, "rb") as fh:
+        elf = ELFFile(fh)
+        entry, pie = int(elf["e_entry"]), elf["e_type"] == "ET_DYN"
+        found: dict[str, int] = {}
+        sec = elf.get_section_by_name(".symtab")
+        if isinstance(sec, SymbolTableSection):
+            for s in sec.iter_symbols():
+                if s.name in wanted and s["st_info"]["type"] == "STT_FUNC":
+                    found[s.name] = int(s["st_value"])
+    return entry, pie, found
+
+
+def _gopclntab(path: Path, toolchain: str) -> dict[str, int]:
+    helper = go_helper("gsbsym", SYM_SOURCE.read_text(), toolchain)
+    names = [fn for _, fn in MARKS if fn]
+    p = subprocess.run([str(helper), str(path), *names], capture_output=True, text=True,
+                       check=False, timeout=60)
+    return {k: int(v, 16) for k, v in (ln.split("=", 1) for ln in p.stdout.split() if "=" in ln)}
+
+
+def target_for(binary: Path, program: Path, toolchain: str) -> Target | str:
+    """The tracer's target for `binary` (what runs), with symbols from `program` (its `go
+    build` output: the same code before strip and UPX); a reason string where none can be
+    made."""
+    try:
+        entry, pie, _ = _elf(binary)
+        prog_entry, _, syms = _elf(program)
+    except (OSError, ELFError) as exc:
+        return f"cannot read the binary: {exc}"
+    how = "symtab"
+    if len(syms) < len(MARKS) - 1:
+        try:
+            syms = {**_gopclntab(program, toolchain), **syms}
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            return f"no symbols: {exc}"
+        how = "gopclntab"
+    if binary != program and _is_packed(binary):
+        how += " of the pre-pack binary"
+    addresses = {"entry": prog_entry, **{label: syms[fn] for label, fn in MARKS if fn in syms}}
+    return Target(addresses=addresses, pie=pie, elf_entry=entry, symbols_from=how)
+
+
+def _is_packed(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return b"UPX!" in fh.read(4096)
+
+
+def tracer_path() -> Path:
+    """The compiled gsb-trace (cached)."""
+    return compiled_helper(TRACE_SOURCE, "gsb-trace")
+
+
+def trace_run(spec: RunSpec, target: Target | None, workdir: Path, mode: str = "hw",
+              marks: Sequence[str] | None = None) -> Trace:
+    """One traced run of `spec` (no breakpoints without a target: exec, exit, reaped only)."""
+    argv = [str(tracer_path()), "-t", str(max(1, int(spec.timeout_s * 1000))),
+            "-o", str(workdir / "trace.out"), "-e", str(workdir / "trace.err"), "-m", mode]
+    if spec.ready is not None and spec.ready.stdout:
+        argv += ["-r", spec.ready.stdout]
+    if target is not None:
+        if target.pie:
+            argv += ["-P", "-x", f"{target.elf_entry:x}"]
+        for label, addr in target.addresses.items():
+            if marks is None or label in marks:
+                argv += ["-b", f"{label}={addr:x}"]
+    p = subprocess.run([*argv, "--", *spec.argv], env=dict(spec.env), capture_output=True,
+                       text=True, stdin=subprocess.DEVNULL, check=False,
+                       timeout=spec.timeout_s + 30)
+    d = dict(_LINE.findall(p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""))
+    if "status" not in d:
+        return Trace("traceerr", "none", reason=(p.stderr.strip() or "no answer")[:200])
+    found = {k[2:]: int(v) for k, v in d.items() if k.startswith("t_")}
+    return Trace(status=d["status"], method=d.get("method", "none"), marks=found,
+                 code=int(d.get("code", 0)), reason=d.get("why", ""))
+
+
+def ptrace_refused(workdir: Path) -> str:
+    """Why traced runs cannot be made here ('' when they can): Yama scope 3, a seccomp filter
+    or a container that refuses ptrace."""
+    try:
+        t = trace_run(RunSpec(argv=("/bin/true",), env={"PATH": "/usr/bin:/bin"}), None, workdir)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        return f"the tracer cannot run: {exc}"
+    if t.status == "traceerr":
+        yama = Path("/proc/sys/kernel/yama/ptrace_scope")
+        scope = yama.read_text().strip() if yama.exists() else "?"
+        return f"ptrace refused ({t.reason}; kernel.yama.ptrace_scope={scope})"
+    return ""
+
+
+def phases(marks: Mapping[str, int], ready: bool, stop_cost_ns: float
+           ) -> list[tuple[str, int, int]]:
+    """(phase, start_ns, duration_ns) from a trace's marks, each boundary moved back by the
+    cost of the stops before it. A phase whose marks were not both reached is left out; a
+    ready-mode run's main phase ends at ready and has no teardown."""
+    t = dict(marks)
+    t["start"] = 0
+    if ready:
+        t.pop("exit", None)
+        t.pop("reaped", None)
+        if "ready" in t:
+            t["exit"] = t["ready"]
+    seen = [m for m in STOP_ORDER if m in t and m != "ready"]
+    corrected = {m: t[m] - round(stop_cost_ns * seen.index(m)) for m in seen}
+    corrected["start"] = 0
+    out = []
+    for ph in PHASES:
+        a, b = BOUNDS[ph]
+        if a in corrected and b in corrected:
+            out.append((ph, corrected[a], max(0, corrected[b] - corrected[a])))
+    return out
+
+
+def stop_cost(noop: Path, target: Target, workdir: Path, runs: int = 30) -> dict[str, Any]:
+    """The cost of one stop on this host: a static no-op traced with no breakpoint and with
+    every mark, interleaved; (median total with − without) / marks."""
+    spec = RunSpec(argv=(str(noop),), env={"PATH": "/usr/bin:/bin"})
+    with_bp: list[int] = []
+    without: list[int] = []
+    method = "none"
+    for _ in range(runs):
+        a = trace_run(spec, None, workdir)
+        b = trace_run(spec, target, workdir)
+        if "reaped" in a.marks and "reaped" in b.marks:
+            without.append(a.marks["reaped"])
+            with_bp.append(b.marks["reaped"])
+            method = b.method
+    n = len(target.addresses)
+    if not with_bp or not n:
+        return {"stop_ns": 0.0, "runs": 0, "method": method}
+    per = (statistics.median(with_bp) - statistics.median(without)) / n
+    return {"stop_ns": max(0.0, per), "runs": len(with_bp), "method": method,
+            "noop_traced_p50_ns": statistics.median(without),
+            "noop_traced_with_marks_p50_ns": statistics.median(with_bp), "marks": n}

@@ -1,0 +1,106 @@
+"""Traced runs: where each cell's start goes (phases.csv), separate from the timed runs and
+interleaved across cells like the timed rounds. The cost of a stop is measured on this host
+first and subtracted; where ptrace is refused the phases are skipped with the reason and the
+run goes on."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from gostartbench import results
+from gostartbench.build.calib import calib_programs
+from gostartbench.matrix import DEFAULT_TOOLCHAIN
+from gostartbench.measure import evict, normalise_warm
+from gostartbench.measure.trace import (
+    Target,
+    phases,
+    ptrace_refused,
+    stop_cost,
+    target_for,
+    trace_run,
+)
+from gostartbench.progress import Progress
+from gostartbench.run.bench import unit_from_plan
+from gostartbench.run.verdict import measured_failures
+
+
+def run_phases(run_dir: Path, plan: dict[str, Any], runs: int, seed: int = 0) -> dict[str, Any]:
+    """`runs` traced runs of every cell that did not fail, into phases.csv as they finish;
+    returns what run.json records (stop cost, method, runs, wall seconds, or why skipped)."""
+    t0 = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="gsb-trace-"))
+    try:
+        why = ptrace_refused(work)
+        if why:
+            return {"skipped": why}
+        failures = measured_failures(run_dir)
+        # A server ready on a TCP port is not traced (the tracer watches stdout only).
+        tcp = {u["cell"]: "ready on a TCP port: not traced" for u in plan["units"]
+               if (u.get("ready") or {}).get("tcp")}
+        units = [u for u in plan["units"] if u["cell"] not in failures and u["cell"] not in tcp]
+        targets = _targets(units)
+        noop = calib_programs()["noop"]
+        probe = target_for(noop, noop, DEFAULT_TOOLCHAIN)
+        cost: dict[str, Any] = stop_cost(noop, probe, work) if isinstance(probe, Target) \
+            else {"stop_ns": 0.0, "runs": 0, "method": "none"}
+        _traced_rounds(run_dir, units, targets, runs, float(cost["stop_ns"]), work, seed)
+        no_target = {**tcp, **{c: t for c, t in targets.items() if isinstance(t, str)}}
+        return {"stop_cost": cost, "runs": runs, "wall_s": round(time.monotonic() - t0, 2),
+                "subtracted": True, "cells_without_marks": no_target}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _targets(units: list[dict[str, Any]]) -> dict[str, Target | str]:
+    """The tracer's target per cell (symbols looked up once per binary)."""
+    by_binary: dict[str, Target | str] = {}
+    out: dict[str, Target | str] = {}
+    for u in units:
+        if u["binary"] not in by_binary:
+            by_binary[u["binary"]] = target_for(Path(u["binary"]),
+                                                Path(u.get("program") or u["binary"]),
+                                                u.get("toolchain", ""))
+        out[u["cell"]] = by_binary[u["binary"]]
+    return out
+
+
+def _traced_rounds(run_dir: Path, units: list[dict[str, Any]],
+                   targets: dict[str, Target | str], runs: int, stop_ns: float, work: Path,
+                   seed: int) -> None:
+    """Rounds of one traced run per cell, shuffled each round; rows appended as they come."""
+    specs = {u["cell"]: unit_from_plan(u) for u in units}
+    warm = sorted({s.binary for s in specs.values() if s.cache == "warm"})
+    normalise_warm(warm)
+    rng = random.Random(seed + 2)
+    writer = results.AppendCsv(run_dir / results.PHASES_CSV, results.PHASES_COLUMNS)
+    prog = Progress(runs * len(units), "phases", quiet=not units)
+    done = 0
+    try:
+        for r in range(runs):
+            order = list(specs)
+            rng.shuffle(order)
+            for cell in order:
+                unit = specs[cell]
+                target = targets[cell]
+                if unit.cache == "cold":
+                    evict(unit.binary)
+                tr = trace_run(unit.spec, target if isinstance(target, Target) else None, work)
+                if unit.cache == "cold" and unit.binary in warm:
+                    normalise_warm([unit.binary])
+                how = tr.method + ("" if not isinstance(target, Target)
+                                   else f", symbols from {target.symbols_from}")
+                rows = [{"cell": cell, "run": r, "phase": ph, "start_ns": start,
+                         "duration_ns": dur, "method": how, "stop_cost_ns": round(stop_ns)}
+                        for ph, start, dur in phases(tr.marks, unit.spec.ready is not None,
+                                                     stop_ns)]
+                writer.write_many(rows)
+                done += 1
+                prog.update(done, cell)
+    finally:
+        writer.close()
+        prog.close()
