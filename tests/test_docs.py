@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gostartbench.matrix import apps as matrix_apps
 from gostartbench.matrix import validate as matrix_validate
 from gostartbench.matrix.axes import AXES
 from gostartbench.results import schema
@@ -46,9 +47,9 @@ def test_matrix_doc_matches_the_axis_table() -> None:
 
 def test_matrix_doc_has_every_key() -> None:
     rows = _rows((DOCS / "matrix.md").read_text())
-    keys = [*matrix_validate.TOP_KEYS, *matrix_validate.APP_KEYS, *matrix_validate.MEASURE_KEYS,
-            *[f"expect.{k}" for k in matrix_validate.EXPECT_KEYS],
-            *[f"ready.{k}" for k in matrix_validate.READY_KEYS]]
+    keys = [*matrix_validate.TOP_KEYS, *matrix_apps.APP_KEYS, *matrix_validate.MEASURE_KEYS,
+            *[f"expect.{k}" for k in matrix_apps.EXPECT_KEYS],
+            *[f"ready.{k}" for k in matrix_apps.READY_KEYS]]
     missing = [k for k in keys if k not in rows]
     assert not missing, f"docs/matrix.md lacks {missing}"
     for k, choices in (("timer", matrix_validate.TIMERS), ("order", matrix_validate.ORDERS),

@@ -53,7 +53,7 @@ class Measure:
     inittrace: bool = True
     inittrace_runs: int = 5
     phases: bool = True  # separate traced runs → phases.csv (where the start's time goes)
-    phase_runs: int = 30
+    phase_runs: int = 20
     bootstrap: int = 2000
     calibration: str = "floor"  # floor: the no-op's P50; full: `calibrate` (100 runs); off
 

@@ -14,8 +14,8 @@ those marks are:
 
 Each stop costs the program some tens of µs (measured per host by `stop_cost`: a no-op with
 none and with four breakpoints); phase durations have it subtracted and say so. Addresses come
-from the program's .symtab, else its .gopclntab (the gsbsym Go helper, built per toolchain),
-and, for a UPX-packed binary, from the `go build` output it was packed from.
+from the program's .symtab, else its .gopclntab (both read by the gsbsym Go helper, built per
+toolchain), taken from the `go build` output (the same code before strip and UPX).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from typing import Any
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
 
 from gostartbench.build.calib import go_helper
+from gostartbench.matrix import DEFAULT_TOOLCHAIN
 from gostartbench.measure.spawn import compiled_helper
 from gostartbench.measure.spec import RunSpec
 
@@ -79,27 +79,32 @@ class Trace:
     reason: str = ""
 
 
-def _elf(path: Path) -> tuple[int, bool, dict[str, int]]:
-    """(e_entry, is PIE, wanted function addresses from .symtab) of an ELF file."""
-    wanted = {fn for _, fn in MARKS if fn}
+def _elf(path: Path) -> tuple[int, bool]:
+    """(e_entry, is PIE) of an ELF file."""
     with open(path, "rb") as fh:
         elf = ELFFile(fh)
-        entry, pie = int(elf["e_entry"]), elf["e_type"] == "ET_DYN"
-        found: dict[str, int] = {}
-        sec = elf.get_section_by_name(".symtab")
-        if isinstance(sec, SymbolTableSection):
-            for s in sec.iter_symbols():
-                if s.name in wanted and s["st_info"]["type"] == "STT_FUNC":
-                    found[s.name] = int(s["st_value"])
-    return entry, pie, found
+        return int(elf["e_entry"]), elf["e_type"] == "ET_DYN"
 
 
-def _gopclntab(path: Path, toolchain: str) -> dict[str, int]:
-    helper = go_helper("gsbsym", SYM_SOURCE.read_text(), toolchain)
-    names = [fn for _, fn in MARKS if fn]
-    p = subprocess.run([str(helper), str(path), *names], capture_output=True, text=True,
-                       check=False, timeout=60)
-    return {k: int(v, 16) for k, v in (ln.split("=", 1) for ln in p.stdout.split() if "=" in ln)}
+_SYMBOLS: dict[tuple[str, str], tuple[str, dict[str, int]]] = {}
+
+
+def symbols(program: Path, toolchain: str) -> tuple[str, dict[str, int]]:
+    """(where from, function → address) for the marks' functions of a Go binary: its .symtab,
+    else its .gopclntab — read by the gsbsym Go helper (fast, and the pclntab's format is its
+    toolchain's); cached per binary for the process."""
+    key = (str(program), toolchain)
+    if key not in _SYMBOLS:
+        helper = go_helper("gsbsym", SYM_SOURCE.read_text(), toolchain or DEFAULT_TOOLCHAIN)
+        names = [fn for _, fn in MARKS if fn]
+        p = subprocess.run([str(helper), str(program), *names], capture_output=True,
+                           text=True, check=False, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError((p.stderr.strip() or "gsbsym failed")[:200])
+        pairs = dict(ln.split("=", 1) for ln in p.stdout.split() if "=" in ln)
+        source = pairs.pop("source", "?")
+        _SYMBOLS[key] = (source, {k: int(v, 16) for k, v in pairs.items()})
+    return _SYMBOLS[key]
 
 
 def target_for(binary: Path, program: Path, toolchain: str) -> Target | str:
@@ -107,17 +112,11 @@ def target_for(binary: Path, program: Path, toolchain: str) -> Target | str:
     build` output: the same code before strip and UPX); a reason string where none can be
     made."""
     try:
-        entry, pie, _ = _elf(binary)
-        prog_entry, _, syms = _elf(program)
-    except (OSError, ELFError) as exc:
-        return f"cannot read the binary: {exc}"
-    how = "symtab"
-    if len(syms) < len(MARKS) - 1:
-        try:
-            syms = {**_gopclntab(program, toolchain), **syms}
-        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-            return f"no symbols: {exc}"
-        how = "gopclntab"
+        entry, pie = _elf(binary)
+        prog_entry, _ = _elf(program)
+        how, syms = symbols(program, toolchain)
+    except (OSError, ELFError, RuntimeError, subprocess.SubprocessError) as exc:
+        return f"no symbols: {exc}"
     if binary != program and _is_packed(binary):
         how += " of the pre-pack binary"
     addresses = {"entry": prog_entry, **{label: syms[fn] for label, fn in MARKS if fn in syms}}

@@ -11,7 +11,7 @@ import pandas as pd
 
 from gostartbench import results
 from gostartbench.analysis import Analysis, analyse
-from gostartbench.report import plots
+from gostartbench.report import context_plots, plots
 from gostartbench.report.render import render_html, render_md
 from gostartbench.report.waterfall import waterfall
 from gostartbench.results import EFFECTS_CSV, SUMMARY_CSV, write_atomic
@@ -65,15 +65,16 @@ def make_report(run_dir: Path, heat: tuple[str, str] | None = None) -> Path:
         add("Distribution of runs", plots.distribution(a.samples, s, axes, out),
             "Empirical CDF of every run: a shift is a real change, a long right tail is noise or "
             "a slow path.")
-        add("Init by package", plots.init_by_package(a.init, out),
-            "From GODEBUG=inittrace=1 in separate runs.")
+        add("Package init, zoomed: init by package", context_plots.init_by_package(a.init, out),
+            "The waterfall's package-init phase, package by package: GODEBUG=inittrace=1 in "
+            "separate runs (its clock starts at runtime.main, as that phase does).")
         h = heat or _heat_axes(s, axes)
         if h:
             fixed = {**a.baseline, **({"cache": "warm"} if "cache" in s else {})}
-            add(f"Heat map {h[0]} × {h[1]}", plots.heatmap(s, h[0], h[1], out, fixed),
+            add(f"Heat map {h[0]} × {h[1]}", context_plots.heatmap(s, h[0], h[1], out, fixed),
                 "P50 relative to the baseline by two axes, the other axes held at the "
                 "baseline's values (warm cache).")
-        add("The two timers", plots.timers_side_by_side(s, out),
+        add("The two timers", context_plots.timers_side_by_side(s, out),
             "Built-in spawn timer against hyperfine -N, per cell.")
     write_atomic(run_dir / "report.md", render_md(a, charts, run_dir))
     write_atomic(run_dir / "report.html", render_html(a, charts))

@@ -128,17 +128,28 @@ def _html_inline(md: str) -> str:
     return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", t)
 
 
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """An HTML table, every cell escaped."""
+    e = html.escape
+    return ("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in head) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{e(str(x))}</td>" for x in r) + "</tr>"
+                      for r in rows) + "</table>")
+
+
+def _kv(rows: Sequence[tuple[str, str]]) -> str:
+    e = html.escape
+    return ("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
+            + "</table>")
+
+
 def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
     """Self-contained: charts embedded as data URIs, no external reference; every string from
     the matrix, the programs or the host escaped."""
     e = html.escape
     run = a.run
-    matrix_text = a.data.matrix_text
-    calibration = _calibration_rows(a.data.calibration)
-    h = ["<!doctype html><html><head><meta charset='utf-8'>",
-         f"<title>gostartbench: {e(str(run.get('id', '')))}</title>",
-         f"<style>{CSS}</style></head><body>",
-         f"<h1>gostartbench report: {e(str(run.get('id', '')))}</h1>"]
+    rid = e(str(run.get("id", "")))
+    h = ["<!doctype html><html><head><meta charset='utf-8'>", f"<title>gostartbench: {rid}</title>",
+         f"<style>{CSS}</style></head><body>", f"<h1>gostartbench report: {rid}</h1>"]
     verdict = verdict_line(run)
     if verdict:
         h.append(f"<p class='warn'><b>{e(verdict)}</b></p>")
@@ -146,50 +157,44 @@ def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
     if glance:
         h.append("<h2>At a glance</h2><p>Change in P50 against each axis's baseline value, "
                  "geometric mean over all cell pairs that differ only there, with ci95 "
-                 "(n.s.: not significant).</p><table><tr>"
-                 + "".join(f"<th>{e(c)}</th>" for c in GLANCE_HEAD) + "</tr>")
-        h += ["<tr>" + "".join(f"<td>{e(x)}</td>" for x in r) + "</tr>" for r in glance]
-        h.append("</table>")
-    h.append("<h2>Findings</h2><ul>")
-    h += [f"<li>{_html_inline(x)}</li>" for x in findings(a)]
-    h.append("</ul>")
+                 "(n.s.: not significant).</p>" + _table(GLANCE_HEAD, glance))
+    h.append("<h2>Findings</h2><ul>" + "".join(f"<li>{_html_inline(x)}</li>" for x in findings(a))
+             + "</ul>")
     warns = list(run.get("warnings", [])) + list(run.get("matrix", {}).get("warnings", []))
     if warns:
         h.append("<ul>" + "".join(f"<li class='warn'>{e(w)}</li>" for w in warns) + "</ul>")
-    for title, png, cap in charts:
-        h.append(f"<figure><h3>{e(title)}</h3><img alt='{e(title)}' src='{_png_data(png)}'>"
-                 f"<figcaption>{e(cap)}</figcaption></figure>")
-    h.append("<h2>Environment</h2><table>")
-    h += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _env_rows(run)]
-    h.append("</table>")
+    h += [f"<figure><h3>{e(t)}</h3><img alt='{e(t)}' src='{_png_data(png)}'>"
+          f"<figcaption>{e(cap)}</figcaption></figure>" for t, png, cap in charts]
+    h.append("<h2>Environment</h2>" + _kv(_env_rows(run)))
+    calibration = _calibration_rows(a.data.calibration)
     if calibration:
-        h.append("<h2>Calibration</h2><table>")
-        h += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in calibration]
-        h.append("</table>")
+        h.append("<h2>Calibration</h2>" + _kv(calibration))
     phases = phase_rows(a)
     if phases:
-        h.append(f"<h2>Where the start goes</h2><p>{e(PHASES_TEXT)}</p><table><tr>"
-                 + "".join(f"<th>{e(c)}</th>" for c in PHASE_HEAD) + "</tr>")
-        h += ["<tr>" + "".join(f"<td>{e(x)}</td>" for x in r) + "</tr>" for r in phases]
-        h.append("</table>")
-    if len(a.summary):
-        h.append("<h2>Summary</h2><p>Times in ms; ratio to the app's baseline with its ci95; "
-                 "size and RSS in MB.</p><table><tr>")
-        h += [f"<th>{e(c)}</th>" for c in SUMMARY_SHOW]
-        h.append("</tr>")
-        for r in _summary_rows(a.summary):
-            cls = " class='sig'" if r["sig"] else ""
-            h.append(f"<tr{cls}>" + "".join(f"<td>{e(r[c])}</td>" for c in SUMMARY_SHOW)
-                     + "</tr>")
-        h.append("</table>")
+        h.append(f"<h2>Where the start goes</h2><p>{e(PHASES_TEXT)}</p>"
+                 + _table(PHASE_HEAD, phases))
+    h += _summary_html(a)
     failed = a.cells[a.cells["status"] != "ok"] if len(a.cells) else a.cells
     if len(failed):
-        h.append("<h2>Cells not measured</h2><table><tr><th>cell</th><th>status</th>"
-                 "<th>reason</th></tr>")
-        h += [f"<tr><td>{e(str(r['cell']))}</td><td>{e(str(r['status']))}</td>"
-              f"<td>{e(str(r['reason']))}</td></tr>" for r in failed.to_dict("records")]
-        h.append("</table>")
-    h.append(f"<h2>Matrix</h2><pre>{e(matrix_text)}</pre>")
+        h.append("<h2>Cells not measured</h2>" + _table(
+            ["cell", "status", "reason"],
+            [[r["cell"], r["status"], r["reason"]] for r in failed.to_dict("records")]))
+    h.append(f"<h2>Matrix</h2><pre>{e(a.data.matrix_text)}</pre>")
     h.append("<h2>How these numbers were made</h2>"
              f"<pre>{e(stats.__doc__ or '')}</pre></body></html>")
     return "\n".join(h)
+
+
+def _summary_html(a: Analysis) -> list[str]:
+    """The summary table, significant rows shaded."""
+    if not len(a.summary):
+        return []
+    e = html.escape
+    h = ["<h2>Summary</h2><p>Times in ms; ratio to the app's baseline with its ci95; size and "
+         "RSS in MB.</p><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in SUMMARY_SHOW)
+         + "</tr>"]
+    for r in _summary_rows(a.summary):
+        cls = " class='sig'" if r["sig"] else ""
+        h.append(f"<tr{cls}>" + "".join(f"<td>{e(r[c])}</td>" for c in SUMMARY_SHOW) + "</tr>")
+    h.append("</table>")
+    return h

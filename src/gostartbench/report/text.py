@@ -175,17 +175,21 @@ def phase_rows(a: Analysis) -> list[list[str]]:
     t = a.phases
     if t.empty or a.summary.empty:
         return []
-    labels = dict(zip(a.summary["cell"], a.summary["label"], strict=False))
+    s = a.summary[a.summary["timer"] == main_timer(a.summary["timer"].unique())]
+    labels = dict(zip(s["cell"], s["label"], strict=False))
+    p50 = dict(zip(s["cell"], s["p50_ms"], strict=False))
     rows = []
     for cell, g in t.groupby("cell", sort=False):
         med = dict(zip(g["phase"], g["p50_ms"], strict=True))
         rows.append([labels.get(cell, str(cell)),
                      *[f"{med[p]:.3f}" if p in med else "" for p in PHASE_ORDER],
-                     f"{sum(med.values()):.3f}"])
+                     f"{sum(med.values()):.3f}",
+                     f"{p50[cell]:.3f}" if cell in p50 else ""])
     return sorted(rows)
 
 
-PHASE_HEAD = ["cell", *[p.replace("_", " ") for p in PHASE_ORDER], "traced total"]
+PHASE_HEAD = ["cell", *[p.replace("_", " ") for p in PHASE_ORDER], "traced total",
+              "untraced P50"]
 
 
 def _env_rows(run: Mapping[str, Any]) -> list[tuple[str, str]]:

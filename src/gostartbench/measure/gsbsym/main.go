@@ -1,8 +1,9 @@
-// gsbsym: function entry addresses from a Go binary's .gopclntab, for binaries without a
-// .symtab (built with -s -w, or stripped). Built once per toolchain by gostartbench (the
-// pclntab format follows the toolchain). Usage: gsbsym BINARY NAME... → one "NAME=0xADDR" line
-// per function found. ABI wrappers share their function's name in the pclntab: the largest
-// (the real body) is kept.
+// gsbsym: function entry addresses of a Go binary: from its .symtab where it has one, else
+// from its .gopclntab (built with -s -w, or stripped: the pclntab still names every function).
+// Built once per toolchain by gostartbench (the pclntab format follows the toolchain).
+// Usage: gsbsym BINARY NAME... → "source=symtab|gopclntab", then one "NAME=0xADDR" line per
+// function found. ABI wrappers share their function's name in the pclntab: the largest (the
+// real body) is kept.
 package main
 
 import (
@@ -22,6 +23,25 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	want := map[string]bool{}
+	for _, n := range os.Args[2:] {
+		want[n] = true
+	}
+	if syms, err := f.Symbols(); err == nil && len(syms) > 0 {
+		found := map[string]uint64{}
+		for _, s := range syms {
+			if want[s.Name] && elf.ST_TYPE(s.Info) == elf.STT_FUNC {
+				found[s.Name] = s.Value
+			}
+		}
+		if len(found) == len(want) {
+			fmt.Println("source=symtab")
+			for _, n := range os.Args[2:] {
+				fmt.Printf("%s=%#x\n", n, found[n])
+			}
+			return
+		}
+	}
 	pcln := f.Section(".gopclntab")
 	text := f.Section(".text")
 	if pcln == nil || text == nil {
@@ -38,10 +58,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	want := map[string]bool{}
-	for _, n := range os.Args[2:] {
-		want[n] = true
-	}
 	best := map[string]gosym.Func{}
 	for _, fn := range tab.Funcs {
 		if !want[fn.Name] {
@@ -51,6 +67,7 @@ func main() {
 			best[fn.Name] = fn
 		}
 	}
+	fmt.Println("source=gopclntab")
 	for _, n := range os.Args[2:] {
 		if fn, ok := best[n]; ok {
 			fmt.Printf("%s=%#x\n", n, fn.Entry)

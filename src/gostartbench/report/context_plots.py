@@ -1,0 +1,103 @@
+"""Charts of context around the main ones: init by package (the package-init phase, zoomed),
+a heat map of two axes, and the two timers side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from gostartbench.report.plots import OKABE_ITO, _main_timer, _save, styled
+
+
+@styled
+def init_by_package(init: pd.DataFrame, out: Path, top: int = 15) -> list[Path] | None:
+    """The packages whose init costs most (median over runs; per app, its baseline-like cell:
+    the one with the most init time is not chosen — the first cell of each app is)."""
+    if init is None or init.empty:
+        return None
+    first = init.groupby("app")["cell"].first()
+    d = init[init["cell"].isin(first.values)]
+    med = d.groupby(["app", "package"], as_index=False)["clock_ms"].median()
+    apps = sorted(med["app"].unique())
+    fig, axs = plt.subplots(1, len(apps), figsize=(4.6 * len(apps), 0.28 * top + 1.6),
+                            squeeze=False)
+    for ax, app in zip(axs[0], apps, strict=True):
+        m = med[med["app"] == app].nlargest(top, "clock_ms").iloc[::-1]
+        total = med[med["app"] == app]["clock_ms"].sum()
+        ax.barh(m["package"], m["clock_ms"], color=OKABE_ITO[4])
+        ax.set_xlabel("init time per run, median (ms)")
+        ax.set_title(f"{app}: init by package (all: {total:.2f} ms)", loc="left")
+        ax.tick_params(axis="y", labelsize=7)
+    fig.suptitle("GODEBUG=inittrace=1 (separate, untimed runs; excludes exec, loader, schedinit)",
+                 fontsize=8)
+    fig.tight_layout()
+    return _save(fig, out, "init_by_package")
+
+
+@styled
+def heatmap(summary: pd.DataFrame, ax1: str, ax2: str, out: Path,
+            fixed: dict[str, str] | None = None) -> list[Path] | None:
+    """P50 relative to the baseline by two axes, per app. The other axes are held at `fixed`
+    (the baseline's values, warm cache), so every square compares like with like; axes the
+    baseline does not name are averaged (geometric mean) over the cells present."""
+    s = _main_timer(summary).dropna(subset=["ratio"])
+    if ax1 not in s or ax2 not in s or s.empty:
+        return None
+    for k, v in (fixed or {}).items():
+        if k in s and k not in (ax1, ax2):
+            s = s[s[k].astype(str) == str(v)]
+    if s.empty:
+        return None
+    apps = sorted(s["app"].unique())
+    fig, axs = plt.subplots(1, len(apps), figsize=(4.4 * len(apps), 3.4), squeeze=False)
+    for ax, app in zip(axs[0], apps, strict=True):
+        d = s[s["app"] == app].copy()
+        d["lr"] = np.log(d["ratio"])
+        pv = d.pivot_table(index=ax1, columns=ax2, values="lr", aggfunc="mean")
+        vals = np.exp(pv.to_numpy())
+        lim = max(abs(np.log(np.nanmin(vals))), abs(np.log(np.nanmax(vals))), 0.01)
+        im = ax.imshow(np.log(vals), cmap="PuOr_r", vmin=-lim, vmax=lim, aspect="auto")
+        ax.set_xticks(range(len(pv.columns)), [str(c) or "∅" for c in pv.columns])
+        ax.set_yticks(range(len(pv.index)), [str(i) or "∅" for i in pv.index])
+        ax.set_xlabel(ax2)
+        ax.set_ylabel(ax1)
+        ax.grid(False)
+        for i in range(vals.shape[0]):
+            for j in range(vals.shape[1]):
+                if vals[i, j] == vals[i, j]:
+                    ax.text(j, i, f"×{vals[i, j]:.2f}", ha="center", va="center", fontsize=8)
+        held = ", ".join(f"{k}={v or '∅'}" for k, v in (fixed or {}).items()
+                         if k in summary and k not in (ax1, ax2))
+        ax.set_title(f"{app}: P50 / baseline" + (f"\n(at {held})" if held else ""), loc="left",
+                     fontsize=9)
+        fig.colorbar(im, ax=ax, shrink=0.8, label="log ratio (orange: slower)")
+    fig.tight_layout()
+    return _save(fig, out, f"heatmap_{ax1}_{ax2}".replace(".", "-"))
+
+
+@styled
+def timers_side_by_side(summary: pd.DataFrame, out: Path) -> list[Path] | None:
+    """The spawn helper's P50 against hyperfine's, per cell."""
+    if summary["timer"].nunique() < 2:
+        return None
+    p = summary.pivot_table(index="cell", columns="timer", values="p50_ms")
+    p = p.dropna()
+    if p.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.scatter(p["spawn"], p["hyperfine"], s=14, color=OKABE_ITO[0])
+    lim = [0, float(p.to_numpy().max()) * 1.05]
+    ax.plot(lim, lim, color="black", lw=0.8, ls="--", label="equal")
+    ax.set_xlabel("spawn timer P50 (ms)")
+    ax.set_ylabel("hyperfine -N P50 (ms)")
+    ax.set_title("The two timers per cell", loc="left")
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, out, "timers")
