@@ -28,7 +28,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff, mypy (strict, over src, tests, bench and benchmarks) and actionlint."""
-    session.install("-e", ".[lint]")
+    session.install("-e", ".[lint,test]")  # mypy checks the tests and the notebook runner too
     session.run("ruff", "check", "src", "tests", "bench", "benchmarks", "noxfile.py")
     session.run("mypy")
     session.run("actionlint", ".github/workflows/bench.yml")
