@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -264,8 +265,14 @@ def test_installed_cli_runs_outside_the_checkout(write_matrix: WriteMatrix,
     """`pip install` of the package (no checkout on the path), run from an unrelated folder:
     the cases come from the installed package."""
     site = tmp_path / "site"
+    # Built from a copy: setuptools leaves a build/ folder beside the source it builds.
+    src = tmp_path / "src-copy"
+    shutil.copytree(REPO / "src", src / "src", symlinks=False,
+                    ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                          "--target", str(site), str(REPO)],
+                          "--target", str(site), str(src)],
                          capture_output=True, text=True, timeout=300, check=False)
     assert pip.returncode == 0, pip.stderr
     p = write_matrix(f"""
