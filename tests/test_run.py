@@ -137,6 +137,33 @@ def test_report_is_redrawn_from_files(run_dir: tuple[Path, int, str], tmp_path: 
     assert list(a["p50_ms"]) == list(b["p50_ms"])
 
 
+def test_results_load_is_typed_and_refuses_a_newer_major(run_dir: tuple[Path, int, str],
+                                                         tmp_path: Path) -> None:
+    """results.load reads a run once (typed); a run folder written by a newer major version
+    of the schema is refused in one line (exit 2), an older one without the key is read."""
+    import shutil
+
+    from gostartbench import results
+
+    d, _, _ = run_dir
+    data = results.load(d)
+    assert data.run["schema_version"] == results.SCHEMA_VERSION
+    assert data.settings.min_effect == 0.01 and "buildmode" in data.settings.axes
+    assert len(data.timed) == len(data.samples[data.samples["ok"]
+                                               & (data.samples["round"] >= 0)])
+    copy = tmp_path / "newer"
+    shutil.copytree(d, copy)
+    run = json.loads((copy / "run.json").read_text())
+    run["schema_version"] = "2.0"
+    (copy / "run.json").write_text(json.dumps(run))
+    p = gsb("report", str(copy))
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0, p.stderr
+    assert "schema 2.0" in p.stderr and "upgrade gostartbench" in p.stderr
+    del run["schema_version"]
+    (copy / "run.json").write_text(json.dumps(run))
+    assert results.load(copy).id == run["id"]  # no version: read as 1.0
+
+
 def test_sequential_order_is_real_spawns_per_round(write_matrix: WriteMatrix,
                                                    tmp_path: Path) -> None:
     p = write_matrix(f"""
