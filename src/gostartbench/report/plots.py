@@ -308,7 +308,9 @@ def _per_app_markers(ax: Any, pooled: pd.DataFrame, per_app: pd.DataFrame) -> No
             ys, xs = zip(*pts, strict=True)
             ax.scatter(xs, ys, marker=APP_MARKERS[k % len(APP_MARKERS)], s=16, zorder=4,
                        facecolor="white", edgecolor="black", linewidth=0.7, label=str(app))
-    ax.legend(title="per app", fontsize=7, title_fontsize=7, loc="lower right")
+    # Above the axes: over the bars it would hide the largest effects.
+    ax.legend(title="each app's own effect", fontsize=7, title_fontsize=7, loc="lower center",
+              bbox_to_anchor=(0.5, 1.06), ncols=8, frameon=False)
 
 
 @styled
