@@ -51,17 +51,6 @@ def compiled_helper(source: Path, name: str) -> Path:
             raise RuntimeError(f"cannot compile {name}: {p.stderr.strip()[:300]}")
         os.replace(tmp, out)
     return out
-    with file_lock(out.parent.with_suffix(".lock")):
-        if out.is_file():
-            return out
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".gsb-spawn.{os.getpid()}")
-        p = subprocess.run([cc.path, "-O2", "-o", str(tmp), str(HELPER_SOURCE)],
-                           capture_output=True, text=True, check=False)
-        if p.returncode != 0:
-            raise RuntimeError(f"cannot compile the spawn helper: {p.stderr.strip()[:300]}")
-        os.replace(tmp, out)
-    return out
 
 
 _LINE = re.compile(r"(\w+)=(-?\w+)")

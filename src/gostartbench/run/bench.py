@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gostartbench.host.tools import HOW_TO_GET
+from gostartbench.host.tools import HOW_TO_GET, find_tool
 from gostartbench.matrix import Expect, Ready
 from gostartbench.measure import RunSpec, SpawnExecutor, hyperfine_available, run_env
 from gostartbench.progress import Progress
@@ -208,11 +208,9 @@ def install_sigterm() -> None:
     signal.signal(signal.SIGTERM, on_term)
 
 
-def instrument(timer: str, state: BenchState) -> str:
+def instrument(timer: str) -> str:
     """What measured a case's rounds, in words (pytest-benchmark.json's extra_info)."""
     if timer == "hyperfine":
-        from gostartbench.host.tools import find_tool
-
         return f"{find_tool('hyperfine').version or 'hyperfine'} -N, per-run wall clock"
     return "gsb-spawn helper: posix_spawn .. wait4, CLOCK_MONOTONIC, in C"
 
@@ -228,7 +226,7 @@ def run_case(benchmark: Any, cell: str, state: BenchState) -> None:
     benchmark.extra_info.update({
         "app": meta["app"], "toolchain": meta["toolchain"], **meta["axes"],
         "size_bytes": meta.get("size_bytes"), "binary": meta.get("binary"),
-        "build_id": meta.get("build_id"), "instrument": instrument(timer, state),
+        "build_id": meta.get("build_id"), "instrument": instrument(timer),
         "order": state.plan["measure"]["order"],
     })
     if meta["status"] == "skipped":
