@@ -134,11 +134,16 @@ def test_pie_cgo_and_upx_cost_lands_before_the_entry(built: dict[str, build.Buil
     med = _median_phases(specs, work, stop_ns=stop_ns)
     # a static exe: the kernel jumps straight to the entry
     assert med["exe"]["pre_entry"] < 0.15, med["exe"]
-    for knob, base in (("pie", "exe"), ("net1", "net0"), ("upx", "exe")):
+    for knob, base in (("pie", "exe"), ("upx", "exe")):
         delta = {ph: med[knob][ph] - med[base][ph] for ph in med[base]}
         assert max(delta, key=lambda ph: delta[ph]) == "pre_entry", (knob, delta)
         assert delta["pre_entry"] > 0.1, (knob, delta)
     assert med["upx"]["pre_entry"] > 1.0  # the unpacker, every start
+    # cgo=1 makes netcli dynamic: ld.so and libc appear before the entry (its static build
+    # has none); the rest of its cost (cgo's init, the resolver's packages) lands in the
+    # runtime's phases and package init, about as much again on this host.
+    net = {ph: med["net1"][ph] - med["net0"][ph] for ph in med["net0"]}
+    assert med["net0"]["pre_entry"] < 0.15 and net["pre_entry"] > 0.2, net
 
 
 def test_every_variant_gets_its_phases(built: dict[str, build.BuildResult], work: Path) -> None:
