@@ -32,6 +32,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from gostartbench.build.calib import go_helper
+from gostartbench.build.elfinfo import is_upx
 from gostartbench.matrix import DEFAULT_TOOLCHAIN
 from gostartbench.measure.spawn import compiled_helper
 from gostartbench.measure.spec import RunSpec
@@ -117,15 +118,10 @@ def target_for(binary: Path, program: Path, toolchain: str) -> Target | str:
         how, syms = symbols(program, toolchain)
     except (OSError, ELFError, RuntimeError, subprocess.SubprocessError) as exc:
         return f"no symbols: {exc}"
-    if binary != program and _is_packed(binary):
+    if binary != program and is_upx(binary):
         how += " of the pre-pack binary"
     addresses = {"entry": prog_entry, **{label: syms[fn] for label, fn in MARKS if fn in syms}}
     return Target(addresses=addresses, pie=pie, elf_entry=entry, symbols_from=how)
-
-
-def _is_packed(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return b"UPX!" in fh.read(4096)
 
 
 def tracer_path() -> Path:

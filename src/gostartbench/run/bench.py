@@ -234,7 +234,8 @@ def run_case(benchmark: Any, cell: str, state: BenchState) -> None:
     if meta["status"] == "failed":
         raise CellFailed(f"build failed: {meta['reason']}")
     if timer == "hyperfine" and cell in state.units:
-        why = hyperfine_skip_reason(state.units[cell])
+        unit = state.units[cell]
+        why = hyperfine_skip_reason(unit.cache, unit.spec.ready is not None)
         if why:
             pytest.skip(why)
     assert state.session is not None

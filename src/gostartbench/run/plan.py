@@ -9,7 +9,7 @@ from typing import Any
 from gostartbench import build
 from gostartbench.matrix import Cell, Matrix
 from gostartbench.measure import RunSpec
-from gostartbench.run.schedule import HYPERFINE_COLD_REASON, HYPERFINE_READY_REASON
+from gostartbench.run.schedule import HYPERFINE_READY_REASON, hyperfine_skip_reason
 
 
 def make_plan(mx: Matrix, cells: list[Cell], built: dict[str, build.BuildResult],
@@ -61,11 +61,7 @@ def timer_skips(mx: Matrix, cells: list[Cell], rows: list[dict[str, Any]]) -> li
     warnings: list[str] = []
     for r in rows:
         c = by_id[r["cell"]]
-        why = ""
-        if c.cache != "warm":
-            why = HYPERFINE_COLD_REASON
-        elif mx.app(c.app).ready is not None:
-            why = HYPERFINE_READY_REASON
+        why = hyperfine_skip_reason(c.cache, mx.app(c.app).ready is not None)
         if not why or r["status"] != "ok":
             continue
         if timer == "hyperfine":

@@ -192,7 +192,8 @@ class Session:
         a shell; ready-mode cells are timed to ready, while hyperfine times to exit). Every run
         is recorded with its check; a failed run or a hyperfine error fails the cell, as the
         spawn timer's do."""
-        cells = [u for u in self.units if hyperfine_skip_reason(u) == ""
+        cells = [u for u in self.units
+                 if hyperfine_skip_reason(u.cache, u.spec.ready is not None) == ""
                  and u.cell not in self.failures]
         per = max(1, -(-self.runs // chunks))
         rng = random.Random(self.seed + 1)
@@ -235,11 +236,12 @@ class Session:
         return n
 
 
-def hyperfine_skip_reason(unit: Unit) -> str:
-    """Why hyperfine does not time this cell ('' when it does)."""
-    if unit.cache != "warm":
+def hyperfine_skip_reason(cache: str, ready: bool) -> str:
+    """Why hyperfine does not time a cell of this cache state and mode ('' when it does):
+    the one rule, for the plan (cells.csv) and the session alike."""
+    if cache != "warm":
         return HYPERFINE_COLD_REASON
-    if unit.spec.ready is not None:
+    if ready:
         return HYPERFINE_READY_REASON
     return ""
 
