@@ -101,14 +101,19 @@ class AppendCsv:
             self.fd = -1
 
 
+def whole_lines(path: Path) -> bytes:
+    """A file's bytes up to its last newline: a torn last line (a kill mid-write) is dropped
+    (b'' for a missing file). Every reader of the run folder's CSVs goes through here."""
+    if not path.exists():
+        return b""
+    data = path.read_bytes()
+    return data[: data.rfind(b"\n") + 1] if data and not data.endswith(b"\n") else data
+
+
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
     """Rows of a CSV written by this module; a torn last line (no newline) is dropped, as are
     lines whose field count is wrong (a kill mid-line in an older writer)."""
-    if not path.exists():
-        return []
-    data = path.read_bytes().decode("utf-8", errors="replace")
-    if data and not data.endswith("\n"):
-        data = data[: data.rfind("\n") + 1]
+    data = whole_lines(path).decode("utf-8", errors="replace")
     reader = csv.reader(io.StringIO(data))
     try:
         header = next(reader)

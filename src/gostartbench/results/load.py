@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from gostartbench.errors import InputError
-from gostartbench.results.files import read_json
+from gostartbench.results.files import read_json, whole_lines
 from gostartbench.results.schema import (
     CALIBRATION_JSON,
     CELLS_CSV,
@@ -118,11 +118,7 @@ def load(run_dir: Path) -> RunData:
 def read_table(path: Path, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """A CSV of the run folder; a torn last line (a kill mid-write) is dropped. Columns in
     `text_columns` stay text (axis values like "false", "0", "1.27.3" are labels)."""
-    if not path.exists():
-        return pd.DataFrame()
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        data = data[: data.rfind(b"\n") + 1]
+    data = whole_lines(path)
     if not data.strip():
         return pd.DataFrame()
     return pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=[""],
