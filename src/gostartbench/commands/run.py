@@ -31,6 +31,7 @@ from gostartbench.run.verdict import (
     STATUS_COMPLETE,
     STATUS_FAILED,
     STATUS_INTERRUPTED,
+    measured_failures,
     run_pytest,
     skipped_groups,
     verdict,
@@ -153,20 +154,21 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
     outcomes = run_pytest(run_dir, list(getattr(args, "pytest_args", None) or []))
     clock.phase("timing")
     interrupted = outcomes.interrupted
+    failed = measured_failures(run_dir)  # samples.csv read once, after the timing
     if not interrupted and mx.measure.inittrace and mx.measure.inittrace_runs > 0:
         try:
-            run_inittrace(run_dir, plan, mx.measure.inittrace_runs)
+            run_inittrace(run_dir, plan, mx.measure.inittrace_runs, failed)
         except KeyboardInterrupt:
             interrupted = True
     clock.phase("inittrace")
     if not interrupted and mx.measure.phases and mx.measure.phase_runs > 0:
         try:
-            run_json["phases"] = run_phases(run_dir, plan, mx.measure.phase_runs,
+            run_json["phases"] = run_phases(run_dir, plan, mx.measure.phase_runs, failed,
                                             mx.measure.seed)
         except KeyboardInterrupt:
             interrupted = True
     clock.phase("phases")
-    status, failure = verdict(outcomes, rows, run_dir)
+    status, failure = verdict(outcomes, rows, failed)
     if interrupted:
         status = STATUS_INTERRUPTED
     results.write_csv(run_dir / results.CELLS_CSV, rows, cols)

@@ -9,13 +9,12 @@ from typing import Any
 from gostartbench import results
 from gostartbench.measure import SpawnExecutor, parse_inittrace
 from gostartbench.run.bench import unit_from_plan
-from gostartbench.run.verdict import measured_failures
 
 
-def run_inittrace(run_dir: Path, plan: dict[str, Any], runs: int) -> None:
+def run_inittrace(run_dir: Path, plan: dict[str, Any], runs: int,
+                  failures: dict[str, str]) -> None:
     """`runs` untimed GODEBUG=inittrace=1 runs of every binary (one warm cell each) that did
-    not fail; per-package init rows into inittrace.csv."""
-    failures = measured_failures(run_dir)
+    not fail (`failures`: cell → reason); per-package init rows into inittrace.csv."""
     seen: set[str] = set()
     todo = []
     for u in plan["units"]:

@@ -26,19 +26,19 @@ from gostartbench.measure.trace import (
 )
 from gostartbench.progress import Progress
 from gostartbench.run.bench import unit_from_plan
-from gostartbench.run.verdict import measured_failures
 
 
-def run_phases(run_dir: Path, plan: dict[str, Any], runs: int, seed: int = 0) -> dict[str, Any]:
-    """`runs` traced runs of every cell that did not fail, into phases.csv as they finish;
-    returns what run.json records (stop cost, method, runs, wall seconds, or why skipped)."""
+def run_phases(run_dir: Path, plan: dict[str, Any], runs: int, failures: dict[str, str],
+               seed: int = 0) -> dict[str, Any]:
+    """`runs` traced runs of every cell that did not fail (`failures`: cell → reason), into
+    phases.csv as they finish; returns what run.json records (stop cost, method, runs, wall
+    seconds, or why skipped)."""
     t0 = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="gsb-trace-"))
     try:
         why = ptrace_refused(work)
         if why:
             return {"skipped": why}
-        failures = measured_failures(run_dir)
         # A server ready on a TCP port is not traced (the tracer watches stdout only).
         tcp = {u["cell"]: "ready on a TCP port: not traced" for u in plan["units"]
                if (u.get("ready") or {}).get("tcp")}

@@ -74,11 +74,11 @@ def run_pytest(run_dir: Path, extra: list[str]) -> Outcomes:
             os.environ[RUN_DIR_ENV] = old
 
 
-def verdict(outcomes: Outcomes, rows: list[dict[str, Any]], run_dir: Path
+def verdict(outcomes: Outcomes, rows: list[dict[str, Any]], failed_runs: dict[str, str]
             ) -> tuple[str, str | None]:
     """The run's status and one-line failure from what pytest saw; updates each cell's row
-    (status, reason) from its case's outcome."""
-    failed_runs = measured_failures(run_dir)
+    (status, reason) from its case's outcome (`failed_runs`: measured_failures, the reason
+    of a cell's first failed run where pytest's message has none)."""
     harness: list[str] = list(outcomes.session_errors)
     for r in rows:
         o = outcomes.cases.get(r["cell"])
