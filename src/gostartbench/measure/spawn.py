@@ -29,7 +29,20 @@ def helper_path() -> Path:
 
 def compiled_helper(source: Path, name: str) -> Path:
     """A C helper of the package, compiled once per source version and C compiler into the
-    cache (with the host's cc: the helpers are the host's, whatever its architecture)."""
+    cache (with the host's cc: the helpers are the host's, whatever its architecture). Looked
+    up once per process and cache folder (a traced run asks for its tracer every time)."""
+    known = _HELPERS.get((source, name, cache_dir()))
+    if known is not None and known.is_file():
+        return known
+    out = _compile(source, name)
+    _HELPERS[(source, name, cache_dir())] = out
+    return out
+
+
+_HELPERS: dict[tuple[Path, str, Path], Path] = {}
+
+
+def _compile(source: Path, name: str) -> Path:
     src = source.read_bytes()
     cc = find_tool("cc")
     if not cc.found:

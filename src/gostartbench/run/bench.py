@@ -118,9 +118,11 @@ class BenchState:
     writer: AppendCsv | None = None
 
     @classmethod
-    def load(cls, run_dir: Path, selected: Iterable[str] | None = None) -> BenchState:
-        """The state for the cells pytest selected (all of the plan's when None)."""
-        plan = read_plan(run_dir)
+    def load(cls, run_dir: Path, selected: Iterable[str] | None = None,
+             plan: dict[str, Any] | None = None) -> BenchState:
+        """The state for the cells pytest selected (all of the plan's when None); `plan` when
+        the caller has read it already."""
+        plan = plan if plan is not None else read_plan(run_dir)
         chosen = list(plan["order"]) if selected is None else \
             [c for c in plan["order"] if c in set(selected)]
         st = cls(run_dir=run_dir, plan=plan, selected=chosen)

@@ -105,7 +105,7 @@ def gsb_state(request: pytest.FixtureRequest) -> Iterator[bench.BenchState]:
     if d is None:
         pytest.skip(bench.NO_PLAN_REASON)
     selected = request.config.stash.get(_SELECTED, None)
-    state = bench.BenchState.load(d, selected)
+    state = bench.BenchState.load(d, selected, _plan(request.config))  # read once per session
     try:
         yield state
     finally:
