@@ -40,7 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("run", help="the main job: build, time every cell, analyse")
     m(sp)
     sp.add_argument("-k", dest="expr")
-    sp.add_argument("--runs", type=int)
+    sp.add_argument("--runs", type=int, help="runs per cell (with a precision: the minimum)")
+    sp.add_argument("--precision", type=float,
+                    help="target half-width of each cell's ratio ci95, e.g. 0.01 (±1%%)")
+    sp.add_argument("--max-runs", type=int, help="cap of runs per cell with a precision")
+    sp.add_argument("--budget-s", type=float, help="time budget of the timing phase (s)")
     sp.add_argument("--warmup", type=int)
     sp.add_argument("--timer", choices=("spawn", "hyperfine", "both"))
     sp.add_argument("--order", choices=("interleaved", "sequential"))
@@ -57,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("run_dirs", nargs="+")
     sp.add_argument("--format", choices=("md", "csv", "benchstat"), default="md")
     sp.add_argument("-o", "--output", help="write here instead of stdout")
+    sp.add_argument("--fail-on", action="append", default=[], metavar="RULE",
+                    help="a gate: exit 1 when a change is significant and beyond RULE, e.g. "
+                    "'startup>+3%%', 'size>+5%%', 'rss>+10%%' (repeatable; BASE NEW only)")
+    sp.add_argument("--reference", metavar="CELL",
+                    help="with --fail-on: measure startup relative to this unchanged cell in "
+                    "each run (cancels a machine slower as a whole during one run)")
     sp = sub.add_parser("calibrate", help="the instrument's floor, noise and accuracy")
     sp.add_argument("--runs", type=int, default=300)
     sp.add_argument("--toolchain", default=DEFAULT_TOOLCHAIN,
@@ -173,12 +183,13 @@ def _report(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from gostartbench.report import compare
 
-    text = compare.compare_command([Path(p) for p in args.run_dirs], args.format)
+    text, code = compare.compare_command([Path(p) for p in args.run_dirs], args.format,
+                                         args.fail_on, args.reference)
     if args.output:
         Path(args.output).write_text(text)
     else:
         sys.stdout.write(text)
-    return EXIT_OK
+    return code
 
 
 def _calibrate(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from gostartbench.analysis.effects import effects
 from gostartbench.analysis.labels import cell_label
 from gostartbench.analysis.phases import phase_effects, phase_table, traced_vs_untraced
 from gostartbench.results import RunData
-from gostartbench.results.schema import SUMMARY_LEAD
+from gostartbench.results.schema import STOP_FLAGGED, SUMMARY_LEAD
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,21 @@ def baselines(cells: pd.DataFrame, axes: Sequence[str], baseline: Mapping[str, s
     return out
 
 
+def _stop_warnings(summary: pd.DataFrame, stopping: Mapping[str, Any]) -> None:
+    """A cell that stopped short of the run's precision target (max_runs, budget) says so."""
+    p = stopping.get("precision")
+    for cell, rec in (stopping.get("cells") or {}).items():
+        if rec.get("stopped") not in STOP_FLAGGED:
+            continue
+        hw = rec.get("half_width")
+        why = (f"stopped by {rec['stopped']} after {rec.get('runs')} runs"
+               + (f" at ±{hw:.1%}" if hw is not None else "")
+               + (f", short of ±{p:.1%}" if p else ""))
+        m = summary["cell"] == cell
+        summary.loc[m, "warnings"] = [w + ("; " if w else "") + why
+                                      for w in summary.loc[m, "warnings"]]
+
+
 def analyse(data: RunData) -> Analysis:
     """Summary and effects recomputed from samples.csv and cells.csv."""
     st = data.settings
@@ -83,6 +98,7 @@ def analyse(data: RunData) -> Analysis:
         summary = stats.summarise(data.samples, cells, baselines(cells, axes, base),
                                   bootstrap=st.bootstrap, min_effect=st.min_effect, seed=st.seed)
         summary["label"] = [cell_label(r, axes, base) for r in summary.to_dict("records")]
+        _stop_warnings(summary, data.run.get("stopping") or {})
         axis_values = {a: list(dict.fromkeys(cells[a].astype(str))) for a in axes if a in cells}
         if cells["toolchain"].nunique() > 1:
             # "What did upgrading Go do": the first listed toolchain is the baseline.

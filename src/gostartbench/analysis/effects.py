@@ -5,6 +5,7 @@ every pair of cells that differ only in that axis (same app, toolchain, timer, o
 reported per page-cache condition (an effect can differ in kind between warm and cold: strip
 does nothing warm and −20% cold, so they are never averaged together). Aggregate: geometric
 mean of the pairs' ratios; ci95 by bootstrapping every cell's runs (pairs independent);
+each cell's P50 resampled by blocks of time (gostartbench.intervals);
 significance by analysis/significance.py (no test: ci and min_effect). Rows with app `all` pool
 every app; with several apps, each app has its rows too, so "cgo 0 → 1: +12%" pooled stands
 beside hello's 0% and netcli's +36%.
@@ -18,8 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gostartbench import intervals
 from gostartbench.analysis.significance import DEFAULT_MIN_EFFECT, significant
-from gostartbench.analysis.stats import _rng, bootstrap_medians
+from gostartbench.analysis.stats import _rng, sample_blocks
 from gostartbench.results.schema import EFFECTS_COLUMNS
 
 ALL_APPS = "all"
@@ -32,8 +34,10 @@ def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
             axis_values: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """effects.csv from summary rows and raw samples (see the module's doc)."""
     rng = _rng(seed)
-    ok = samples[(samples["ok"]) & (samples["round"] >= 0)]
-    walls = {k: v.to_numpy() / 1e6 for k, v in ok.groupby(["cell", "timer"])["wall_ns"]}
+    ok = samples[(samples["ok"]) & (samples["round"] >= 0)].copy()
+    ok["block"] = sample_blocks(ok)
+    walls = {k: (v["block"].to_numpy(), v["wall_ns"].to_numpy() / 1e6)
+             for k, v in ok.groupby(["cell", "timer"])}
     sm = summary.copy()
     for a in axes:
         sm[a] = sm[a].astype(str)
@@ -86,7 +90,8 @@ def _pairs(sm: pd.DataFrame, axes: Sequence[str], axis: str, v: str, base_v: str
     return pairs
 
 
-def _aggregate(tp: Sequence[Pair], timer: str, walls: Mapping[tuple[str, str], np.ndarray],
+def _aggregate(tp: Sequence[Pair], timer: str,
+               walls: Mapping[tuple[str, str], tuple[np.ndarray, np.ndarray]],
                b: int, rng: np.random.Generator) -> dict[str, Any]:
     """Geometric-mean ratio of some pairs with its bootstrap ci95, size and RSS ratios."""
     logs = np.array([np.log(p[0]["p50_ms"] / p[1]["p50_ms"]) for p in tp])
@@ -94,9 +99,10 @@ def _aggregate(tp: Sequence[Pair], timer: str, walls: Mapping[tuple[str, str], n
     for cv_, cb_ in tp:
         xa = walls.get((cv_["cell"], timer))
         xb = walls.get((cb_["cell"], timer))
-        if xa is None or xb is None or len(xa) < 2 or len(xb) < 2:
+        if xa is None or xb is None or len(xa[1]) < 2 or len(xb[1]) < 2:
             continue
-        reps += np.log(bootstrap_medians(xa, b, rng) / bootstrap_medians(xb, b, rng))
+        reps += np.log(intervals.median_replicates(xa[1], xa[0], b, rng)
+                       / intervals.median_replicates(xb[1], xb[0], b, rng))
     reps /= max(len(tp), 1)
     size_r = [p[0]["size_bytes"] / p[1]["size_bytes"] for p in tp
               if p[0].get("size_bytes") and p[1].get("size_bytes")]

@@ -4,18 +4,19 @@ What they assume, stated once:
 - P50/mean/stddev/p90/p99/min/max are pandas' own over ok samples of measured rounds
   (stddev with ddof=1; quantiles by linear interpolation); MAD is the raw median absolute
   deviation (not scaled by 1.4826); cv = stddev / mean.
-- ci95 of a P50: percentile bootstrap (resampling runs with replacement; B below). Runs are
-  treated as exchangeable: drift is handled by interleaving, not by this interval.
-- Ratio to the baseline: P50(cell) / P50(baseline). Where both were measured in the same
-  interleaved rounds, the bootstrap resamples rounds jointly (paired), so drift common to a
-  round cancels; otherwise independently.
+- ci95 of a P50: percentile bootstrap by blocks of time (gostartbench.intervals: runs taken
+  within one block — BLOCK_S, shorter for short runs — are resampled together, because noise
+  comes in bursts and close runs are not independent).
+- Ratio to the baseline: P50(cell) / P50(baseline); its ci95 resamples both by the *same*
+  blocks of time (jointly), so a burst that slowed both cancels. This is the interval the run's
+  stopping rule (`measure.precision`) uses too.
 - p_value: two-sided Mann–Whitney U of the cell's runs against its baseline's (no normality
-  assumed); p_adj: Holm–Bonferroni over all cells compared within a timer.
+  assumed; it assumes independent runs, which bursts break: a decision also needs the
+  interval, see significance.py); p_adj: Holm–Bonferroni over all cells compared within a timer.
 - significant: see analysis/significance.py (p_adj < 0.05, the ratio's ci95 excludes 1, and
   |ratio − 1| ≥ min_effect, the run's own, 1% by default).
 - B (bootstrap resamples) shrinks with the number of samples so a report of 1 M samples stays
-  fast; the B used is a column. From 512 runs on, a cell's median replicates are drawn from
-  the exact bootstrap distribution of the median (a binomial tail) instead of by resampling.
+  fast; the B used is a column.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from gostartbench import intervals
 from gostartbench.analysis.significance import DEFAULT_MIN_EFFECT, significant
 
 FEW_SAMPLES = 30
@@ -99,6 +101,21 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return out
 
 
+def sample_blocks(ok: pd.DataFrame) -> np.ndarray:
+    """Each timed sample's bootstrap block (intervals.run_blocks), per timer: a timer's
+    samples share one grid."""
+    out = np.zeros(len(ok), dtype=np.int64)
+    timers = ok["timer"].to_numpy()
+    for t in np.unique(timers):
+        m = timers == t
+        sub = ok[m]
+        ep = sub["epoch"] if "epoch" in sub else pd.Series(np.nan, index=sub.index)
+        out[m] = intervals.run_blocks(ep.to_numpy(dtype=float),
+                                      sub["done_unix_ns"].to_numpy(dtype=float),
+                                      sub["round"].to_numpy())
+    return out
+
+
 def choose_b(total_samples: int, wanted: int) -> int:
     """Bootstrap resamples: `wanted`, fewer when a report holds very many samples."""
     return int(max(200, min(wanted, BUDGET // max(total_samples, 1))))
@@ -114,9 +131,10 @@ def summarise(samples: pd.DataFrame, cells: pd.DataFrame, baseline_of: Mapping[s
     failed = s[~s["ok"]].groupby(["cell", "timer"]).size()
     rng = _rng(seed)
     b = choose_b(len(ok), bootstrap)
+    ok["block"] = sample_blocks(ok)
     g = ok.groupby(["cell", "timer"], sort=True)
     summ = _descriptive(g)
-    arrays = {k: (v["round"].to_numpy(), v["wall_ms"].to_numpy()) for k, v in g}
+    arrays = {k: (v["block"].to_numpy(), v["wall_ms"].to_numpy()) for k, v in g}
     summ["ci95_low_ms"], summ["ci95_high_ms"] = _p50_intervals(summ, arrays, b, rng)
     summ["bootstrap_b"] = b
     rows = [_against_baseline(cell, timer, baseline_of.get(cell), arrays, b, rng)
@@ -154,25 +172,21 @@ def _descriptive(g: Any) -> pd.DataFrame:
 
 def _p50_intervals(summ: pd.DataFrame, arrays: Mapping[tuple[str, str], tuple[Any, Any]],
                    b: int, rng: np.random.Generator) -> tuple[list[float], list[float]]:
-    """Percentile-bootstrap ci95 of each row's P50."""
+    """Block-bootstrap ci95 of each row's P50."""
     lo, hi = [], []
     for cell, timer in zip(summ["cell"], summ["timer"], strict=True):
-        x = arrays[(cell, timer)][1]
-        if len(x) >= 2:
-            reps = bootstrap_medians(x, b, rng)
-            lo.append(float(np.percentile(reps, 2.5)))
-            hi.append(float(np.percentile(reps, 97.5)))
-        else:
-            lo.append(np.nan)
-            hi.append(np.nan)
+        blocks, x = arrays[(cell, timer)]
+        iv = intervals.median_interval(x, blocks, b, rng)
+        lo.append(iv.low)
+        hi.append(iv.high)
     return lo, hi
 
 
 def _against_baseline(cell: str, timer: str, base: str | None,
                       arrays: Mapping[tuple[str, str], tuple[Any, Any]], b: int,
                       rng: np.random.Generator) -> dict[str, Any]:
-    """Ratio to the baseline's P50 with its ci95 (paired by round where both were measured
-    in the same rounds) and the Mann–Whitney U p-value."""
+    """Ratio to the baseline's P50 with its ci95 (both resampled by the same blocks of time)
+    and the Mann–Whitney U p-value."""
     r: dict[str, Any] = {"baseline": base or "", "ratio": np.nan, "ratio_ci95_low": np.nan,
                          "ratio_ci95_high": np.nan, "p_value": np.nan, "paired": False}
     if base == cell:
@@ -180,19 +194,11 @@ def _against_baseline(cell: str, timer: str, base: str | None,
         return r
     if not base or (base, timer) not in arrays or (cell, timer) not in arrays:
         return r
-    ra, xa = arrays[(cell, timer)]
-    rb, xb = arrays[(base, timer)]
-    common = np.intersect1d(ra, rb)
-    paired = len(common) >= max(2, 0.9 * min(len(ra), len(rb)))
-    if paired:
-        xa_p = xa[np.isin(ra, common)][np.argsort(ra[np.isin(ra, common)])]
-        xb_p = xb[np.isin(rb, common)][np.argsort(rb[np.isin(rb, common)])]
-        reps = bootstrap_ratio(xa_p, xb_p, b, rng, paired=True)
-    else:
-        reps = bootstrap_ratio(xa, xb, b, rng, paired=False)
-    r.update(ratio=float(np.median(xa) / np.median(xb)),
-             ratio_ci95_low=float(np.percentile(reps, 2.5)),
-             ratio_ci95_high=float(np.percentile(reps, 97.5)), paired=bool(paired))
+    ba, xa = arrays[(cell, timer)]
+    bb, xb = arrays[(base, timer)]
+    iv = intervals.ratio_interval(xa, ba, xb, bb, b, rng)
+    r.update(ratio=iv.estimate, ratio_ci95_low=iv.low, ratio_ci95_high=iv.high,
+             paired=bool(len(np.intersect1d(ba, bb))))
     if len(xa) >= 2 and len(xb) >= 2:
         r["p_value"] = float(sps.mannwhitneyu(xa, xb, alternative="two-sided").pvalue)
     return r

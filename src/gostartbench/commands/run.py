@@ -54,9 +54,24 @@ def _measure_overrides(m: Matrix, args: argparse.Namespace) -> Matrix:
             if k == "warmup" and v < 0:
                 raise InputError(f"--warmup must be ≥ 0, not {v}", key="--warmup")
             kw[k] = v
+    for k, lo, hi in (("precision", 0.0, 0.5), ("budget_s", 0.0, float("inf"))):
+        v = getattr(args, k, None)
+        if v is not None:
+            if not lo < v < hi:
+                raise InputError(f"--{k.replace('_', '-')} must be in ({lo:g}, {hi:g}), not {v}",
+                                 key=f"--{k.replace('_', '-')}")
+            kw[k] = v
+    if getattr(args, "max_runs", None) is not None:
+        kw["max_runs"] = args.max_runs
     if not kw:
         return m
-    return dataclasses.replace(m, measure=dataclasses.replace(m.measure, **kw))
+    new = dataclasses.replace(m.measure, **kw)
+    if new.max_runs < new.runs:
+        raise InputError(f"max_runs ({new.max_runs}) is below runs ({new.runs})", key="--max-runs")
+    if (new.precision or new.budget_s) and (new.order != "interleaved" or new.timer == "hyperfine"):
+        raise InputError("--precision and --budget-s need order interleaved and the spawn timer",
+                         key="--precision")
+    return dataclasses.replace(m, measure=new)
 
 
 def _max_cells(args: argparse.Namespace) -> int:
@@ -153,6 +168,8 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
     clock.phase("calibration")
     outcomes = run_pytest(run_dir, list(getattr(args, "pytest_args", None) or []))
     clock.phase("timing")
+    if (run_dir / results.STOPPING_JSON).is_file():  # runs per cell and why each stopped
+        run_json["stopping"] = results.read_json(run_dir / results.STOPPING_JSON)
     interrupted = outcomes.interrupted
     failed = measured_failures(run_dir)  # samples.csv read once, after the timing
     if not interrupted and mx.measure.inittrace and mx.measure.inittrace_runs > 0:

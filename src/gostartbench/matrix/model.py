@@ -43,7 +43,10 @@ class Measure:
     """How cells are timed (matrix `measure:`; docs/matrix.md)."""
 
     timer: str = "spawn"
-    runs: int = 200
+    runs: int = 200  # with `precision` or `budget_s`: the minimum per cell
+    precision: float | None = None  # target half-width of each cell's ratio ci95 (0.01: ±1%)
+    max_runs: int = 2000  # the cap per cell when rounds go on past `runs`
+    budget_s: float | None = None  # a time budget for the timing phase
     warmup: int = 20
     order: str = "interleaved"
     cpus: tuple[int, ...] | None = None

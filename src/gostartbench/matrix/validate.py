@@ -7,6 +7,7 @@ an InputError naming file, line and key.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import shlex
@@ -32,8 +33,8 @@ RULE_KEYS_EXTRA = ("app", "toolchain")
 
 TOP_KEYS = ("version", "toolchains", "apps", "axes", "run", "exclude", "include", "baseline",
             "measure")
-MEASURE_KEYS = ("timer", "runs", "warmup", "order", "cpus", "timeout_s", "seed", "min_effect",
-                "phases", "phase_runs",
+MEASURE_KEYS = ("timer", "runs", "precision", "max_runs", "budget_s", "warmup", "order", "cpus",
+                "timeout_s", "seed", "min_effect", "phases", "phase_runs",
                 "inittrace", "inittrace_runs", "bootstrap", "calibration")
 TIMERS = ("spawn", "hyperfine", "both")
 CALIBRATIONS = ("floor", "full", "off")
@@ -313,6 +314,43 @@ def _check_cpus(doc: _Doc, cpus: Sequence[int]) -> None:
                         f"this process; allowed: {allowed(allowed_cpus)}")
 
 
+PRECISE_MIN_RUNS = 30  # `runs` when `precision` or `budget_s` is set and `runs` is not
+
+
+def _adaptive(doc: _Doc, m: Mapping[str, Any], kw: dict[str, Any]) -> None:
+    """precision, max_runs and budget_s: checked, and consistent with the timer and order."""
+    for k, lo, hi in (("precision", 0.0, 0.5), ("budget_s", 0.0, math.inf)):
+        if k in m and m[k] is not None:
+            v = m[k]
+            if not isinstance(v, int | float) or isinstance(v, bool) or not lo < v < hi:
+                what = "a fraction in (0, 0.5)" if k == "precision" else \
+                    "a positive number of seconds"
+                raise doc.error(("measure", k), f"expected {what}, found {_typename(v)}")
+            kw[k] = float(v)
+    if "max_runs" in m:
+        v = m["max_runs"]
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise doc.error(("measure", "max_runs"), f"expected a positive integer, found "
+                            f"{_typename(v)}")
+        kw["max_runs"] = v
+    adaptive = "precision" in kw or "budget_s" in kw
+    if adaptive and "runs" not in kw:
+        kw["runs"] = PRECISE_MIN_RUNS
+    runs = kw.get("runs", Measure.runs)
+    if kw.get("max_runs", Measure.max_runs) < runs:
+        raise doc.error(("measure", "max_runs" if "max_runs" in m else "runs"),
+                        f"max_runs ({kw.get('max_runs', Measure.max_runs)}) is below runs "
+                        f"({runs}): runs is the minimum, max_runs the cap")
+    if adaptive and kw.get("order", Measure.order) != "interleaved":
+        raise doc.error(("measure", "precision" if "precision" in kw else "budget_s"),
+                        "precision and budget_s need order: interleaved (cells are compared "
+                        "over the same stretch of time)")
+    if adaptive and kw.get("timer", Measure.timer) == "hyperfine":
+        raise doc.error(("measure", "precision" if "precision" in kw else "budget_s"),
+                        "precision and budget_s steer the spawn timer: use timer: spawn or "
+                        "both (hyperfine then times `runs` runs per cell)")
+
+
 def _measure(doc: _Doc, raw: Any) -> Measure:
     if raw is None:
         return Measure()
@@ -354,6 +392,7 @@ def _measure(doc: _Doc, raw: Any) -> Measure:
             raise doc.error(("measure", "min_effect"), f"expected a fraction in [0, 1), found "
                             f"{_typename(v)}")
         kw["min_effect"] = float(v)
+    _adaptive(doc, m, kw)
     for k in ("inittrace", "phases"):
         if k in m:
             if not isinstance(m[k], bool):

@@ -1,7 +1,8 @@
 """`gostartbench compare`: runs side by side (two hosts, two dates, two toolchains).
 
 Cells are matched by id and timer. Every ratio is to the first run, with a bootstrap ci95 of
-the ratio of P50s (independent: different runs share no rounds) and a Mann–Whitney U p-value,
+the ratio of P50s (each run resampled by its own blocks of time, independently: different runs
+share no moment) and a Mann–Whitney U p-value,
 Holm-adjusted over the cells compared. Cells present in some runs only are listed, never
 dropped or averaged silently.
 """
@@ -19,10 +20,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from gostartbench import results
+from gostartbench import intervals, results
 from gostartbench.analysis import Analysis, analyse, stats
 from gostartbench.analysis.significance import rule_text, significant
-from gostartbench.errors import InputError
+from gostartbench.analysis.stats import sample_blocks
+from gostartbench.errors import EXIT_OK, InputError
+from gostartbench.report import gate
 from gostartbench.results import RUN_JSON, read_json, read_samples
 
 
@@ -59,13 +62,16 @@ def compare_table(runs: Sequence[Analysis], b: int = 1000, seed: int = 0
     walls = []
     for a in runs:
         s = a.samples
-        ok = s[s["ok"] & (s["round"] >= 0)]
-        walls.append({k: v.to_numpy() / 1e6 for k, v in ok.groupby(["cell", "timer"])["wall_ns"]})
+        ok = s[s["ok"] & (s["round"] >= 0)].copy()
+        ok["block"] = sample_blocks(ok)
+        walls.append({k: (v["block"].to_numpy(), v["wall_ns"].to_numpy() / 1e6)
+                      for k, v in ok.groupby(["cell", "timer"])})
     rng = np.random.default_rng(seed)
     rows = []
     for cell, timer in common:
         row: dict[str, Any] = {"cell": cell, "timer": timer}
-        base = walls[0][(cell, timer)]
+        base_blocks, base = walls[0][(cell, timer)]
+        base_reps = intervals.median_replicates(base, base_blocks, b, rng)
         for i, a in enumerate(runs):
             sm = a.summary
             r = sm[(sm["cell"] == cell) & (sm["timer"] == timer)].iloc[0]
@@ -79,11 +85,11 @@ def compare_table(runs: Sequence[Analysis], b: int = 1000, seed: int = 0
                 row["label"] = r.get("label", cell)
             if i == 0:
                 continue
-            x = walls[i][(cell, timer)]
-            reps = stats.bootstrap_ratio(x, base, b, rng, paired=False)
+            blocks, x = walls[i][(cell, timer)]
+            reps = intervals.median_replicates(x, blocks, b, rng) / base_reps
             row[f"{tag}_ratio"] = float(np.median(x) / np.median(base))
-            row[f"{tag}_ratio_ci95_low"] = float(np.percentile(reps, 2.5))
-            row[f"{tag}_ratio_ci95_high"] = float(np.percentile(reps, 97.5))
+            row[f"{tag}_ratio_ci95_low"] = float(np.nanpercentile(reps, 2.5))
+            row[f"{tag}_ratio_ci95_high"] = float(np.nanpercentile(reps, 97.5))
             row[f"{tag}_p_value"] = float(sps.mannwhitneyu(x, base).pvalue) \
                 if len(x) > 1 and len(base) > 1 else math.nan
         rows.append(row)
@@ -98,9 +104,12 @@ def compare_table(runs: Sequence[Analysis], b: int = 1000, seed: int = 0
     return df, mismatched
 
 
-def to_markdown(runs: Sequence[Analysis], df: pd.DataFrame, mismatched: list[str]) -> str:
-    """A table that reads well as a pull-request comment: cells by label, P50s, ratios."""
-    out = ["# gostartbench compare", ""]
+def to_markdown(runs: Sequence[Analysis], df: pd.DataFrame, mismatched: list[str],
+                collapse: bool = False) -> str:
+    """A table that reads well as a pull-request comment: cells by label, P50s, ratios
+    (`collapse`: folded under a summary line, below a gate's verdict)."""
+    out = ["<details><summary>Every cell</summary>", ""] if collapse else \
+        ["# gostartbench compare", ""]
     out += [f"- {_label(a.run, i)}" for i, a in enumerate(runs)] + [""]
     head = ["cell", "timer"] + [f"{chr(65 + i)} P50 ms [ci95]" for i in range(len(runs))]
     head += [f"{chr(65 + i)}/A [ci95]" for i in range(1, len(runs))]
@@ -120,6 +129,8 @@ def to_markdown(runs: Sequence[Analysis], df: pd.DataFrame, mismatched: list[str
     out += ["", f"`*`: {rule_text(runs[0].min_effect)}."]
     if mismatched:
         out += ["", "## Cells not in every run", ""] + [f"- {m}" for m in mismatched]
+    if collapse:
+        out += ["", "</details>"]
     return "\n".join(out) + "\n"
 
 
@@ -154,18 +165,32 @@ def to_benchstat(dirs: Sequence[Path]) -> str:
     return buf.getvalue()
 
 
-def compare_command(dirs: Sequence[Path], fmt: str) -> str:
-    """`gostartbench compare` in the asked format (md, csv, benchstat)."""
+def compare_command(dirs: Sequence[Path], fmt: str, fail_on: Sequence[str] = (),
+                    reference: str | None = None) -> tuple[str, int]:
+    """`gostartbench compare` in the asked format (md, csv, benchstat), and its exit code:
+    with --fail-on rules, 1 when the gate fails (report/gate.py), else 0."""
+    rules = gate.rules_from(fail_on)
+    gate.check_two(dirs, rules)
+    if fmt == "benchstat" and rules:
+        raise InputError("--fail-on needs --format md or csv", key="--fail-on")
     if fmt == "benchstat":
         for d in dirs:
             if not (d / RUN_JSON).is_file():
                 raise InputError(f"{d} is not a run folder (no run.json)", key="RUN_DIR")
-        return to_benchstat(dirs)
+        return to_benchstat(dirs), EXIT_OK
     runs = load_runs(dirs)
     df, mismatched = compare_table(runs)
+    findings = gate.gate(runs[0], runs[1], rules, reference) if rules else []
+    code = gate.exit_code(findings)
     if fmt == "csv":
         text = str(df.to_csv(index=False, float_format="%.10g"))
         if mismatched:
             text += "".join(f"# mismatched: {m}\n" for m in mismatched)
-        return text
-    return to_markdown(runs, df, mismatched)
+        text += "".join(f"# gate: {'FAIL' if f.failed else 'ok'} {f.rule} {f.kind} {f.what}: "
+                        f"{f.ratio:.4f} [{f.low:.4f}, {f.high:.4f}]\n"
+                        for f in findings if f.failed or f.significant)
+        return text, code
+    md = to_markdown(runs, df, mismatched, collapse=bool(rules))
+    if rules:
+        md = gate.gate_markdown(findings, rules, runs[0].min_effect, reference) + "\n" + md
+    return md, code

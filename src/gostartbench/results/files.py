@@ -71,8 +71,12 @@ class AppendCsv:
         if size == 0:
             self._write([self.columns])
         else:
-            # A torn last line from an earlier kill: end it, so the next row starts clean.
             with open(path, "rb") as fh:
+                # A file an older version began (resume): rows keep its header's columns.
+                head = next(csv.reader([fh.readline().decode(errors="replace")]), [])
+                if head and set(head) <= set(self.columns):
+                    self.columns = head
+                # A torn last line from an earlier kill: end it, so the next row starts clean.
                 fh.seek(size - 1)
                 if fh.read(1) != b"\n":
                     os.write(self.fd, b"\n")

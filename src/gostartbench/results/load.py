@@ -27,7 +27,7 @@ from gostartbench.results.schema import (
 )
 
 _NUMERIC_SAMPLES = ("round", "wall_ns", "user_ns", "sys_ns", "maxrss_bytes", "minflt", "majflt",
-                    "exit_code", "signal")
+                    "exit_code", "signal", "done_unix_ns", "epoch")
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def read_samples(run_dir: Path) -> pd.DataFrame:
         df = pd.DataFrame(columns=SAMPLES_COLUMNS)
     df["ok"] = df["ok"].astype(str).str.lower() == "true"
     for c in _NUMERIC_SAMPLES:
-        df[c] = pd.to_numeric(df[c], errors="coerce")
+        df[c] = pd.to_numeric(df[c], errors="coerce") if c in df else float("nan")
     for c in ("reason", "cache"):
         df[c] = df[c].astype(object).fillna("").astype(str)
     return df

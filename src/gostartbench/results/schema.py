@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 # major.minor: a reader refuses a newer major (one line), reads any minor. Runs written before
 # the version existed (no `schema_version` in run.json) read as 1.0.
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 RUN_JSON = "run.json"
 CELLS_CSV = "cells.csv"
@@ -25,6 +25,12 @@ PHASES_CSV = "phases.csv"
 CALIBRATION_CSV = "calibration.csv"
 CALIBRATION_JSON = "calibration.json"
 PLAN_JSON = "plan.json"
+STOPPING_JSON = "stopping.json"  # per cell: runs taken and why it stopped (copied into run.json)
+# Why a cell stopped (run.json `stopping`): reached the precision, hit max_runs, the budget was
+# spent, fixed `runs` (no target), failed, or interrupted.
+STOP_PRECISION, STOP_MAX_RUNS, STOP_BUDGET = "precision", "max_runs", "budget"
+STOP_RUNS, STOP_FAILED, STOP_INTERRUPTED = "runs", "failed", "interrupted"
+STOP_FLAGGED = (STOP_MAX_RUNS, STOP_BUDGET)  # short of the target: a warning in summary.csv
 BENCH_JSON = "pytest-benchmark.json"
 MATRIX_COPY = "matrix.yaml"
 
@@ -85,7 +91,8 @@ CELLS = _cols(
 )
 SAMPLES = _cols(
     ("cell", "", "cell id"),
-    ("round", "", "interleaved round, from 0; −1: a failed verification run (untimed)"),
+    ("round", "", "the cell's timed run number, from 0 (with fixed runs: the interleaved round); "
+     "−1: a failed verification run (untimed)"),
     ("cache", "", "warm | cold"),
     ("timer", "", "spawn (the C helper) | hyperfine"),
     ("wall_ns", "ns", "wall time: posix_spawn .. wait4 (spawn), or hyperfine's per-run figure"),
@@ -98,6 +105,10 @@ SAMPLES = _cols(
     ("signal", "", "signal that ended the program, 0 if none"),
     ("ok", "", "true when the run did what the app expects"),
     ("reason", "", "why a run failed, one line"),
+    ("done_unix_ns", "ns", "when the harness received the run's result (Unix time); empty in "
+     "runs before schema 1.2"),
+    ("epoch", "", "the page-cache placement the run ran under (binaries are read in afresh "
+     "every few rounds); the intervals resample whole epochs; empty before schema 1.2"),
 )
 SUMMARY = _cols(
     ("cell", "", "cell id"), ("app", "", "app"), ("toolchain", "", "toolchain"),
@@ -113,19 +124,21 @@ SUMMARY = _cols(
     ("majflt_p50", "", "median major faults"), ("user_p50_ms", "ms", "median user CPU"),
     ("sys_p50_ms", "ms", "median system CPU"),
     ("mad_ms", "ms", "median absolute deviation (unscaled)"), ("cv", "", "stddev / mean"),
-    ("ci95_low_ms", "ms", "bootstrap ci95 of the P50, low"),
+    ("ci95_low_ms", "ms", "bootstrap ci95 of the P50, low (resampled by blocks)"),
     ("ci95_high_ms", "ms", "bootstrap ci95 of the P50, high"),
     ("bootstrap_b", "", "bootstrap resamples used"),
     ("baseline", "", "the cell this one is compared with"),
     ("ratio", "", "P50 / baseline's P50"),
-    ("ratio_ci95_low", "", "ci95 of the ratio, low (paired by round where possible)"),
+    ("ratio_ci95_low", "", "ci95 of the ratio, low (cell and baseline resampled by the same "
+     "blocks: placement epochs, docs/results.md 'Intervals')"),
     ("ratio_ci95_high", "", "ci95 of the ratio, high"),
     ("p_value", "", "two-sided Mann–Whitney U against the baseline"),
-    ("paired", "", "true when the ratio's bootstrap paired the rounds"),
+    ("paired", "", "true when cell and baseline shared blocks (resampled jointly)"),
     ("p_adj", "", "Holm-adjusted p-value (within a timer)"),
     ("significant", "", "p_adj < 0.05, ci95 excludes 1 and |ratio − 1| ≥ min_effect"),
     ("n_failed", "", "failed runs"),
-    ("warnings", "", "few samples, high cv, failed runs, no baseline…; '; '-separated"),
+    ("warnings", "", "few samples, high cv, failed runs, no baseline, stopped short of the "
+     "precision target…; '; '-separated"),
     # then the cell's build facts from cells.csv (go_version, build_id, size_bytes, …)
 )
 EFFECTS = _cols(
@@ -195,6 +208,8 @@ RUN_KEYS = _cols(
     ("skipped_groups", "", "skipped cells grouped by reason (each says its fix)"),
     ("phases", "", "traced runs: stop cost (ns) and how it was measured, method, runs, wall "
      "seconds, or why phases were skipped"),
+    ("stopping", "", "the precision target (precision, min_runs, max_runs, budget_s), the "
+     "timing's seconds, and per cell: runs, half_width reached, why it stopped"),
 )
 
 

@@ -21,9 +21,11 @@ in the case's `extra_info` (`rounds_from_disk`).
 
 from __future__ import annotations
 
+import math
 import os
 import signal
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +38,15 @@ from gostartbench.results import (
     PLAN_JSON,
     SAMPLES_COLUMNS,
     SAMPLES_CSV,
+    STOPPING_JSON,
     AppendCsv,
     main_timer,
     read_csv_rows,
     read_json,
+    write_json,
 )
+from gostartbench.results.schema import STOP_FAILED, STOP_INTERRUPTED
+from gostartbench.run.adaptive import Target, Tracker, epoch_runs, run_batches
 from gostartbench.run.schedule import Session, Unit, hyperfine_skip_reason
 
 RUN_DIR_ENV = "GOSTARTBENCH_RUN_DIR"
@@ -111,6 +117,9 @@ class BenchState:
     selected: list[str] = field(default_factory=list)
     units: dict[str, Unit] = field(default_factory=dict)
     walls: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
+    done_at: dict[str, dict[int, int]] = field(default_factory=dict)  # spawn: round → Unix ns
+    epochs: dict[str, dict[int, int]] = field(default_factory=dict)  # spawn: round → epoch
+    tracker: Tracker | None = None
     from_disk: dict[tuple[str, str], int] = field(default_factory=dict)
     session: Session | None = None
     measured: bool = False
@@ -136,6 +145,10 @@ class BenchState:
             if r["ok"] == "true" and rnd >= 0:
                 st.walls.setdefault((r["cell"], r["timer"]), {})[rnd] = int(r["wall_ns"])
                 done.add((r["cell"], rnd, r["timer"]))
+                if r["timer"] == "spawn" and r.get("done_unix_ns"):
+                    st.done_at.setdefault(r["cell"], {})[rnd] = int(r["done_unix_ns"])
+                if r.get("epoch"):
+                    st.epochs.setdefault(r["cell"], {})[rnd] = int(r["epoch"])
             elif r["ok"] != "true":
                 failures.setdefault(r["cell"], r["reason"])
         st.from_disk = {k: len(v) for k, v in st.walls.items()}
@@ -152,7 +165,8 @@ class BenchState:
         self.session = Session(
             units=runnable, executor=SpawnExecutor(), sink=self._sink, runs=m["runs"],
             warmup=m["warmup"], order=m["order"], seed=m["seed"], done=done,
-            failures=failures,
+            failures=failures, epoch_runs=epoch_runs(m["runs"], len(runnable)),
+            epoch=max((e for by in self.epochs.values() for e in by.values()), default=0),
         )
         return self
 
@@ -162,6 +176,13 @@ class BenchState:
         if row["ok"] and int(row["round"]) >= 0:
             self.walls.setdefault((row["cell"], row["timer"]), {})[int(row["round"])] = \
                 int(row["wall_ns"])
+            if row["timer"] == "spawn":
+                rnd = int(row["round"])
+                self.done_at.setdefault(row["cell"], {})[rnd] = int(row["done_unix_ns"])
+                self.epochs.setdefault(row["cell"], {})[rnd] = int(row["epoch"])
+                if self.tracker is not None:
+                    self.tracker.add(row["cell"], int(row["wall_ns"]), int(row["epoch"]),
+                                     int(row["done_unix_ns"]))
 
     def ensure_verified(self) -> None:
         """One untimed verification run per selected cell (once per session)."""
@@ -177,14 +198,56 @@ class BenchState:
         self.ensure_verified()
         m = self.plan["measure"]
         if m["timer"] in ("spawn", "both"):
+            t0 = time.monotonic()
             tasks = self.session.pending()
             prog = Progress(len(tasks), "timing", quiet=not tasks)
-            self.session.progress = lambda d, t, cur: prog.update(d, cur) if d % 20 == 0 \
-                or d == t else None
+            self.session.progress = _every(prog)
             self.session.measure(tasks)
             prog.close()
+            self._precise(t0)
         if m["timer"] in ("hyperfine", "both"):
             self.session.measure_hyperfine(self.run_dir)
+
+    def target(self) -> Target:
+        """The run's precision target (fixed runs when it has none)."""
+        m = self.plan["measure"]
+        return Target(precision=m.get("precision"), min_runs=int(m["runs"]),
+                      max_runs=int(m.get("max_runs") or m["runs"]), budget_s=m.get("budget_s"))
+
+    def _new_tracker(self) -> Tracker:
+        base = {u["cell"]: u.get("baseline") for u in self.plan["units"]}
+        cells = [c for c in self.selected if c in self.units]
+        tr = Tracker(cells=cells, baseline_of=base, target=self.target(),
+                     seed=int(self.plan["measure"]["seed"]))
+        for c in cells:
+            walls = self.walls.get((c, "spawn"), {})
+            epoch, when = self.epochs.get(c, {}), self.done_at.get(c, {})
+            for rnd in sorted(walls):  # rows of older versions: no epoch, no time
+                tr.add(c, walls[rnd], epoch.get(rnd, -1 - rnd), when.get(rnd, float("nan")))
+        return tr
+
+    def _precise(self, t0: float) -> None:
+        """Rounds past the minimum among cells short of the precision target (or within the
+        budget); then every cell's runs, reached half-width and stop reason in stopping.json."""
+        assert self.session is not None
+        session = self.session
+        tr = self.tracker = self._new_tracker()
+        target = tr.target
+        try:
+            if target.adaptive:
+                run_batches(session, tr, lambda: time.monotonic() - t0, _batch_progress)
+            else:
+                tr.measure_widths(tr.scored(session.failures), session.failures)
+                tr.stopped.update({c: STOP_FAILED for c in session.failures if c in tr.cells})
+        except KeyboardInterrupt:
+            for c in tr.cells:
+                tr.stopped.setdefault(c, STOP_INTERRUPTED)
+            raise
+        finally:
+            write_json(self.run_dir / STOPPING_JSON, {
+                "precision": target.precision, "min_runs": target.min_runs,
+                "max_runs": target.max_runs, "budget_s": target.budget_s,
+                "timing_s": round(time.monotonic() - t0, 2), "cells": tr.record()})
 
     def rounds_for(self, cell: str, timer: str) -> list[int]:
         """The measured wall times of a cell, in round order."""
@@ -199,6 +262,37 @@ class BenchState:
                 close()
         if self.writer:
             self.writer.close()
+
+
+def _every(prog: Progress, step: int = 20) -> Callable[[int, int, str], None]:
+    """A session's progress callback that updates `prog` every `step` runs and at the end."""
+    def update(done: int, total: int, current: str) -> None:
+        if done % step == 0 or done == total:
+            prog.update(done, current)
+    return update
+
+
+def _batch_progress(tr: Tracker, runs: int) -> Callable[[int, int, str], None]:
+    """The progress line of one batch of a precision target."""
+    prog = Progress(runs, _precision_line(tr))
+    update = _every(prog)
+
+    def on_run(done: int, total: int, current: str) -> None:
+        update(done, total, current)
+        if done == total:
+            prog.close()
+    return on_run
+
+
+def _precision_line(tr: Tracker) -> str:
+    """Progress label: the precision reached and an ETA by the 1/√n law."""
+    p = tr.target.precision
+    w = [x for c, x in tr.widths.items() if math.isfinite(x) and c not in tr.stopped]
+    done = sum(1 for c in tr.widths if c in tr.stopped)
+    widest = f"widest ±{max(w):.1%}" if w else ""
+    goal = f"{done}/{len(tr.widths)} cells within ±{p:.1%}, " if p else ""
+    eta = tr.eta_s()
+    return f"precision: {goal}{widest}" + (f", ~{eta:.0f}s of runs left" if eta == eta else "")
 
 
 def install_sigterm() -> None:

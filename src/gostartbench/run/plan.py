@@ -35,6 +35,7 @@ def make_plan(mx: Matrix, cells: list[Cell], built: dict[str, build.BuildResult]
             timeout_s=mx.measure.timeout_s, ready=app.ready, cpus=mx.measure.cpus,
             expect=app.expect,
         )
+        base = mx.baseline_of(c)
         units.append({
             # Only the cell's own variables: the harness's environment is added when the run
             # starts (plan.json is kept with the results and must not copy secrets).
@@ -46,6 +47,8 @@ def make_plan(mx: Matrix, cells: list[Cell], built: dict[str, build.BuildResult]
             "expect": dataclasses.asdict(app.expect), "cache": c.cache,
             # for traced runs: symbols come from the `go build` output (before strip and UPX)
             "program": str(b.program or b.binary), "toolchain": c.toolchain,
+            # the cell its ratio is to: a precision target is met on that ratio's interval
+            "baseline": base.id if base else None,
         })
     return {"measure": dataclasses.asdict(mx.measure), "units": units, "cells": cells_meta,
             "order": [c.id for c in cells]}

@@ -9,6 +9,7 @@ every cell alike and rounds can be paired across cells.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,15 +64,19 @@ def schedule(cells: Sequence[str], runs: int, warmup: int, order: str, seed: int
 
 
 SampleSink = Callable[[dict[str, Any]], None]
+EPOCH_OVERHEAD = 0.15  # the page-cache re-reading's largest share of the timing time
 
 
-def sample_row(unit: Unit, rnd: int, timer: str, res: RunResult) -> dict[str, Any]:
-    """A samples.csv row from a run's result."""
+def sample_row(unit: Unit, rnd: int, timer: str, res: RunResult, done_ns: int, epoch: int
+               ) -> dict[str, Any]:
+    """A samples.csv row from a run's result (`done_ns`: when its result came in, Unix ns;
+    `epoch`: the page-cache placement it ran under)."""
     return {
         "cell": unit.cell, "round": rnd, "cache": unit.cache, "timer": timer,
         "wall_ns": res.wall_ns, "user_ns": res.user_ns, "sys_ns": res.sys_ns,
         "maxrss_bytes": res.maxrss_bytes, "minflt": res.minflt, "majflt": res.majflt,
         "exit_code": res.exit_code, "signal": res.signal, "ok": res.ok, "reason": res.reason,
+        "done_unix_ns": done_ns, "epoch": epoch,
     }
 
 
@@ -91,6 +96,16 @@ class Session:
     should_stop: Callable[[], bool] = lambda: False
     failures: dict[str, str] = field(default_factory=dict)
     verified: set[str] = field(default_factory=set)
+    # when each result came in (samples.csv done_unix_ns: the intervals' blocks of time);
+    # a fake clock makes a simulation's bursts a function of simulated time
+    clock: Callable[[], int] = time.time_ns
+    # Placement epochs: where a binary's pages land in the page cache moves its start time by
+    # a few percent for as long as they stay (README, "Intervals"), so warm binaries are read
+    # in afresh every `epoch_runs` runs — with the re-reading kept under EPOCH_OVERHEAD of the
+    # time — and each sample records its epoch: the intervals resample whole epochs.
+    epoch_runs: int = 0  # 0: one placement for the whole session
+    epoch: int = 0
+    placement_s: float = 0.0  # what the last re-reading cost
 
     def __post_init__(self) -> None:
         self.by_cell = {u.cell: u for u in self.units}
@@ -107,8 +122,12 @@ class Session:
                 (t.round < 0 or (t.cell, t.round, timer) not in self.done)]
 
     def prepare(self) -> None:
-        """Warm cells: evict every binary, then read each back the same way."""
+        """Warm cells: evict every binary, then read each back the same way (a new
+        placement epoch)."""
+        t = time.monotonic()
         normalise_warm(sorted({u.binary for u in self.units}))
+        self.placement_s = time.monotonic() - t
+        self.epoch += 1
 
     def _item(self, task: Task) -> tuple[Unit, RunSpec, Path | None, Path | None]:
         unit = self.by_cell[task.cell]
@@ -120,7 +139,7 @@ class Session:
 
     def _record(self, task: Task, unit: Unit, res: RunResult, timer: str = "spawn") -> None:
         if task.round >= 0 or not res.ok:
-            self.sink(sample_row(unit, task.round, timer, res))
+            self.sink(sample_row(unit, task.round, timer, res, self.clock(), self.epoch))
             self.done.add((unit.cell, task.round, timer))
         if not res.ok:
             # A failing cell stops here (a hang would otherwise cost runs × timeout); the others
@@ -136,12 +155,30 @@ class Session:
         self._record(task, unit, res, timer)
         return res
 
-    def measure(self, tasks: Iterable[Task] | None = None) -> dict[str, str]:
+    def measure(self, tasks: Iterable[Task] | None = None, prepare: bool = True
+                ) -> dict[str, str]:
         """Run the pending (or given) tasks in order, back to back (the executor keeps the
-        next run queued); returns cell → failure reason."""
+        next run queued); returns cell → failure reason. `prepare`: normalise the page cache
+        first (later batches of a precision target go on in the current epoch)."""
         todo = list(tasks) if tasks is not None else self.pending()
-        self.prepare()
+        if prepare:
+            self.prepare()
         total = len(todo)
+        step = self.epoch_runs or max(total, 1)
+        at = 0
+        epoch_start = time.monotonic()
+        while at < total and not self.should_stop():
+            seg = todo[at:at + step]
+            self._measure_segment(seg, at, total)
+            at += len(seg)
+            # a new placement once this one has run EPOCH_OVERHEAD⁻¹ × its own cost
+            if self.epoch_runs and at < total and time.monotonic() - epoch_start >= \
+                    self.placement_s / EPOCH_OVERHEAD:
+                self.prepare()
+                epoch_start = time.monotonic()
+        return self.failures
+
+    def _measure_segment(self, todo: Sequence[Task], offset: int, total: int) -> None:
         sent: list[Task] = []
 
         def items() -> Iterator[RunItem]:
@@ -162,12 +199,11 @@ class Session:
                     continue  # queued before its cell failed: not recorded
                 self._record(t, self.by_cell[t.cell], res)
                 if self.progress:
-                    self.progress(i + 1, total, t.cell)
+                    self.progress(offset + i + 1, total, t.cell)
         finally:
             close = getattr(results, "close", None)
             if close:
                 close()
-        return self.failures
 
     def verify(self, cells: Iterable[str] | None = None) -> dict[str, str]:
         """One untimed run per cell through the spawn executor, whatever the timer: it checks
@@ -182,7 +218,8 @@ class Session:
             if not res.ok:
                 reason = f"verification run: {res.reason}"
                 self.sink(sample_row(u, VERIFY_ROUND, "spawn",
-                                     RunResult(**{**res.__dict__, "reason": reason})))
+                                     RunResult(**{**res.__dict__, "reason": reason}),
+                                     self.clock(), self.epoch))
                 self.failures[u.cell] = reason
         return self.failures
 
@@ -209,6 +246,8 @@ class Session:
             if not order:
                 break
             rng.shuffle(order)
+            if self.epoch_runs:
+                self.prepare()  # each chunk round its own placement epoch
             for u in order:
                 n = min(per, self.runs - next_round[u.cell])
                 next_round[u.cell] += self._hyperfine_chunk(u, next_round[u.cell], n, workdir)
@@ -216,12 +255,15 @@ class Session:
 
     def _hyperfine_chunk(self, u: Unit, first: int, n: int, workdir: Path) -> int:
         """Time rounds first .. first+n-1 of one cell with hyperfine; record every run."""
-        base = {"cell": u.cell, "cache": u.cache, "timer": "hyperfine"}
+        base: dict[str, Any] = {"cell": u.cell, "cache": u.cache, "timer": "hyperfine"}
         try:
             hr = run_hyperfine(u.spec, n, 1, workdir)
+            # hyperfine reports no per-run times of day: a chunk's runs share its end
+            base.update(done_unix_ns=self.clock(), epoch=self.epoch)
         except Exception as exc:  # hyperfine's own failure: recorded, the cell fails
             reason = str(exc)
-            self.sink({**base, "round": first, "ok": False, "reason": reason})
+            self.sink({**base, "round": first, "ok": False, "reason": reason,
+                       "done_unix_ns": self.clock()})
             self.failures[u.cell] = reason
             return n
         for j, m in enumerate(hr.runs):

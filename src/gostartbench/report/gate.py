@@ -1,0 +1,244 @@
+"""`gostartbench compare BASE NEW --fail-on 'startup>+3%'`: a regression gate for CI.
+
+The gate fails (exit 1) when a change is both *significant* (analysis/significance.py: its
+ci95 excludes 1, it is at least the run's min_effect and, where a test applies, its
+Holm-adjusted p < 0.05) and *beyond the threshold* (its point estimate); otherwise it passes
+(exit 0). Checked, for every rule:
+
+- every cell the two runs share (matched by id): `startup` is the P50 wall time (main timer),
+  `rss` the median peak RSS (spawn timer), `size` the file size (exact: any change beyond the
+  threshold counts, there is no noise in a byte count);
+- every axis effect both runs have (effects.csv startup rows, app `all` and per app): the
+  change of the knob's cost, NEW's effect ratio / BASE's. (`size` and `rss` effects follow the
+  cells' and are not gated twice.)
+
+Two runs are two stretches of time: a machine slower as a whole during NEW moves every cell.
+`--reference CELL` measures every startup change relative to a cell both runs share and the
+change cannot touch (a program that did not change): each run's P50 is divided by that cell's,
+with the ratio's interval taken within the run (same blocks of time), which cancels a uniform
+slowdown of the machine. Axis effects are ratios within a run already.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+from gostartbench import intervals
+from gostartbench.analysis import Analysis
+from gostartbench.analysis.effects import startup_rows
+from gostartbench.analysis.significance import rule_text, significant
+from gostartbench.analysis.stats import holm, sample_blocks
+from gostartbench.errors import InputError
+from gostartbench.results import main_timer
+
+METRICS = {"startup": "P50 start time", "size": "file size", "rss": "median peak RSS"}
+_RULE = re.compile(r"^\s*(startup|size|rss)\s*([<>])\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
+Z95 = intervals.Z95
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One --fail-on rule: a metric, a direction and a threshold (0.03: 3%)."""
+
+    metric: str
+    op: str  # '>': fail on an increase beyond; '<': on a decrease beyond
+    threshold: float  # signed fraction, e.g. +0.03 or -0.05
+    text: str
+
+    def beyond(self, ratio: float) -> bool:
+        """True when a ratio NEW/BASE goes past the threshold in the rule's direction."""
+        if not math.isfinite(ratio):
+            return False
+        return ratio > 1 + self.threshold if self.op == ">" else ratio < 1 + self.threshold
+
+
+def parse_rule(text: str) -> Rule:
+    """'startup>+3%' → Rule (InputError, exit 2, on anything else)."""
+    m = _RULE.match(text)
+    if not m:
+        raise InputError(f"--fail-on {text!r}: expected METRIC>+N% or METRIC<-N% with METRIC "
+                         f"one of {', '.join(METRICS)} (e.g. 'startup>+3%')", key="--fail-on")
+    return Rule(m.group(1), m.group(2), float(m.group(3)) / 100, text.strip())
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One gated comparison: what, BASE and NEW values, the change with its ci95."""
+
+    rule: str
+    kind: str  # cell | effect
+    what: str
+    base: float
+    new: float
+    unit: str
+    ratio: float
+    low: float
+    high: float
+    significant: bool
+    failed: bool
+
+
+def _blocks(a: Analysis) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    ok = a.data.timed.copy()
+    ok["block"] = sample_blocks(ok)
+    return {k: (v["block"].to_numpy(), v["wall_ns"].to_numpy() / 1e6,
+                v["maxrss_bytes"].to_numpy(dtype=float))
+            for k, v in ok.groupby(["cell", "timer"])}
+
+
+def _p50_reps(x: np.ndarray, blocks: np.ndarray, b: int, rng: np.random.Generator,
+              ref: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Replicates of a P50, or of P50 / reference P50 resampled by the same blocks."""
+    if ref is None:
+        return intervals.median_replicates(x, blocks, b, rng)
+    return intervals.ratio_replicates(x, blocks, ref[1], ref[0], b, rng)
+
+
+def gate(base: Analysis, new: Analysis, rules: Sequence[Rule], reference: str | None = None,
+         b: int = 2000, seed: int = 0) -> list[Finding]:
+    """Every gated comparison of NEW against BASE under the rules."""
+    rng = np.random.default_rng(seed)
+    timer = main_timer(base.summary["timer"].unique())
+    sb = base.summary[base.summary["timer"] == timer].set_index("cell")
+    sn = new.summary[new.summary["timer"] == timer].set_index("cell")
+    cells = sorted(set(sb.index) & set(sn.index))
+    wb, wn = _blocks(base), _blocks(new)
+    if reference is not None and reference not in cells:
+        raise InputError(f"--reference {reference}: not a cell measured in both runs",
+                         key="--reference")
+    out: list[Finding] = []
+    for rule in rules:
+        rows: list[dict[str, Any]] = []
+        for c in cells:
+            if reference is not None and c == reference and rule.metric == "startup":
+                continue
+            label = str(sb.loc[c].get("label") or c)
+            if rule.metric == "size":
+                vb, vn = sb.loc[c].get("size_bytes"), sn.loc[c].get("size_bytes")
+                if not (vb and vn and vb == vb and vn == vn):
+                    continue
+                q = float(vn) / float(vb)
+                rows.append({"what": label, "base": vb, "new": vn, "unit": "bytes", "ratio": q,
+                             "low": q, "high": q, "p": math.nan})
+                continue
+            col = 1 if rule.metric == "startup" else 2
+            xb, xn = wb.get((c, timer)), wn.get((c, timer))
+            if rule.metric == "rss":
+                xb, xn = wb.get((c, "spawn")), wn.get((c, "spawn"))
+            if xb is None or xn is None or len(xb[1]) < 2 or len(xn[1]) < 2:
+                continue
+            ref_b = ref_n = None
+            if reference is not None and rule.metric == "startup":
+                ref_b = (wb[(reference, timer)][0], wb[(reference, timer)][1])
+                ref_n = (wn[(reference, timer)][0], wn[(reference, timer)][1])
+            reps = _p50_reps(xn[col], xn[0], b, rng, ref_n) / _p50_reps(xb[col], xb[0], b, rng,
+                                                                          ref_b)
+            vb = float(np.median(xb[col]) / (np.median(ref_b[1]) if ref_b else 1))
+            vn = float(np.median(xn[col]) / (np.median(ref_n[1]) if ref_n else 1))
+            lo, hi = np.nanpercentile(reps, [2.5, 97.5])
+            k = min(len(np.unique(xb[0])), len(np.unique(xn[0])))
+            iv = intervals.widen(vn / vb, float(lo), float(hi), k)
+            lo, hi = iv.low, iv.high
+            p = float(sps.mannwhitneyu(xn[col], xb[col]).pvalue) if ref_b is None else math.nan
+            unit = "× ref" if ref_b else ("ms" if rule.metric == "startup" else "bytes")
+            rows.append({"what": label, "base": vb, "new": vn, "unit": unit, "ratio": vn / vb,
+                         "low": float(lo), "high": float(hi), "p": p})
+        if rows:
+            pv = np.array([r["p"] for r in rows], dtype=float)
+            padj = holm(list(pv)) if np.isfinite(pv).any() else pv
+            for r, pa in zip(rows, padj, strict=True):
+                sig = bool(significant(r["ratio"], r["low"], r["high"], base.min_effect,
+                                       None if not math.isfinite(pa) else pa)) \
+                    if rule.metric != "size" else r["ratio"] != 1
+                out.append(Finding(rule.text, "cell", r["what"], r["base"], r["new"], r["unit"],
+                                   r["ratio"], r["low"], r["high"], sig,
+                                   sig and rule.beyond(r["ratio"])))
+        if rule.metric == "startup":
+            out += _effect_findings(base, new, rule)
+    return out
+
+
+def _effect_findings(base: Analysis, new: Analysis, rule: Rule) -> list[Finding]:
+    """The change of each knob's cost: NEW's effect ratio / BASE's, its ci95 from the two
+    (independent) intervals on the log scale."""
+    key = ["axis", "value", "app", "timer", "cache"]
+    eb, en = startup_rows(base.effects), startup_rows(new.effects)
+    if eb.empty or en.empty:
+        return []
+    m = eb.merge(en, on=key, suffixes=("_b", "_n"))
+    out = []
+    for r in m.to_dict("records"):
+        lr = math.log(r["ratio_n"] / r["ratio_b"])
+        se = math.hypot(*(math.log(r[f"ci95_high_{s}"] / r[f"ci95_low_{s}"]) / (2 * Z95)
+                          for s in ("b", "n")))
+        lo, hi, ratio = math.exp(lr - Z95 * se), math.exp(lr + Z95 * se), math.exp(lr)
+        sig = bool(significant(ratio, lo, hi, base.min_effect))
+        what = f"{r['axis']} {r['baseline_value_b'] or '∅'} → {r['value'] or '∅'} " \
+               f"({r['app']}, {r['cache']})"
+        out.append(Finding(rule.text, "effect", what, r["ratio_b"], r["ratio_n"], "× baseline",
+                           ratio, lo, hi, sig, sig and rule.beyond(ratio)))
+    return out
+
+
+def gate_markdown(findings: Sequence[Finding], rules: Sequence[Rule], min_effect: float,
+                  reference: str | None) -> str:
+    """The gate's verdict first, then what failed, in a form that reads well as a
+    pull-request comment."""
+    failed = [f for f in findings if f.failed]
+    rules_txt = ", ".join(f"`{r.text}`" for r in rules)
+    n_cells = len({f.what for f in findings if f.kind == "cell"})
+    n_eff = len({f.what for f in findings if f.kind == "effect"})
+    head = (f"## ❌ Startup gate failed: {len(failed)} significant change(s) beyond {rules_txt}"
+            if failed else f"## ✅ Startup gate passed: no significant change beyond {rules_txt}")
+    out = [head, "", f"{n_cells} cells and {n_eff} axis effects compared"
+           + (f", startup relative to `{reference}`" if reference else "") + "."]
+    if failed:
+        out += ["", "| rule | what | BASE | NEW | change [ci95] |", "|---|---|---|---|---|"]
+        out += [f"| `{f.rule}` | {_md(f.what)} | {_num(f.base, f.unit)} | {_num(f.new, f.unit)}"
+                f" | {f.ratio - 1:+.1%} [{f.low - 1:+.1%}, {f.high - 1:+.1%}] |" for f in failed]
+    near = [f for f in findings if not f.failed and f.significant]
+    if near:
+        out += ["", f"<details><summary>{len(near)} significant change(s) within the "
+                f"threshold</summary>", "", "| rule | what | change [ci95] |", "|---|---|---|"]
+        out += [f"| `{f.rule}` | {_md(f.what)} | {f.ratio - 1:+.1%} "
+                f"[{f.low - 1:+.1%}, {f.high - 1:+.1%}] |" for f in near]
+        out += ["", "</details>"]
+    out += ["", f"Significant: {rule_text(min_effect)}; beyond: the change's point estimate "
+            "past the threshold."]
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _num(v: float, unit: str) -> str:
+    if unit == "bytes":
+        return f"{int(v):,} B"
+    if unit == "ms":
+        return f"{v:.3f} ms"
+    return f"{v:.3f}{unit.replace('×', ' ×')}" if unit.startswith("×") else f"{v:.3f} {unit}"
+
+
+def exit_code(findings: Sequence[Finding]) -> int:
+    """1 when any finding failed its rule, else 0."""
+    return 1 if any(f.failed for f in findings) else 0
+
+
+def rules_from(texts: Sequence[str]) -> list[Rule]:
+    """Every --fail-on rule, parsed."""
+    return [parse_rule(t) for t in texts]
+
+
+def check_two(dirs: Sequence[Any], rules: Sequence[Rule]) -> None:
+    """--fail-on compares exactly BASE and NEW."""
+    if rules and len(dirs) != 2:
+        raise InputError("--fail-on compares two runs: BASE NEW", key="--fail-on")
+

@@ -1,0 +1,327 @@
+"""Precision you ask for, in the least time: which cells run next, and when to stop.
+
+After the `runs` rounds every cell gets, rounds go on in batches among the cells whose ratio
+ci95 (gostartbench.intervals, the report's own interval) is still wider than
+`measure.precision`; each batch is interleaved and shuffled like the fixed rounds. The rule
+stops on the *width* of an interval, never on its position or on significance, so a cell's
+verdict is not chosen by when it stopped.
+
+- A cell's precision is the half-width of its ratio ci95 relative to the ratio (0.01: ±1%); a
+  baseline cell (and a cell without one) is held to its own P50's. A baseline cell is measured
+  while any cell compared with it is: in each round it runs ⌈√k⌉ times for its k unfinished
+  cells (the square-root rule for many comparisons with one control, Dunnett 1955): its runs
+  serve all k ratios, so more of them narrows k intervals at the price of one cell's runs.
+- Batches grow with the distance to the target (the runs a cell still needs, by the 1/√n law,
+  at most doubling a cell's runs per batch) so the intervals are recomputed only a few times.
+- A cell stops at the target (`precision`), at `max_runs` (flagged in the summary's warnings)
+  or when `measure.budget_s` is spent (flagged too). With a budget, each batch takes the half
+  of the unfinished cells where a second of running narrows an interval most: a run's price
+  is its cell's P50 (plus its baseline's share).
+- The stopping check uses STOP_MARGIN × the target, so the report's own resampling (more
+  replicates, another draw) lands within the target too.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gostartbench import intervals
+from gostartbench.measure import FakeExecutor, RunSpec
+from gostartbench.measure.fake import BurstyMachine
+from gostartbench.results.schema import (
+    STOP_BUDGET,
+    STOP_FAILED,
+    STOP_INTERRUPTED,
+    STOP_MAX_RUNS,
+    STOP_PRECISION,
+    STOP_RUNS,
+)
+from gostartbench.run.schedule import Session, Task, Unit
+
+STOP_MARGIN = 0.95
+CHECK_B = 600  # bootstrap replicates per check (the report uses more)
+MIN_BATCH_ROUNDS = 5
+
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the run asked for: precision (None: fixed runs), the minimum and cap of runs per
+    cell, and a time budget for timing (None: none)."""
+
+    precision: float | None
+    min_runs: int
+    max_runs: int
+    budget_s: float | None = None
+
+    @property
+    def adaptive(self) -> bool:
+        """True when rounds go on past the minimum."""
+        return self.precision is not None or self.budget_s is not None
+
+
+@dataclass
+class Tracker:
+    """Each cell's timed runs (wall, when done) and the rule that picks the next batch."""
+
+    cells: Sequence[str]
+    baseline_of: Mapping[str, str | None]
+    target: Target
+    seed: int = 0
+    walls: dict[str, list[int]] = field(default_factory=dict)
+    epochs: dict[str, list[int]] = field(default_factory=dict)
+    done_ns: dict[str, list[float]] = field(default_factory=dict)
+    stopped: dict[str, str] = field(default_factory=dict)
+    widths: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._cost_factor = 1.2  # until a batch has shown the real one
+        self._foreseen_s = self._spent_s = 0.0
+        self.rng = np.random.default_rng(self.seed)
+        self.shuffle = random.Random(self.seed + 2)
+        for c in self.cells:
+            self.walls.setdefault(c, [])
+            self.epochs.setdefault(c, [])
+            self.done_ns.setdefault(c, [])
+
+    def add(self, cell: str, wall_ns: int, epoch: int, done_ns: float) -> None:
+        """One ok timed run, its page-cache placement epoch and when it was done."""
+        self.walls.setdefault(cell, []).append(int(wall_ns))
+        self.epochs.setdefault(cell, []).append(int(epoch))
+        self.done_ns.setdefault(cell, []).append(float(done_ns))
+
+    def n(self, cell: str) -> int:
+        """Timed ok runs of a cell so far."""
+        return len(self.walls.get(cell, ()))
+
+    def base(self, cell: str, failures: Mapping[str, str]) -> str | None:
+        """The cell's baseline, when it is another cell that has not failed."""
+        b = self.baseline_of.get(cell)
+        return b if b and b != cell and b not in failures and self.n(b) >= 2 else None
+
+    def measure_widths(self, cells: Sequence[str], failures: Mapping[str, str]
+                       ) -> dict[str, float]:
+        """The half-width each cell has reached (ratio ci95, or its own P50's), with the
+        report's blocks (intervals.run_blocks over every cell's samples)."""
+        names = [c for c in self.cells if self.walls.get(c)]
+        def cat(d: Mapping[str, Sequence[float]]) -> np.ndarray:
+            return np.concatenate([np.asarray(d[c], dtype=float) for c in names]) \
+                if names else np.array([])
+        rounds = np.concatenate([np.arange(len(self.walls[c])) for c in names]) \
+            if names else np.array([], dtype=np.int64)
+        blocks = intervals.run_blocks(cat(self.epochs), cat(self.done_ns), rounds)
+        at, by = 0, {}
+        for c in names:
+            by[c] = blocks[at:at + len(self.walls[c])]
+            at += len(self.walls[c])
+        out = {}
+        for c in cells:
+            if self.n(c) < 2:
+                out[c] = math.inf
+                continue
+            x = np.asarray(self.walls[c], dtype=float)
+            b = self.base(c, failures)
+            if b is None:
+                iv = intervals.median_interval(x, by[c], CHECK_B, self.rng)
+            else:
+                y = np.asarray(self.walls[b], dtype=float)
+                iv = intervals.ratio_interval(x, by[c], y, by[b], CHECK_B, self.rng)
+            out[c] = iv.half_width if math.isfinite(iv.half_width) else math.inf
+        self.widths.update(out)
+        return out
+
+    def scored(self, failures: Mapping[str, str]) -> list[str]:
+        """Cells held to the target: every cell that has not failed (a baseline cell, whose
+        ratio to itself is exactly 1, is held to its own P50's interval, as a cell without a
+        baseline is: a later `compare` of two runs reads those)."""
+        return [c for c in self.cells if c not in failures]
+
+    def next_batch(self, failures: Mapping[str, str], spent_s: float) -> list[str]:
+        """The next batch's runs, cell by cell in run order (empty: every cell has stopped;
+        `stopped` then says why for each)."""
+        t = self.target
+        own = self.scored(failures)
+        for c in self.cells:
+            if c in failures:
+                self.stopped[c] = STOP_FAILED
+        widths = self.measure_widths(own, failures)
+        goal = (t.precision or 0.0) * STOP_MARGIN
+        active = []
+        for c in own:
+            if t.precision is not None and widths[c] <= goal:
+                self.stopped[c] = STOP_PRECISION
+            elif self.n(c) >= t.max_runs:
+                self.stopped[c] = STOP_MAX_RUNS
+            else:
+                active.append(c)
+        price = {c: float(np.median(self.walls[c])) / 1e9 if self.walls.get(c) else 1e-3
+                 for c in self.cells}
+        unfinished = list(active)
+        if t.budget_s is not None and active:
+            active = self._best_value(active, widths, price, failures)
+        per = self._runs_per_round(active, failures)
+        rounds = self._rounds(active, widths, goal)
+        if t.budget_s is not None:
+            # a run costs more than its program's P50 (the harness, the slow tail, bursts):
+            # the factor is the largest a batch has shown of what it took over what was
+            # foreseen, so the budget is kept rather than overrun
+            if self._foreseen_s > 0:
+                self._cost_factor = min(3.0, max(self._cost_factor, (spent_s - self._spent_s)
+                                                 / self._foreseen_s))
+            per_round = self._cost_factor * sum(price[c] * m for c, m in per.items())
+            left = t.budget_s - spent_s
+            rounds = min(rounds, int(left / per_round)) if per_round > 0 else rounds
+            self._foreseen_s, self._spent_s = max(rounds, 0) * per_round / self._cost_factor, \
+                spent_s
+            if rounds < 1:
+                for c in unfinished:
+                    self.stopped[c] = STOP_BUDGET
+                per = {}
+        if not per:
+            return []
+        for c in per:
+            self.stopped.pop(c, None)  # running again (a baseline serving its cells)
+        batch: list[str] = []
+        left_runs = {c: t.max_runs - self.n(c) for c in per}
+        for _ in range(rounds):
+            one: list[str] = []
+            for c, m in per.items():
+                one += [c] * min(m, max(left_runs[c], 0))
+            for c in one:
+                left_runs[c] -= 1
+            self.shuffle.shuffle(one)
+            batch += one
+        return batch
+
+    def _runs_per_round(self, active: Sequence[str], failures: Mapping[str, str]
+                        ) -> dict[str, int]:
+        """Each running cell's runs per round: one for an unfinished cell; ⌈√k⌉ for a baseline
+        with k unfinished cells (it runs to serve them, finished or not)."""
+        per = {c: 1 for c in active}
+        k: dict[str, int] = {}
+        for c in active:
+            b = self.base(c, failures)
+            if b is not None:
+                k[b] = k.get(b, 0) + 1
+        for b, m in k.items():
+            per[b] = max(per.get(b, 0), math.ceil(math.sqrt(m)))
+        return per
+
+    def _rounds(self, active: Sequence[str], widths: Mapping[str, float], goal: float) -> int:
+        """Rounds in the next batch: the median active cell's runs still needed (1/√n law),
+        at least MIN_BATCH_ROUNDS, at most doubling the fewest runs of an active cell."""
+        if not active:
+            return 0
+        fewest = min(self.n(c) for c in active)
+        if goal <= 0:
+            need = fewest
+        else:
+            needs = [self.n(c) * ((widths[c] / goal) ** 2 - 1) if math.isfinite(widths[c])
+                     else self.n(c) for c in active]
+            need = math.ceil(float(np.median(needs)))
+        return max(MIN_BATCH_ROUNDS, min(need, max(fewest, MIN_BATCH_ROUNDS)))
+
+    def _best_value(self, active: list[str], widths: Mapping[str, float],
+                    price: Mapping[str, float], failures: Mapping[str, str]) -> list[str]:
+        """With a budget: the half of the unfinished cells where a second narrows an interval
+        most (a run narrows a width w by about w / 2n)."""
+        def value(c: str) -> float:
+            b = self.base(c, failures)
+            cost = price[c] + (price[b] / 2 if b else 0.0)
+            w = widths[c] if math.isfinite(widths[c]) else 1.0
+            return w / (2 * max(self.n(c), 1)) / max(cost, 1e-6)
+        ranked = sorted(active, key=value, reverse=True)
+        return ranked[:max(1, (len(ranked) + 1) // 2)]
+
+    def eta_s(self) -> float:
+        """Seconds of running the unfinished cells still need, by the 1/√n law (NaN without a
+        precision target)."""
+        p = self.target.precision
+        if p is None:
+            return float("nan")
+        goal = p * STOP_MARGIN
+        total = 0.0
+        for c, w in self.widths.items():
+            if c in self.stopped or not math.isfinite(w) or w <= goal:
+                continue
+            need = min(self.n(c) * ((w / goal) ** 2 - 1), self.target.max_runs - self.n(c))
+            total += max(need, 0) * float(np.median(self.walls[c])) / 1e9
+        return total
+
+    def record(self) -> dict[str, dict[str, Any]]:
+        """Per cell: runs taken, the half-width reached and why it stopped (run.json)."""
+        return {c: {"runs": self.n(c),
+                    "half_width": _round(self.widths.get(c)),
+                    "stopped": self.stopped.get(c, STOP_RUNS)} for c in self.cells}
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 5)
+
+
+def run_batches(session: Session, tracker: Tracker, spent_s: Callable[[], float],
+                progress: Callable[[Tracker, int], Callable[[int, int, str], None]] | None
+                = None) -> None:
+    """After the minimum rounds: batches from the tracker, run by the session, until every
+    cell has stopped. The session's sink must hand each ok timed run to `tracker.add`."""
+    nxt = {c: 1 + max((r for (cell, r, timer) in session.done
+                       if cell == c and timer == "spawn"), default=-1) for c in tracker.cells}
+    while True:
+        batch = tracker.next_batch(session.failures, spent_s())
+        if not batch:
+            return
+        tasks = []
+        for c in batch:
+            tasks.append(Task(nxt[c], c))
+            nxt[c] += 1
+        session.progress = progress(tracker, len(tasks)) if progress else None
+        session.measure(tasks, prepare=False)
+        if session.should_stop():
+            for c in tracker.cells:
+                tracker.stopped.setdefault(c, STOP_INTERRUPTED)
+            return
+
+
+def simulate(machine: BurstyMachine, baseline_of: Mapping[str, str | None], target: Target,
+             warmup: int = 0, seed: int = 0) -> tuple[Tracker, list[dict[str, Any]]]:
+    """The run's own schedule and stopping rule on a simulated machine (cell = its program
+    name in machine.p50_ns): the minimum rounds, then batches. Returns the tracker (runs,
+    widths, why each stopped) and every sample row, as samples.csv would hold them."""
+    units = [Unit(c, Path(c), RunSpec(argv=(c,), env={}, timeout_s=1.0)) for c in baseline_of]
+    rows: list[dict[str, Any]] = []
+    tracker = Tracker(cells=list(baseline_of), baseline_of=baseline_of, target=target,
+                      seed=seed)
+    t0 = machine.clock()
+
+    def sink(row: dict[str, Any]) -> None:
+        rows.append(row)
+        if row["ok"] and row["round"] >= 0:
+            tracker.add(row["cell"], row["wall_ns"], row["epoch"], row["done_unix_ns"])
+
+    session = Session(units=units, executor=FakeExecutor(machine.wall_ns), sink=sink,
+                      runs=target.min_runs, warmup=warmup, seed=seed, clock=machine.clock,
+                      epoch_runs=epoch_runs(target.min_runs, len(units)))
+
+    def new_epoch() -> None:  # nothing to evict: a new placement is a new draw of its effect
+        machine.new_placement()
+        session.epoch += 1
+    session.prepare = new_epoch  # type: ignore[method-assign]
+    session.measure()
+    if target.adaptive:
+        run_batches(session, tracker, lambda: (machine.clock() - t0) / 1e9)
+    else:
+        tracker.measure_widths(tracker.scored(session.failures), session.failures)
+    return tracker, rows
+
+
+def epoch_runs(runs: int, cells: int) -> int:
+    """Runs per page-cache placement epoch: enough epochs (intervals.MIN_BLOCKS) over the
+    minimum rounds for the intervals to resample."""
+    return max(1, runs // intervals.MIN_BLOCKS) * max(cells, 1)
