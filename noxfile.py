@@ -1,4 +1,5 @@
-"""Sessions: bench (the main job), tests, lint, report, notebook. Each calls the package."""
+"""Sessions: bench (the main job), tests, lint, report, notebook, arm64. Each calls the
+package (arm64: the check script under .ci/)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff, mypy (strict, over src, tests, bench and benchmarks) and actionlint."""
     session.install("-e", ".[lint,test]")  # mypy checks the tests and the notebook runner too
-    session.run("ruff", "check", "src", "tests", "bench", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "bench", "benchmarks", "noxfile.py",
+                ".ci/arm64_check.py")
     session.run("mypy")
     session.run("actionlint", ".github/workflows/bench.yml")
 
@@ -46,3 +48,9 @@ def notebook(session: nox.Session) -> None:
     """Execute notebooks/analysis.ipynb against a run folder (default: results/example)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "gostartbench.report.notebook", *session.posargs)
+
+
+@nox.session(python=False)
+def arm64(session: nox.Session) -> None:
+    """The whole pipeline on an emulated arm64 root (qemu-user, debootstrap; needs root)."""
+    session.run("python3", ".ci/arm64_check.py", *session.posargs, external=True)

@@ -9,6 +9,8 @@ interval is the report's (gostartbench.intervals, blocks by epoch). Targets: the
 truth in ≥ 93% of cells, and the A/A copy is called significant in ≤ 5% of repeats.
 
     python benchmarks/coverage_sim.py [--repeats 1000] [--precision 0.02] [--jobs 2]
+
+`--precision 0` runs FIXED_RUNS rounds instead: the intervals without the stopping rule.
 """
 
 from __future__ import annotations
@@ -32,13 +34,16 @@ MS = 1_000_000
 P50 = {"base": 3 * MS, "copy": 3 * MS, "slower": int(3.3 * MS), "packed": 18 * MS}
 TRUTH = {c: P50[c] / P50["base"] for c in P50}
 BASELINE_OF: dict[str, str | None] = {c: "base" for c in P50}
+FIXED_RUNS = 800
 
 
 def one(args: tuple[int, float, float]) -> list[dict[str, Any]]:
     """One simulated run: every compared cell's interval against the truth."""
     seed, precision, sigma = args
     m = BurstyMachine(P50, sigma=sigma, seed=seed)
-    tr, rows = simulate(m, BASELINE_OF, Target(precision, 30, 3000), seed=seed)
+    # precision 0: fixed runs (FIXED_RUNS), the interval alone without the stopping rule
+    target = Target(precision, 30, 3000) if precision else Target(None, FIXED_RUNS, FIXED_RUNS)
+    tr, rows = simulate(m, BASELINE_OF, target, seed=seed)
     df = pd.DataFrame(rows)
     ok = df[df["ok"] & (df["round"] >= 0)].copy()
     ok["block"] = sample_blocks(ok)

@@ -7,7 +7,11 @@ back to back, alternating, `--rounds` times. Prints each run's timing wall (run.
 summary's ratio ci95, relative), and checks the targets: at 0.02 every unflagged cell within
 ±2% in ≤ 50% of fixed-200's wall; at 0.01 every unflagged cell within ±1% in ≤ 1.5×.
 
-    python benchmarks/precision.py [--rounds 2] [--out DIR]
+With `--capped`, the precision runs get `budget_s` = that limit × the round's own fixed-200
+wall: the question becomes how many cells reach the target within the allowed time (the
+others are flagged), and a round takes 3× fixed-200's wall instead of up to 20×.
+
+    python benchmarks/precision.py [--rounds 2] [--capped] [--out DIR]
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "precision 0.02": {"precision": 0.02},
     "precision 0.01": {"precision": 0.01},
 }
+WALL_LIMIT = {"precision 0.02": 0.5, "precision 0.01": 1.5}  # × fixed-200's timing wall
 
 
 def matrix_for(cfg: dict[str, Any], out: Path) -> Path:
@@ -60,6 +65,7 @@ def measure(name: str, cfg: dict[str, Any], out: Path, i: int) -> dict[str, Any]
     flagged = s["warnings"].fillna("").str.contains("stopped by")
     target = cfg.get("precision")
     return {"config": name, "run": i, "timing_s": stop["timing_s"],
+            "budget_s": cfg.get("budget_s"),
             "runs": int(sum(c["runs"] for c in stop["cells"].values())),
             "median_hw": float(np.median(hw)), "max_hw": float(hw.max()),
             "max_hw_unflagged": float(hw[~flagged].max()) if (~flagged).any() else np.nan,
@@ -70,6 +76,8 @@ def measure(name: str, cfg: dict[str, Any], out: Path, i: int) -> dict[str, Any]
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--capped", action="store_true",
+                   help="precision runs get a budget: the target's wall limit")
     p.add_argument("--out", help="where the runs go (default: a new temporary folder)")
     a = p.parse_args()
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="gsb-precision-"))
@@ -77,8 +85,12 @@ def main() -> int:
     rows = []
     i = 0
     for r in range(a.rounds):
+        fixed_s = 0.0
         for name, cfg in CONFIGS.items():
+            if a.capped and name in WALL_LIMIT:
+                cfg = {**cfg, "budget_s": round(WALL_LIMIT[name] * fixed_s, 1)}
             rows.append(measure(name, cfg, out, i))
+            fixed_s = fixed_s or rows[-1]["timing_s"]
             print(f"round {r + 1}: {rows[-1]}", file=sys.stderr, flush=True)
             i += 1
     df = pd.DataFrame(rows)

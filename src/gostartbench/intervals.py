@@ -11,13 +11,14 @@ runs and gives intervals that are too narrow. Here the run's timeline is cut int
 what happened together stays together. A cell and its baseline are resampled by the *same*
 blocks (jointly), so a burst that slowed both cancels in their ratio, as pairing by round did.
 
-The blocks are chosen by measurement (benchmarks/coverage_real.py, README "Intervals"): on a
-VM, where a binary's pages land in the page cache moves its start time by a few percent for as
-long as they stay there, so the run reads warm binaries in afresh every few rounds and each
-sample records its placement *epoch*. A run's blocks are its epochs when it has at least
-MIN_BLOCKS of them (a placement's effect is then resampled like any other noise); else blocks of
-time (BLOCK_S, shortened so that there are MIN_BLOCKS); samples with neither (runs written
-before schema 1.2) use their round, which is the earlier paired-by-round bootstrap.
+The blocks are chosen by measurement (benchmarks/placement.py, coverage_real.py and
+coverage_sim.py; README "Intervals that hold"): on a VM, where a binary's pages land in the page
+cache moves its start time by a few percent for as long as they stay there, so the run reads
+warm binaries in afresh every few rounds and each sample records its placement *epoch*; and
+the machine's bursts last about a second. A block is therefore a stretch of whole epochs lasting
+at least BLOCK_S (shortened so that a run has MIN_BLOCKS blocks): resampled whole, a block
+carries its placement and its bursts with it. Samples without a time (runs written before
+schema 1.2) use their round, which is the earlier paired-by-round bootstrap.
 
 Estimator: the P50 (np.median); replicates are weighted medians (a block drawn k times counts
 k times), computed for all replicates at once from one sort. With K blocks the bootstrap's
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-BLOCK_S = 0.5  # seconds per block of time (chosen by measurement, see the module's doc)
+BLOCK_S = 1.0  # the shortest block, seconds (chosen by measurement, see the module's doc)
 MIN_BLOCKS = 20  # fewer blocks than this and the bootstrap itself becomes coarse
 Z95 = 1.959964
 _CHUNK_ELEMS = 4_000_000  # bound on replicate × sample elements held at once
@@ -139,24 +140,38 @@ def median_interval(x: np.ndarray, blocks: np.ndarray, b: int, rng: np.random.Ge
 
 
 def run_blocks(epoch: np.ndarray, done_ns: np.ndarray, rounds: np.ndarray) -> np.ndarray:
-    """Every timed sample's block, on one grid for a run's samples of one timer: its
-    page-cache placement epoch when the run has at least MIN_BLOCKS of them; else its block of
-    time (block_length_s of the samples' span); samples with neither (runs before schema 1.2)
-    get their round, which is the earlier paired-by-round bootstrap."""
+    """Every timed sample's block, on one grid for a run's samples of one timer.
+
+    A block is a stretch of whole placement epochs lasting at least block_length_s(span)
+    (BLOCK_S, shorter for short runs so that there are MIN_BLOCKS): an epoch's placement stays
+    in one block, and so does a burst of the machine shorter than a block. Samples with a time
+    but no epoch get blocks of time alone; samples with neither (runs before schema 1.2) their
+    round, which is the earlier paired-by-round bootstrap."""
     ep = np.asarray(epoch, dtype=float)
     t = np.asarray(done_ns, dtype=float)
     out = -1 - np.asarray(rounds, dtype=np.int64)  # nothing known: one block per round
-    have_ep = np.isfinite(ep)
-    if have_ep.any() and len(np.unique(ep[have_ep])) >= MIN_BLOCKS:
-        out = out.copy()
-        out[have_ep] = ep[have_ep].astype(np.int64)
-        return out
     have = np.isfinite(t)
-    if have.any():
-        t0 = float(t[have].min())
-        span_s = (float(t[have].max()) - t0) / 1e9
-        out = out.copy()
-        out[have] = block_ids(t[have], t0, block_length_s(span_s))
+    if not have.any():
+        return out
+    out = out.copy()
+    t0 = float(t[have].min())
+    length_ns = block_length_s((float(t[have].max()) - t0) / 1e9) * 1e9
+    with_ep = have & np.isfinite(ep)
+    if with_ep.any():
+        # each epoch's start; a new block begins at the first epoch starting `length` after
+        # the current block's start
+        eps, inv = np.unique(ep[with_ep], return_inverse=True)
+        starts = np.full(len(eps), np.inf)
+        np.minimum.at(starts, inv, t[with_ep])
+        block_of = np.zeros(len(eps), dtype=np.int64)
+        block, block_start = 0, float(starts.min())
+        for i in np.argsort(starts):
+            if starts[i] - block_start >= length_ns:
+                block, block_start = block + 1, float(starts[i])
+            block_of[i] = block
+        out[with_ep] = block_of[inv]
+    rest = have & ~np.isfinite(ep)
+    out[rest] = 1_000_000 + block_ids(t[rest], t0, length_ns / 1e9)
     return out
 
 

@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from gostartbench.host.arch import goarm64_supported
 from gostartbench.host.tools import HOW_TO_GET, find_tool, goamd64_supported, host_arch
 from gostartbench.matrix import ENV_PREFIX, Cell
 
@@ -59,6 +60,9 @@ def plan_for(cell: Cell, app_dir: Path) -> Plan:
         runnable = "" if ok else why
     if b["goarm64"] and host_arch() != "arm64":
         skip = skip or f"GOARM64 applies to arm64; this host is {host_arch()}"
+    elif b["goarm64"]:
+        ok, why = goarm64_supported(b["goarm64"])
+        runnable = runnable or ("" if ok else why)
     return Plan(
         build_id=cell.build_id, app=cell.app, module_root=root, package=package,
         toolchain=cell.toolchain, go_args=tuple(args), go_env=tuple(sorted(env.items())),

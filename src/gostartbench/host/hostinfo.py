@@ -9,6 +9,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from gostartbench.host.arch import EMULATED_WARNING, arm_cpu_model, emulation, hwcaps
+
 
 def _read(path: str) -> str | None:
     try:
@@ -18,8 +20,12 @@ def _read(path: str) -> str | None:
 
 
 def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo."""
+    """The CPU model name from /proc/cpuinfo (an arm64 core named from its implementer and
+    part numbers). Under user-mode emulation this is the *host's* CPU: see `emulated`."""
     text = _read("/proc/cpuinfo") or ""
+    arm = arm_cpu_model(text)
+    if arm:
+        return arm
     for line in text.splitlines():
         if line.lower().startswith(("model name", "cpu model", "hardware")):
             return line.split(":", 1)[1].strip()
@@ -94,12 +100,19 @@ def host_facts(binaries_dir: Path | None = None) -> dict[str, Any]:
         "loadavg": [round(load1, 2), round(load5, 2), round(load15, 2)],
         "read_ahead_kb": read_ahead_kb(binaries_dir) if binaries_dir else None,
         "virtualization": _read("/sys/class/dmi/id/product_name"),
+        # user-mode emulation (qemu-user): why, or None; timings then mean nothing
+        "emulated": emulation() or None,
+        "cpu_features": sorted(hwcaps()) if platform.machine() in ("aarch64", "arm64")
+        else None,
     }
 
 
 def host_warnings(facts: dict[str, Any], cpus: tuple[int, ...] | None) -> list[str]:
     """Conditions that make startup figures noisier or biased, as data for run.json/report."""
     out = []
+    if facts.get("emulated"):
+        out.append(f"{EMULATED_WARNING} ({facts['emulated']}): the code paths ran, the "
+                   "figures describe the emulator, not an arm64 CPU")
     load1 = facts.get("loadavg", [0])[0]
     if load1 > 0.5 * facts.get("cores", 1):
         out.append(f"machine loaded: 1-min load average {load1} on {facts.get('cores')} cores")

@@ -33,6 +33,7 @@ from elftools.elf.elffile import ELFFile
 
 from gostartbench.build.calib import go_helper
 from gostartbench.build.elfinfo import is_upx
+from gostartbench.host.arch import emulation
 from gostartbench.matrix import DEFAULT_TOOLCHAIN
 from gostartbench.measure.spawn import compiled_helper
 from gostartbench.measure.spec import RunSpec
@@ -154,8 +155,11 @@ def trace_run(spec: RunSpec, target: Target | None, workdir: Path, mode: str = "
 
 
 def ptrace_refused(workdir: Path) -> str:
-    """Why traced runs cannot be made here ('' when they can): Yama scope 3, a seccomp filter
-    or a container that refuses ptrace."""
+    """Why traced runs cannot be made here ('' when they can): user-mode emulation (qemu-user
+    implements no ptrace), Yama scope 3, a seccomp filter or a container that refuses it."""
+    emulated = emulation()
+    if emulated:
+        return f"ptrace is not available under user-mode emulation ({emulated})"
     try:
         t = trace_run(RunSpec(argv=("/bin/true",), env={"PATH": "/usr/bin:/bin"}), None, workdir)
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:

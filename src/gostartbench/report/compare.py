@@ -32,7 +32,8 @@ from gostartbench.results import RUN_JSON, read_json, read_samples
 def _label(run: Mapping[str, Any], i: int) -> str:
     h = run.get("host", {})
     go = ",".join(run.get("tools", {}).get("go", []) or [])
-    return f"{chr(65 + i)}: {run.get('id')} ({h.get('arch')}, {h.get('hostname')}, {go})"
+    emulated = " — EMULATED: timings are not comparable" if h.get("emulated") else ""
+    return f"{chr(65 + i)}: {run.get('id')} ({h.get('arch')}, {h.get('hostname')}, {go}){emulated}"
 
 
 def load_runs(dirs: Sequence[Path]) -> list[Analysis]:
