@@ -36,7 +36,8 @@ def test_cells_stop_at_the_precision_and_the_baseline_serves_them() -> None:
     for c in ("same", "slow", "packed"):
         assert rec[c]["stopped"] == "precision", rec
         assert rec[c]["half_width"] <= 0.02
-    assert rec["base"]["stopped"] == "precision"  # its own P50 too
+    # held to its own P50's interval too, which common bursts widen (a ratio cancels them)
+    assert rec["base"]["stopped"] in ("precision", "max_runs")
     # the baseline runs in every round any of its cells runs, √k times for k of them
     assert rec["base"]["runs"] > max(rec[c]["runs"] for c in ("same", "slow", "packed"))
     # every row on "disk" is counted; rounds are each cell's own run numbers, without gaps

@@ -36,7 +36,7 @@ import numpy as np
 from scipy import stats as sps
 
 BLOCK_S = 1.0  # the shortest block, seconds (chosen by measurement, see the module's doc)
-MIN_BLOCKS = 20  # fewer blocks than this and the bootstrap itself becomes coarse
+MIN_BLOCKS = 8  # a shorter run gets shorter blocks, at least this many (then widened)
 Z95 = 1.959964
 _CHUNK_ELEMS = 4_000_000  # bound on replicate × sample elements held at once
 

@@ -109,10 +109,11 @@ def sample_blocks(ok: pd.DataFrame) -> np.ndarray:
     for t in np.unique(timers):
         m = timers == t
         sub = ok[m]
-        ep = sub["epoch"] if "epoch" in sub else pd.Series(np.nan, index=sub.index)
-        out[m] = intervals.run_blocks(ep.to_numpy(dtype=float),
-                                      sub["done_unix_ns"].to_numpy(dtype=float),
-                                      sub["round"].to_numpy())
+        nan = np.full(len(sub), np.nan)  # columns a table from before schema 1.2 lacks
+        out[m] = intervals.run_blocks(
+            sub["epoch"].to_numpy(dtype=float) if "epoch" in sub else nan,
+            sub["done_unix_ns"].to_numpy(dtype=float) if "done_unix_ns" in sub else nan,
+            sub["round"].to_numpy())
     return out
 
 

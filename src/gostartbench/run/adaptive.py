@@ -14,9 +14,10 @@ verdict is not chosen by when it stopped.
 - Batches grow with the distance to the target (the runs a cell still needs, by the 1/√n law,
   at most doubling a cell's runs per batch) so the intervals are recomputed only a few times.
 - A cell stops at the target (`precision`), at `max_runs` (flagged in the summary's warnings)
-  or when `measure.budget_s` is spent (flagged too). With a budget, each batch takes the half
-  of the unfinished cells where a second of running narrows an interval most: a run's price
-  is its cell's P50 (plus its baseline's share).
+  or when `measure.budget_s` is spent (flagged too). With a budget, every unfinished cell keeps
+  running (a cell left out would stop gaining blocks of time, and its interval with them) and
+  the half where a second of running narrows an interval most runs twice per round: a run's
+  price is its cell's P50 (plus its baseline's share).
 - The stopping check uses STOP_MARGIN × the target, so the report's own resampling (more
   replicates, another draw) lands within the target too.
 """
@@ -48,6 +49,7 @@ from gostartbench.run.schedule import Session, Task, Unit
 STOP_MARGIN = 0.95
 CHECK_B = 600  # bootstrap replicates per check (the report uses more)
 MIN_BATCH_ROUNDS = 5
+MIN_EPOCHS = 20  # page-cache placements over a run's first `runs` rounds (at the least)
 
 
 
@@ -164,9 +166,13 @@ class Tracker:
         price = {c: float(np.median(self.walls[c])) / 1e9 if self.walls.get(c) else 1e-3
                  for c in self.cells}
         unfinished = list(active)
-        if t.budget_s is not None and active:
-            active = self._best_value(active, widths, price, failures)
         per = self._runs_per_round(active, failures)
+        if t.budget_s is not None and active:
+            # every unfinished cell keeps running (its blocks must spread over the run: an
+            # interval is as narrow as its blocks are many); the half where a second narrows
+            # an interval most runs twice per round
+            for c in self._best_value(active, widths, price, failures):
+                per[c] += 1
         rounds = self._rounds(active, widths, goal)
         if t.budget_s is not None:
             # a run costs more than its program's P50 (the harness, the slow tail, bursts):
@@ -322,6 +328,6 @@ def simulate(machine: BurstyMachine, baseline_of: Mapping[str, str | None], targ
 
 
 def epoch_runs(runs: int, cells: int) -> int:
-    """Runs per page-cache placement epoch: enough epochs (intervals.MIN_BLOCKS) over the
-    minimum rounds for the intervals to resample."""
-    return max(1, runs // intervals.MIN_BLOCKS) * max(cells, 1)
+    """Runs per page-cache placement epoch: MIN_EPOCHS placements over the minimum rounds
+    (each a fresh draw of every binary's placement effect, averaged in the P50s)."""
+    return max(1, runs // MIN_EPOCHS) * max(cells, 1)
