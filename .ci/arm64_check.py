@@ -35,6 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 SUITE = "bookworm"
 PACKAGES = ["python3", "python3-venv", "python3-pip", "gcc", "libc6-dev", "binutils",
             "ca-certificates", "musl-tools"]
+# what the tests use beyond the minimal root (ps, /usr/bin/time), ensured on every run
+EXTRA = ["procps", "time"]
 READY = ".gsb-root-ready"  # written last: a root counts only once it is complete
 DEFAULT_ROOT = Path(os.environ.get("GSB_ARM64_ROOT", "/var/cache/gostartbench/arm64-" + SUITE))
 INSIDE = Path("/work/gostartbench")  # the project's copy, inside the root
@@ -121,6 +123,10 @@ def ensure_root(root: Path, mirror: str, fresh: bool) -> None:
         shutil.rmtree(root)
     if (root / READY).exists():
         say(f"reusing the arm64 root {root}")
+        missing = [p for p in EXTRA if not (root / "var/lib/dpkg/info" / f"{p}.list").exists()]
+        if missing:
+            with mounted(root):
+                chroot(root, ["apt-get", "install", "-y", "-q", *missing], quiet=True)
         return
     if root.exists():
         shutil.rmtree(root)  # an incomplete one
@@ -135,6 +141,7 @@ def ensure_root(root: Path, mirror: str, fresh: bool) -> None:
         chroot(root, ["apt-get", "update", "-q"], quiet=True)
         chroot(root, ["apt-get", "install", "-y", "-q", "-t", f"{SUITE}-backports", "upx-ucl"],
                quiet=True)
+        chroot(root, ["apt-get", "install", "-y", "-q", *EXTRA], quiet=True)
     (root / READY).write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
     say(f"arm64 root made in {time.monotonic() - t:.0f} s")
 

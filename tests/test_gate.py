@@ -25,7 +25,7 @@ toolchains: ["1.27.3"]
 apps:
   delay: {{path: {GOAPPS}/delay, env: {{GSB_DELAY_US: "{delay_us}"}}}}
   noop: {{path: {GOAPPS}/noop}}
-measure: {{precision: 0.01, runs: 100, max_runs: 6000, warmup: 10, inittrace: false,
+measure: {{precision: 0.01, runs: 100, max_runs: 10000, warmup: 10, inittrace: false,
            phases: false, calibration: "off"}}
 """)
     out = tmp / name
