@@ -132,7 +132,7 @@ def median_interval(x: np.ndarray, blocks: np.ndarray, b: int, rng: np.random.Ge
                     ) -> Interval:
     """The P50 of x with a block-bootstrap ci95."""
     x = np.asarray(x, dtype=float)
-    if len(x) < 2:
+    if len(x) < 2 or len(np.unique(blocks)) < 2:  # one block: nothing to resample
         return Interval(float(np.median(x)) if len(x) else float("nan"), float("nan"),
                         float("nan"))
     lo, hi = np.nanpercentile(median_replicates(x, blocks, b, rng), [2.5, 97.5])
@@ -189,7 +189,8 @@ def ratio_interval(a: np.ndarray, a_blocks: np.ndarray, b_: np.ndarray, b_blocks
     """P50(a) / P50(b_) with a ci95 from resampling both by the same blocks of time."""
     a = np.asarray(a, dtype=float)
     b_ = np.asarray(b_, dtype=float)
-    if len(a) < 2 or len(b_) < 2:
+    if len(a) < 2 or len(b_) < 2 or len(np.unique(a_blocks)) < 2 or \
+            len(np.unique(b_blocks)) < 2:  # all in one block: nothing to resample
         return NAN_INTERVAL
     reps = ratio_replicates(a, a_blocks, b_, b_blocks, b, rng)
     lo, hi = np.nanpercentile(reps, [2.5, 97.5])
