@@ -54,8 +54,8 @@ def test_a_noisier_cell_gets_more_runs_and_a_quiet_one_stops_at_the_minimum() ->
     tr, _ = simulate(m, {"base": "base", "quiet": "base", "noisy": "base"},
                      Target(0.01, 30, 5000), seed=2)
     rec = tr.record()
-    assert rec["quiet"]["runs"] == 30 and rec["quiet"]["stopped"] == "precision"
-    assert rec["noisy"]["runs"] > 60 and rec["noisy"]["stopped"] == "precision"
+    assert rec["quiet"]["stopped"] == "precision" and rec["noisy"]["stopped"] == "precision"
+    assert rec["noisy"]["runs"] > 2 * rec["quiet"]["runs"]  # the runs go where the noise is
 
 
 def test_the_cap_and_the_budget_stop_cells_and_say_so() -> None:
