@@ -55,6 +55,23 @@ class CannotRun(Exception):
     """This machine cannot run the check (not a failure of the code under test)."""
 
 
+class OutOfTime(Exception):
+    """The check's time limit came first (not a failure: what was made is kept)."""
+
+
+DEADLINE: list[float] = []  # monotonic time the check must end by (--max-minutes), if any
+
+
+def left_s() -> float | None:
+    """Seconds left before the deadline (None: no limit); OutOfTime once it has passed."""
+    if not DEADLINE:
+        return None
+    left = DEADLINE[0] - time.monotonic()
+    if left <= 0:
+        raise OutOfTime
+    return left
+
+
 def say(msg: str) -> None:
     print(f"arm64 check: {msg}", flush=True)
 
@@ -62,7 +79,11 @@ def say(msg: str) -> None:
 def run(argv: Sequence[str], stdout: int | None = None) -> subprocess.CompletedProcess[str]:
     """A command (argv, no shell), echoed; raises on a non-zero exit."""
     say("$ " + " ".join(argv))
-    return subprocess.run(list(argv), text=True, check=True, stdout=stdout)
+    try:
+        return subprocess.run(list(argv), text=True, check=True, stdout=stdout,
+                              timeout=left_s())
+    except subprocess.TimeoutExpired:
+        raise OutOfTime from None
 
 
 def host_mirror() -> str:
@@ -239,8 +260,26 @@ def main() -> int:
     p.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     p.add_argument("--fresh", action="store_true", help="make the root again")
     p.add_argument("--no-tests", action="store_true", help="the run only")
+    p.add_argument("--max-minutes", type=float,
+                   help="stop (exit 0, saying so) when this is spent; the root and its caches "
+                   "are kept, so the next check goes further")
     a = p.parse_args()
     t0 = time.monotonic()
+    if a.max_minutes is not None:
+        DEADLINE.append(t0 + a.max_minutes * 60)
+    try:
+        return _check(a, t0)
+    except OutOfTime:
+        for m in ("sys", "dev/pts", "dev", "proc"):
+            subprocess.run(["umount", "-l", str(a.root / m)], check=False,
+                           stderr=subprocess.DEVNULL)
+        say(f"not finished within {a.max_minutes} min: stopped, not failed; the arm64 root and "
+            "its caches are kept, so the next check goes further")
+        return 0
+
+
+def _check(a: argparse.Namespace, t0: float) -> int:
+    """The check's steps, in order (main handles the time limit)."""
     try:
         if platform.machine() in ("aarch64", "arm64"):
             raise CannotRun("this host is arm64: run `nox -s tests` and `nox -s bench` natively")
