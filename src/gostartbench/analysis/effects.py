@@ -21,7 +21,7 @@ import pandas as pd
 
 from gostartbench import intervals
 from gostartbench.analysis.significance import DEFAULT_MIN_EFFECT, significant
-from gostartbench.analysis.stats import _rng, sample_blocks
+from gostartbench.analysis.stats import _rng, timed_by_cell
 from gostartbench.results.schema import EFFECTS_COLUMNS
 
 ALL_APPS = "all"
@@ -34,10 +34,7 @@ def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
             axis_values: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """effects.csv from summary rows and raw samples (see the module's doc)."""
     rng = _rng(seed)
-    ok = samples[(samples["ok"]) & (samples["round"] >= 0)].copy()
-    ok["block"] = sample_blocks(ok)
-    walls = {k: (v["block"].to_numpy(), v["wall_ns"].to_numpy() / 1e6)
-             for k, v in ok.groupby(["cell", "timer"])}
+    walls = timed_by_cell(samples)
     sm = summary.copy()
     for a in axes:
         sm[a] = sm[a].astype(str)
@@ -91,7 +88,7 @@ def _pairs(sm: pd.DataFrame, axes: Sequence[str], axis: str, v: str, base_v: str
 
 
 def _aggregate(tp: Sequence[Pair], timer: str,
-               walls: Mapping[tuple[str, str], tuple[np.ndarray, np.ndarray]],
+               walls: Mapping[tuple[str, str], tuple[np.ndarray, ...]],
                b: int, rng: np.random.Generator) -> dict[str, Any]:
     """Geometric-mean ratio of some pairs with its bootstrap ci95, size and RSS ratios."""
     logs = np.array([np.log(p[0]["p50_ms"] / p[1]["p50_ms"]) for p in tp])

@@ -117,6 +117,18 @@ def sample_blocks(ok: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def timed_by_cell(samples: pd.DataFrame, rss: bool = False
+                  ) -> dict[tuple[str, str], tuple[np.ndarray, ...]]:
+    """(cell, timer) → (blocks, wall ms[, peak RSS bytes]) of the ok timed samples: what every
+    interval over a run's cells is computed from."""
+    ok = samples[samples["ok"] & (samples["round"] >= 0)].copy()
+    ok["block"] = sample_blocks(ok)
+    cols = ["block", "wall_ms", *(["maxrss_bytes"] if rss else [])]
+    ok["wall_ms"] = ok["wall_ns"] / 1e6
+    return {k: tuple(v[c].to_numpy(dtype=float if c != "block" else np.int64) for c in cols)
+            for k, v in ok.groupby(["cell", "timer"])}
+
+
 def choose_b(total_samples: int, wanted: int) -> int:
     """Bootstrap resamples: `wanted`, fewer when a report holds very many samples."""
     return int(max(200, min(wanted, BUDGET // max(total_samples, 1))))

@@ -23,7 +23,7 @@ from scipy import stats as sps
 from gostartbench import intervals, results
 from gostartbench.analysis import Analysis, analyse, stats
 from gostartbench.analysis.significance import rule_text, significant
-from gostartbench.analysis.stats import sample_blocks
+from gostartbench.analysis.stats import timed_by_cell
 from gostartbench.errors import EXIT_OK, InputError
 from gostartbench.report import gate
 from gostartbench.results import RUN_JSON, read_json, read_samples
@@ -62,11 +62,7 @@ def compare_table(runs: Sequence[Analysis], b: int = 1000, seed: int = 0
                                         if j != i and (cell, timer) in kk))
     walls = []
     for a in runs:
-        s = a.samples
-        ok = s[s["ok"] & (s["round"] >= 0)].copy()
-        ok["block"] = sample_blocks(ok)
-        walls.append({k: (v["block"].to_numpy(), v["wall_ns"].to_numpy() / 1e6)
-                      for k, v in ok.groupby(["cell", "timer"])})
+        walls.append(timed_by_cell(a.samples))
     rng = np.random.default_rng(seed)
     rows = []
     for cell, timer in common:

@@ -34,7 +34,7 @@ from gostartbench import intervals
 from gostartbench.analysis import Analysis
 from gostartbench.analysis.effects import startup_rows
 from gostartbench.analysis.significance import rule_text, significant
-from gostartbench.analysis.stats import holm, sample_blocks
+from gostartbench.analysis.stats import holm, timed_by_cell
 from gostartbench.errors import InputError
 from gostartbench.results import main_timer
 
@@ -85,14 +85,6 @@ class Finding:
     failed: bool
 
 
-def _blocks(a: Analysis) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    ok = a.data.timed.copy()
-    ok["block"] = sample_blocks(ok)
-    return {k: (v["block"].to_numpy(), v["wall_ns"].to_numpy() / 1e6,
-                v["maxrss_bytes"].to_numpy(dtype=float))
-            for k, v in ok.groupby(["cell", "timer"])}
-
-
 def _p50_reps(x: np.ndarray, blocks: np.ndarray, b: int, rng: np.random.Generator,
               ref: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     """Replicates of a P50, or of P50 / reference P50 resampled by the same blocks."""
@@ -109,7 +101,7 @@ def gate(base: Analysis, new: Analysis, rules: Sequence[Rule], reference: str | 
     sb = base.summary[base.summary["timer"] == timer].set_index("cell")
     sn = new.summary[new.summary["timer"] == timer].set_index("cell")
     cells = sorted(set(sb.index) & set(sn.index))
-    wb, wn = _blocks(base), _blocks(new)
+    wb, wn = timed_by_cell(base.samples, rss=True), timed_by_cell(new.samples, rss=True)
     if reference is not None and reference not in cells:
         raise InputError(f"--reference {reference}: not a cell measured in both runs",
                          key="--reference")
