@@ -31,11 +31,13 @@ BASELINE_OF: dict[str, str | None] = {"base": "base", "same": "base", "slow": "b
 
 
 def test_cells_stop_at_the_precision_and_the_baseline_serves_them() -> None:
-    tr, rows = simulate(_machine(1), BASELINE_OF, Target(0.02, 30, 3000), seed=1)
+    # ±3%: on this machine (bursts of +25% a quarter of the time) ±2% takes some seeds past
+    # 3000 runs, since 3-s blocks carry the bursts (intervals.BLOCK_S)
+    tr, rows = simulate(_machine(1), BASELINE_OF, Target(0.03, 30, 3000), seed=1)
     rec = tr.record()
     for c in ("same", "slow", "packed"):
         assert rec[c]["stopped"] == "precision", rec
-        assert rec[c]["half_width"] <= 0.02
+        assert rec[c]["half_width"] <= 0.03
     # held to its own P50's interval too, which common bursts widen (a ratio cancels them)
     assert rec["base"]["stopped"] in ("precision", "max_runs")
     # the baseline runs in every round any of its cells runs, √k times for k of them
