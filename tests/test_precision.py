@@ -71,7 +71,9 @@ def test_the_cap_and_the_budget_stop_cells_and_say_so() -> None:
     rec = tr.record()
     assert {rec[c]["stopped"] for c in ("same", "slow", "packed")} == {"budget"}
     spent_s = (m.clock() - t0) / 1e9
-    assert spent_s <= 3.0 * 1.05  # the budget is kept (simulated seconds: no timing here)
+    # the budget is kept: a batch ends where it does, one run past it at most (simulated
+    # seconds: no timing here)
+    assert spent_s <= 3.0 + 0.02
     # with a budget, the cheap cells get more of it than the 6× dearer packed one
     assert rec["same"]["runs"] > rec["packed"]["runs"]
 
