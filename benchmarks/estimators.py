@@ -14,17 +14,14 @@ included) and the runs it would need, relative to the P50, for the same precisio
 from __future__ import annotations
 
 import argparse
-import random
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from placement import copies
+from placement import copies, timed_rounds
 from scipy import stats as sps
-
-from gostartbench.measure import RunSpec, SpawnExecutor, normalise_warm
 
 EVERY = 15  # rounds per placement epoch, as a run of this length has
 ESTIMATORS: dict[str, Callable[[np.ndarray], float]] = {
@@ -37,31 +34,6 @@ ESTIMATORS: dict[str, Callable[[np.ndarray], float]] = {
 }
 
 
-def timed(bins: list[Path], repeats: int, runs: int) -> list[list[np.ndarray]]:
-    """Per repeat, each copy's log wall times."""
-    ex = SpawnExecutor()
-    rng = random.Random(1)
-    specs = [RunSpec(argv=(str(b),), env={}) for b in bins]
-    out = []
-    try:
-        for _ in range(repeats):
-            normalise_warm(bins)
-            walls: list[list[int]] = [[] for _ in bins]
-            for r in range(-10, runs):
-                if r > 0 and r % EVERY == 0:
-                    normalise_warm(bins)
-                order = list(range(len(bins)))
-                rng.shuffle(order)
-                for i, res in zip(order, ex.run_many((specs[i], None, None) for i in order),
-                                  strict=True):
-                    if r >= 0:
-                        walls[i].append(res.wall_ns)
-            out.append([np.log(np.asarray(w, dtype=float)) for w in walls])
-    finally:
-        ex.close()
-    return out
-
-
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, default=16)
@@ -69,7 +41,8 @@ def main() -> int:
     a = p.parse_args()
     root = Path(tempfile.mkdtemp(prefix="gsb-estimators-"))
     try:
-        reps = timed(copies(root, 4), a.repeats, a.runs)
+        reps = [[np.log(w) for w in walls]
+                for walls in timed_rounds(copies(root, 4), a.repeats, a.runs, EVERY)[0]]
     finally:
         shutil.rmtree(root, ignore_errors=True)
     sd = {}

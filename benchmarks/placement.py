@@ -44,19 +44,21 @@ def copies(root: Path, n: int) -> list[Path]:
     return [Path(str(built[c.build_id].binary)) for c in mx.cells]
 
 
-def spread(bins: list[Path], mode: str, repeats: int, runs: int, every: int
-           ) -> tuple[float, float]:
-    """sd across repeats of the copies' log P50 ratio to the first; seconds spent re-reading."""
+def timed_rounds(bins: list[Path], repeats: int, runs: int, every: int | None
+                 ) -> tuple[list[list[np.ndarray]], float]:
+    """Per repeat, each binary's wall times (ns) over `runs` interleaved, shuffled rounds
+    (after 10 untimed ones), the binaries read in afresh every `every` rounds (None: once per
+    repeat); and the seconds the re-reading took."""
     ex = SpawnExecutor()
     rng = random.Random(1)
     specs = [RunSpec(argv=(str(b),), env={}) for b in bins]
-    logs, spent = [], 0.0
+    out, spent = [], 0.0
     try:
         for _ in range(repeats):
             normalise_warm(bins)
             walls: list[list[int]] = [[] for _ in bins]
             for r in range(-10, runs):
-                if mode == "epochs" and r > 0 and r % every == 0:
+                if every and r > 0 and r % every == 0:
                     t = time.perf_counter()
                     normalise_warm(bins)
                     spent += time.perf_counter() - t
@@ -66,10 +68,20 @@ def spread(bins: list[Path], mode: str, repeats: int, runs: int, every: int
                                   strict=True):
                     if r >= 0:
                         walls[i].append(res.wall_ns)
-            med = [float(np.median(w)) for w in walls]
-            logs += [np.log(m / med[0]) for m in med[1:]]
+            out.append([np.asarray(w, dtype=float) for w in walls])
     finally:
         ex.close()
+    return out, spent
+
+
+def spread(bins: list[Path], mode: str, repeats: int, runs: int, every: int
+           ) -> tuple[float, float]:
+    """sd across repeats of the copies' log P50 ratio to the first; seconds spent re-reading."""
+    reps, spent = timed_rounds(bins, repeats, runs, every if mode == "epochs" else None)
+    logs = []
+    for walls in reps:
+        med = [float(np.median(w)) for w in walls]
+        logs += [np.log(m / med[0]) for m in med[1:]]
     return float(np.std(logs, ddof=1)), spent
 
 
