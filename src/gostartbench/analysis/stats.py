@@ -144,10 +144,8 @@ def summarise(samples: pd.DataFrame, cells: pd.DataFrame, baseline_of: Mapping[s
     failed = s[~s["ok"]].groupby(["cell", "timer"]).size()
     rng = _rng(seed)
     b = choose_b(len(ok), bootstrap)
-    ok["block"] = sample_blocks(ok)
-    g = ok.groupby(["cell", "timer"], sort=True)
-    summ = _descriptive(g)
-    arrays = {k: (v["block"].to_numpy(), v["wall_ms"].to_numpy()) for k, v in g}
+    summ = _descriptive(ok.groupby(["cell", "timer"], sort=True))
+    arrays = timed_by_cell(samples)
     summ["ci95_low_ms"], summ["ci95_high_ms"] = _p50_intervals(summ, arrays, b, rng)
     summ["bootstrap_b"] = b
     rows = [_against_baseline(cell, timer, baseline_of.get(cell), arrays, b, rng)
@@ -183,7 +181,7 @@ def _descriptive(g: Any) -> pd.DataFrame:
     return summ.reset_index()
 
 
-def _p50_intervals(summ: pd.DataFrame, arrays: Mapping[tuple[str, str], tuple[Any, Any]],
+def _p50_intervals(summ: pd.DataFrame, arrays: Mapping[tuple[str, str], tuple[np.ndarray, ...]],
                    b: int, rng: np.random.Generator) -> tuple[list[float], list[float]]:
     """Block-bootstrap ci95 of each row's P50."""
     lo, hi = [], []
@@ -196,7 +194,7 @@ def _p50_intervals(summ: pd.DataFrame, arrays: Mapping[tuple[str, str], tuple[An
 
 
 def _against_baseline(cell: str, timer: str, base: str | None,
-                      arrays: Mapping[tuple[str, str], tuple[Any, Any]], b: int,
+                      arrays: Mapping[tuple[str, str], tuple[np.ndarray, ...]], b: int,
                       rng: np.random.Generator) -> dict[str, Any]:
     """Ratio to the baseline's P50 with its ci95 (both resampled by the same blocks of time)
     and the Mann–Whitney U p-value."""
