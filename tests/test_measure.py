@@ -60,6 +60,28 @@ def test_rss_is_the_childs_own(write_matrix: WriteMatrix,
     assert abs(res.maxrss_bytes - ref) <= max(0.10 * ref, 512 * 1024), (res.maxrss_bytes, ref)
 
 
+def test_the_helpers_own_memory_is_no_floor(write_matrix: WriteMatrix,
+                                             executor: SpawnExecutor) -> None:
+    """A child's ru_maxrss is at least its spawner's RSS (the kernel folds the old mm's peak in
+    at exec). A batch with one 1.5 MB request makes the helper touch 1.5 MB of buffer: a no-op
+    Go program timed after it, in the same batch and in the next, must read what it read
+    before, above the floor the helper reports."""
+    noop = _binary(write_matrix, "noop", GOAPPS / "noop")
+    spec = RunSpec(argv=(str(noop),), env=_env())
+    big = RunSpec(argv=("/bin/true",), env={f"V{i}": "x" * 100_000 for i in range(15)})
+    before = [executor.run(spec) for _ in range(5)]
+    same_batch = list(executor.run_many(iter([(spec, None, None), (big, None, None),
+                                              *[(spec, None, None)] * 5])))
+    after = [executor.run(spec) for _ in range(5)]
+    assert same_batch[1].ok, same_batch[1].reason  # the big request did run
+    rss_before = sorted(r.maxrss_bytes or 0 for r in before)
+    for r in [*same_batch[2:], *after]:
+        assert r.ok and r.maxrss_bytes is not None and r.rss_floor_bytes is not None
+        assert r.rss_floor_bytes < r.maxrss_bytes, (r.rss_floor_bytes, r.maxrss_bytes)
+        # a Go no-op reads one of a few page-granular values: at most its largest before
+        assert r.maxrss_bytes <= rss_before[-1] + 256 * 1024, (r.maxrss_bytes, rss_before)
+
+
 def test_cold_runs_fault_and_warm_ones_do_not(write_matrix: WriteMatrix,
                                               executor: SpawnExecutor) -> None:
     netcli = _binary(write_matrix, "netcli", GOAPPS / "netcli")

@@ -131,6 +131,17 @@ def test_summary_equals_pandas_own() -> None:
     assert b["significant"] and b["p_adj"] < 1e-10 and b["paired"]
 
 
+def test_an_rss_on_the_helpers_floor_is_flagged() -> None:
+    s = _samples({"base": [2.0] * 20, "small": [2.0] * 20})
+    s["rss_floor_bytes"] = 700_000
+    s.loc[s["cell"] == "small", "maxrss_bytes"] = 700_000  # the program's own peak is hidden
+    summ = stats.summarise(s, _cells(["base", "small"]), {"base": "base", "small": "base"},
+                           bootstrap=100).set_index("cell")
+    assert summ.loc["small", "rss_floor_p50_bytes"] == 700_000
+    assert "spawn helper's floor" in summ.loc["small", "warnings"]
+    assert "floor" not in summ.loc["base", "warnings"]
+
+
 def test_paired_ratio_cancels_common_drift() -> None:
     drift = np.linspace(1.0, 3.0, 200)  # the machine slows down 3× over the run
     base = 2.0 * drift

@@ -141,6 +141,8 @@ def summarise(samples: pd.DataFrame, cells: pd.DataFrame, baseline_of: Mapping[s
     s = samples
     ok = s[(s["ok"]) & (s["round"] >= 0)].copy()
     ok["wall_ms"] = ok["wall_ns"] / 1e6
+    if "rss_floor_bytes" not in ok:  # tables from before schema 1.3
+        ok["rss_floor_bytes"] = np.nan
     failed = s[~s["ok"]].groupby(["cell", "timer"]).size()
     rng = _rng(seed)
     b = choose_b(len(ok), bootstrap)
@@ -172,7 +174,8 @@ def _descriptive(g: Any) -> pd.DataFrame:
         "n": w.size(), "p50_ms": w.median(), "mean_ms": w.mean(), "stddev_ms": w.std(ddof=1),
         "p90_ms": w.quantile(0.9), "p99_ms": w.quantile(0.99), "min_ms": w.min(),
         "max_ms": w.max(),
-        "maxrss_p50_bytes": g["maxrss_bytes"].median(), "minflt_p50": g["minflt"].median(),
+        "maxrss_p50_bytes": g["maxrss_bytes"].median(),
+        "rss_floor_p50_bytes": g["rss_floor_bytes"].median(), "minflt_p50": g["minflt"].median(),
         "majflt_p50": g["majflt"].median(),
         "user_p50_ms": g["user_ns"].median() / 1e6, "sys_p50_ms": g["sys_ns"].median() / 1e6,
     })
@@ -227,6 +230,9 @@ def _warnings(r: Mapping[str, Any]) -> str:
         w.append("no baseline cell")
     elif r["ratio"] != r["ratio"]:
         w.append("baseline not measured")
+    if r.get("maxrss_p50_bytes", 0) <= r.get("rss_floor_p50_bytes", float("nan")):
+        # the child's ru_maxrss is max(its own peak, the spawner's RSS): this one is the latter
+        w.append("RSS at the spawn helper's floor (the program's own peak is at most this)")
     return "; ".join(w)
 
 

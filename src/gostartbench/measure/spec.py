@@ -37,6 +37,8 @@ class RunResult:
     maxrss_bytes: int | None
     minflt: int | None
     majflt: int | None
+    # the spawner's resident set at the spawn: the child's maxrss cannot read below it
+    rss_floor_bytes: int | None = None
     stdout: str = ""
     stderr: str = ""
     ok: bool = True

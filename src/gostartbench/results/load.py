@@ -26,8 +26,8 @@ from gostartbench.results.schema import (
     SCHEMA_VERSION,
 )
 
-_NUMERIC_SAMPLES = ("round", "wall_ns", "user_ns", "sys_ns", "maxrss_bytes", "minflt", "majflt",
-                    "exit_code", "signal", "done_unix_ns", "epoch")
+_NUMERIC_SAMPLES = ("round", "wall_ns", "user_ns", "sys_ns", "maxrss_bytes", "rss_floor_bytes",
+                    "minflt", "majflt", "exit_code", "signal", "done_unix_ns", "epoch")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 # major.minor: a reader refuses a newer major (one line), reads any minor. Runs written before
 # the version existed (no `schema_version` in run.json) read as 1.0.
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 RUN_JSON = "run.json"
 CELLS_CSV = "cells.csv"
@@ -99,6 +99,8 @@ SAMPLES = _cols(
     ("user_ns", "ns", "user CPU time of the child"),
     ("sys_ns", "ns", "system CPU time of the child"),
     ("maxrss_bytes", "bytes", "peak RSS of the child (hyperfine's includes its own image)"),
+    ("rss_floor_bytes", "bytes", "the spawn helper's own RSS at the spawn: the child's peak "
+     "cannot read below it; empty for hyperfine and before schema 1.3"),
     ("minflt", "", "minor page faults"),
     ("majflt", "", "major page faults (reads from disk: cold runs)"),
     ("exit_code", "", "exit code (hyperfine: 128+signal for a killed program)"),
@@ -120,7 +122,9 @@ SUMMARY = _cols(
     ("stddev_ms", "ms", "standard deviation (ddof=1)"), ("p90_ms", "ms", "90th percentile"),
     ("p99_ms", "ms", "99th percentile"), ("min_ms", "ms", "fastest run"),
     ("max_ms", "ms", "slowest run"),
-    ("maxrss_p50_bytes", "bytes", "median peak RSS"), ("minflt_p50", "", "median minor faults"),
+    ("maxrss_p50_bytes", "bytes", "median peak RSS"),
+    ("rss_floor_p50_bytes", "bytes", "median RSS floor (the spawn helper's own RSS)"),
+    ("minflt_p50", "", "median minor faults"),
     ("majflt_p50", "", "median major faults"), ("user_p50_ms", "ms", "median user CPU"),
     ("sys_p50_ms", "ms", "median system CPU"),
     ("mad_ms", "ms", "median absolute deviation (unscaled)"), ("cv", "", "stddev / mean"),
@@ -138,7 +142,7 @@ SUMMARY = _cols(
     ("significant", "", "p_adj < 0.05, ci95 excludes 1 and |ratio − 1| ≥ min_effect"),
     ("n_failed", "", "failed runs"),
     ("warnings", "", "few samples, high cv, failed runs, no baseline, stopped short of the "
-     "precision target…; '; '-separated"),
+     "precision target, RSS at the spawn helper's floor…; '; '-separated"),
     # then the cell's build facts from cells.csv (go_version, build_id, size_bytes, …)
 )
 EFFECTS = _cols(

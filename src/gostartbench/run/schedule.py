@@ -74,7 +74,8 @@ def sample_row(unit: Unit, rnd: int, timer: str, res: RunResult, done_ns: int, e
     return {
         "cell": unit.cell, "round": rnd, "cache": unit.cache, "timer": timer,
         "wall_ns": res.wall_ns, "user_ns": res.user_ns, "sys_ns": res.sys_ns,
-        "maxrss_bytes": res.maxrss_bytes, "minflt": res.minflt, "majflt": res.majflt,
+        "maxrss_bytes": res.maxrss_bytes, "rss_floor_bytes": res.rss_floor_bytes,
+        "minflt": res.minflt, "majflt": res.majflt,
         "exit_code": res.exit_code, "signal": res.signal, "ok": res.ok, "reason": res.reason,
         "done_unix_ns": done_ns, "epoch": epoch,
     }
