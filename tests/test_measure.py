@@ -4,9 +4,11 @@ Assertions are about what happened, never about how long it took within a tight 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +16,14 @@ from pathlib import Path
 import pytest
 
 from gostartbench import build, matrix
+from gostartbench.build.elfinfo import read_facts
+from gostartbench.host.tools import TOOLS_PATH_ENV
 from gostartbench.matrix import Expect, Ready
 from gostartbench.measure import (
     RunSpec,
     SpawnExecutor,
     evict,
+    helper_path,
     normalise_warm,
     parse_inittrace,
 )
@@ -80,6 +85,33 @@ def test_the_helpers_own_memory_is_no_floor(write_matrix: WriteMatrix,
         assert r.rss_floor_bytes < r.maxrss_bytes, (r.rss_floor_bytes, r.maxrss_bytes)
         # a Go no-op reads one of a few page-granular values: at most its largest before
         assert r.maxrss_bytes <= rss_before[-1] + 256 * 1024, (r.maxrss_bytes, rss_before)
+
+
+def test_the_helper_is_static_and_dynamic_where_it_must(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Static where the C library allows (its RSS is every reading's floor); where `cc -static`
+    fails (no libc.a), a dynamic helper that still times runs and reports its floor."""
+    assert read_facts(helper_path()).interpreter == "", "the default helper is not static"
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    assert gcc is not None
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    cc = bin_dir / "cc"  # a C compiler whose static link fails, as without glibc's libc.a
+    cc.write_text(f"#!{sys.executable}\nimport os, sys\nif '-static' in sys.argv:\n"
+                  f"    sys.exit('cannot find -lc')\nos.execv({gcc!r}, [{gcc!r}, *sys.argv[1:]])\n")
+    cc.chmod(0o755)
+    monkeypatch.setenv(TOOLS_PATH_ENV, str(bin_dir))
+    monkeypatch.setenv("GOSTARTBENCH_CACHE", str(tmp_path / "cache"))
+    dynamic = helper_path()
+    assert dynamic.is_relative_to(tmp_path) and read_facts(dynamic).interpreter != ""
+    ex = SpawnExecutor()
+    try:
+        assert ex.helper == str(dynamic)
+        res = ex.run(RunSpec(argv=("/bin/true",), env={}))
+    finally:
+        ex.close()
+    assert res.ok and res.rss_floor_bytes is not None and res.maxrss_bytes is not None
+    assert res.maxrss_bytes >= res.rss_floor_bytes > 0
 
 
 def test_cold_runs_fault_and_warm_ones_do_not(write_matrix: WriteMatrix,
