@@ -110,8 +110,9 @@ def test_the_helper_is_static_and_dynamic_where_it_must(tmp_path: Path,
         res = ex.run(RunSpec(argv=("/bin/true",), env={}))
     finally:
         ex.close()
-    assert res.ok and res.rss_floor_bytes is not None and res.maxrss_bytes is not None
-    assert res.maxrss_bytes >= res.rss_floor_bytes > 0
+    # (that the floor lies under the child's peak is test_the_helpers_own_memory_is_no_floor's:
+    # not so under qemu-user, whose vfork is a fork and whose RSS is the emulator's)
+    assert res.ok and (res.rss_floor_bytes or 0) > 0 and (res.maxrss_bytes or 0) > 0
 
 
 def test_cold_runs_fault_and_warm_ones_do_not(write_matrix: WriteMatrix,

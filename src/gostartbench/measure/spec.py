@@ -37,7 +37,7 @@ class RunResult:
     maxrss_bytes: int | None
     minflt: int | None
     majflt: int | None
-    # the spawner's resident set at the spawn: the child's maxrss cannot read below it
+    # the spawner's resident set at the spawn: natively, the child's maxrss reads no lower
     rss_floor_bytes: int | None = None
     stdout: str = ""
     stderr: str = ""

@@ -99,8 +99,8 @@ SAMPLES = _cols(
     ("user_ns", "ns", "user CPU time of the child"),
     ("sys_ns", "ns", "system CPU time of the child"),
     ("maxrss_bytes", "bytes", "peak RSS of the child (hyperfine's includes its own image)"),
-    ("rss_floor_bytes", "bytes", "the spawn helper's own RSS at the spawn: the child's peak "
-     "cannot read below it; empty for hyperfine and before schema 1.3"),
+    ("rss_floor_bytes", "bytes", "the spawn helper's own RSS at the spawn: Linux counts it into "
+     "the child's peak, which reads no lower; empty for hyperfine and before schema 1.3"),
     ("minflt", "", "minor page faults"),
     ("majflt", "", "major page faults (reads from disk: cold runs)"),
     ("exit_code", "", "exit code (hyperfine: 128+signal for a killed program)"),
