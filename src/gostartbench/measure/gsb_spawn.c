@@ -74,6 +74,7 @@ static int64_t tv_ns(struct timeval tv) {
  * (-1 where /proc cannot tell). The kernel reads the same per-mm counters at the exec. */
 static int clear_refs_fd = -1, statm_fd = -1;
 static long floor_kb = -1;
+static size_t page_size = 4096; /* set in main */
 
 static void reset_floor(void) {
     if (clear_refs_fd >= 0 && write(clear_refs_fd, "5", 1) != 1) {
@@ -87,7 +88,7 @@ static void reset_floor(void) {
         b[n] = 0;
         long size = 0, resident = 0;
         if (sscanf(b, "%ld %ld", &size, &resident) == 2)
-            floor_kb = resident * (sysconf(_SC_PAGESIZE) / 1024);
+            floor_kb = resident * (long)(page_size / 1024);
     }
 }
 
@@ -280,7 +281,6 @@ static int serve(void) {
     size_t cap = 1 << 20, len = 0, pos = 0, dropped = 0;
     char *buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (buf == MAP_FAILED) { perror("mmap"); return 2; }
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
     for (;;) {
         /* Find one complete request in buf[pos..len): fields up to an empty one. */
         size_t end = pos;
@@ -294,7 +294,7 @@ static int serve(void) {
             fflush(stdout);
             if (pos > 0) { memmove(buf, buf + pos, len - pos); len -= pos; pos = 0; }
             dropped = 0;
-            size_t kept = (len + page - 1) / page * page;
+            size_t kept = (len + page_size - 1) / page_size * page_size;
             if (kept < cap) madvise(buf + kept, cap - kept, MADV_DONTNEED);
             if (len == cap) {
                 char *grown = mremap(buf, cap, cap * 2, MREMAP_MAYMOVE);
@@ -308,7 +308,7 @@ static int serve(void) {
             len += (size_t)n;
             continue;
         }
-        size_t used_up = pos / page * page; /* whole pages of requests already run */
+        size_t used_up = pos / page_size * page_size; /* whole pages of requests already run */
         if (used_up > dropped) {
             madvise(buf + dropped, used_up - dropped, MADV_DONTNEED);
             dropped = used_up;
@@ -383,6 +383,7 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_alarm;
     sigaction(SIGALRM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
     clear_refs_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
     statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     if (server) return serve();

@@ -42,6 +42,9 @@ def compiled_helper(source: Path, name: str) -> Path:
 _HELPERS: dict[tuple[Path, str, Path], Path] = {}
 
 
+_STATIC_KEY = b"static-first"  # in the cache key: helpers built before this were dynamic
+
+
 def _compile(source: Path, name: str) -> Path:
     src = source.read_bytes()
     cc = find_tool("cc")
@@ -70,9 +73,6 @@ def _compile(source: Path, name: str) -> Path:
             raise RuntimeError(f"cannot compile {name}: {p.stderr.strip()[:300]}")
         os.replace(tmp, out)
     return out
-
-
-_STATIC_KEY = b"static-first"  # in the cache key: helpers built before this were dynamic
 
 
 def _floor(d: dict[str, str]) -> int | None:

@@ -285,29 +285,24 @@ def run_batches(session: Session, tracker: Tracker, spent_s: Callable[[], float]
     cell has stopped. The session's sink must hand each ok timed run to `tracker.add`."""
     nxt = {c: 1 + max((r for (cell, r, timer) in session.done
                        if cell == c and timer == "spawn"), default=-1) for c in tracker.cells}
-    interrupted = session.should_stop
     budget = tracker.target.budget_s
     # a batch is planned to fit the budget by the runs' cost so far; should it cost more, it
     # ends where the budget does (the next check then stops the unfinished cells: "budget")
-    session.should_stop = (lambda: interrupted() or spent_s() >= budget) \
-        if budget is not None else interrupted
-    try:
-        while True:
-            batch = tracker.next_batch(session.failures, spent_s())
-            if not batch:
-                return
-            tasks = []
-            for c in batch:
-                tasks.append(Task(nxt[c], c))
-                nxt[c] += 1
-            session.progress = progress(tracker, len(tasks)) if progress else None
-            session.measure(tasks, prepare=False)
-            if interrupted():
-                for c in tracker.cells:
-                    tracker.stopped.setdefault(c, STOP_INTERRUPTED)
-                return
-    finally:
-        session.should_stop = interrupted
+    spent = (lambda: spent_s() >= budget) if budget is not None else None
+    while True:
+        batch = tracker.next_batch(session.failures, spent_s())
+        if not batch:
+            return
+        tasks = []
+        for c in batch:
+            tasks.append(Task(nxt[c], c))
+            nxt[c] += 1
+        session.progress = progress(tracker, len(tasks)) if progress else None
+        session.measure(tasks, prepare=False, until=spent)
+        if session.should_stop():
+            for c in tracker.cells:
+                tracker.stopped.setdefault(c, STOP_INTERRUPTED)
+            return
 
 
 def simulate(machine: BurstyMachine, baseline_of: Mapping[str, str | None], target: Target,

@@ -156,11 +156,14 @@ class Session:
         self._record(task, unit, res, timer)
         return res
 
-    def measure(self, tasks: Iterable[Task] | None = None, prepare: bool = True
-                ) -> dict[str, str]:
+    def measure(self, tasks: Iterable[Task] | None = None, prepare: bool = True,
+                until: Callable[[], bool] | None = None) -> dict[str, str]:
         """Run the pending (or given) tasks in order, back to back (the executor keeps the
         next run queued); returns cell → failure reason. `prepare`: normalise the page cache
-        first (later batches of a precision target go on in the current epoch)."""
+        first (later batches of a precision target go on in the current epoch). `until`: a
+        further reason to stop early, besides `should_stop` (a spent time budget)."""
+        stop = self.should_stop if until is None else \
+            (lambda: self.should_stop() or until())
         todo = list(tasks) if tasks is not None else self.pending()
         if prepare:
             self.prepare()
@@ -168,9 +171,9 @@ class Session:
         step = self.epoch_runs or max(total, 1)
         at = 0
         epoch_start = time.monotonic()
-        while at < total and not self.should_stop():
+        while at < total and not stop():
             seg = todo[at:at + step]
-            self._measure_segment(seg, at, total)
+            self._measure_segment(seg, at, total, stop)
             at += len(seg)
             # a new placement once this one has run EPOCH_OVERHEAD⁻¹ × its own cost
             if self.epoch_runs and at < total and time.monotonic() - epoch_start >= \
@@ -179,12 +182,13 @@ class Session:
                 epoch_start = time.monotonic()
         return self.failures
 
-    def _measure_segment(self, todo: Sequence[Task], offset: int, total: int) -> None:
+    def _measure_segment(self, todo: Sequence[Task], offset: int, total: int,
+                         stop: Callable[[], bool]) -> None:
         sent: list[Task] = []
 
         def items() -> Iterator[RunItem]:
             for t in todo:
-                if self.should_stop():
+                if stop():
                     return
                 if t.cell in self.failures:
                     continue
