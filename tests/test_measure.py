@@ -17,6 +17,7 @@ import pytest
 
 from gostartbench import build, matrix
 from gostartbench.build.elfinfo import read_facts
+from gostartbench.host.arch import emulation
 from gostartbench.host.tools import TOOLS_PATH_ENV
 from gostartbench.matrix import Expect, Ready
 from gostartbench.measure import (
@@ -65,6 +66,8 @@ def test_rss_is_the_childs_own(write_matrix: WriteMatrix,
     assert abs(res.maxrss_bytes - ref) <= max(0.10 * ref, 512 * 1024), (res.maxrss_bytes, ref)
 
 
+@pytest.mark.skipif(bool(emulation()), reason="under qemu-user a vfork is a fork and ru_maxrss "
+                    "is the emulator's (its code cache grows run by run): no kernel floor to test")
 def test_the_helpers_own_memory_is_no_floor(write_matrix: WriteMatrix,
                                              executor: SpawnExecutor) -> None:
     """A child's ru_maxrss is at least its spawner's RSS (the kernel folds the old mm's peak in
