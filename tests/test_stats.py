@@ -244,3 +244,17 @@ def test_glance_table_from_known_effects() -> None:
     assert row[0] == "strip: none → unneeded"
     assert row[1].endswith("n.s.") and row[2] == "-20.0% [-21.0, -19.0]"
     assert row[4] == "-36%" and row[5] == "+0%"
+
+
+def test_spread_is_the_robust_sd_of_log_times_and_its_ratio_has_an_interval() -> None:
+    rng = np.random.default_rng(3)
+    a = np.exp(rng.normal(0.0, 0.10, 4000))
+    b = np.exp(rng.normal(0.0, 0.20, 4000))
+    assert stats.spread(a) == pytest.approx(0.10, rel=0.06)
+    assert stats.spread(b) == pytest.approx(0.20, rel=0.06)
+    # a few very slow runs move cv, not the spread
+    slow = np.concatenate([a, np.full(40, 50.0)])
+    assert stats.spread(slow) == pytest.approx(stats.spread(a), rel=0.05)
+    assert np.std(slow) / np.mean(slow) > 3 * np.std(a) / np.mean(a)
+    ratio, lo, hi = stats.spread_ratio(b, a, b=500)
+    assert lo < ratio < hi and lo > 1.5 and hi < 2.5

@@ -4,7 +4,9 @@
   posix_spawn + wait loop (the helper's -n mode) and `hyperfine -N`, in the same run;
 - accuracy: a program that busy-waits in init() for a delay given at run time, timed at a
   ladder of delays; measured delta (paired by round against delay 0) against injected;
-- noise: cv of the floor and the smallest P50 difference the settings can resolve.
+- noise: cv of the floor and the smallest P50 difference the settings can resolve; and how
+  much one start varies under the framework's loop against the bare C loop and hyperfine (the
+  noise the harness adds, if any, is that ratio above 1).
 """
 
 from __future__ import annotations
@@ -111,11 +113,12 @@ def calibrate(runs: int = 300, cpus: tuple[int, ...] | None = None, seed: int = 
 def _floor_runs(ex: SpawnExecutor, noop: RunSpec, binary: Path, runs: int,
                 cpus: tuple[int, ...] | None) -> tuple[list[int], list[int], list[int]]:
     """The no-op timed by the framework's loop, the C loop and hyperfine, in alternating
-    blocks so drift favours none."""
+    blocks so drift favours none. Blocks of about 30 runs: noise comes in bursts of seconds,
+    and a burst that falls in one loop's block of 100 would pass for that loop's own noise."""
     fw: list[int] = []
     cl: list[int] = []
     hf: list[int] = []
-    blocks = 5
+    blocks = max(5, runs // 30)
     for _ in range(blocks):
         fw += [r.wall_ns for r in ex.run_many((noop, None, None) for _ in range(runs // blocks))]
         cl += c_loop(binary, runs // blocks, cpus)
@@ -176,7 +179,11 @@ def _floor_figures(fw: list[int], cl: list[int], hf: list[int], seed: int) -> di
     fw_p50 = statistics.median(fw) / 1e6
     cl_p50 = statistics.median(cl) / 1e6
     hf_p50 = statistics.median(hf) / 1e6 if hf else None
-    return {"framework_p50_ms": fw_p50, "c_loop_p50_ms": cl_p50,
+    s_ratio, s_lo, s_hi = stats.spread_ratio(fw, cl, seed=seed)
+    return {"framework_spread": stats.spread(fw), "c_loop_spread": stats.spread(cl),
+            "hyperfine_spread": stats.spread(hf) if hf else None,
+            "spread_over_c": s_ratio, "spread_over_c_ci95": [s_lo, s_hi],
+            "framework_p50_ms": fw_p50, "c_loop_p50_ms": cl_p50,
             "hyperfine_p50_ms": hf_p50, "framework_over_c": fw_p50 / cl_p50,
             "framework_over_hyperfine": (fw_p50 / hf_p50) if hf_p50 else None,
             "framework_over_c_ci95": c_ci, "framework_over_hyperfine_ci95": h_ci,
@@ -242,6 +249,12 @@ def calibrate_command(args: argparse.Namespace) -> int:
     n = res["noise"]
     print(f"noise: cv {n['cv']:.3f}; P50 ci95 half-width {n['p50_ci95_halfwidth_ms'] * 1000:.0f}µs"
           f" ({n['p50_ci95_halfwidth_rel'] * 100:.2f}%): smaller differences are not resolved")
+    s_lo, s_hi = f["spread_over_c_ci95"]
+    hf_spread = (f", hyperfine -N {f['hyperfine_spread']:.1%}" if f["hyperfine_spread"] is not None
+                 else "")
+    print(f"  one start varies by {f['framework_spread']:.1%} (robust sd of log wall); the bare "
+          f"C loop's {f['c_loop_spread']:.1%}{hf_spread}: ratio {f['spread_over_c']:.2f} "
+          f"[ci95 {s_lo:.2f}, {s_hi:.2f}] (above 1: noise the harness adds)")
     out = Path(args.out) if args.out else None
     if out:
         results.write_json(out / "calibration.json", res)

@@ -122,7 +122,11 @@ def _calibration_rows(c: Mapping[str, Any] | None) -> list[tuple[str, str]]:
         f"{r['injected_ms']:g}→{r['measured_delta_ms']:.3f} ms" for r in c["ladder"])
         + (" (all within max(40 µs, 5%))" if c.get("ladder_met") else " (NOT all within target)")))
     n = c["noise"]
-    rows.append(("noise", f"cv {n['cv']:.3f}; P50 resolution ±{n['p50_ci95_halfwidth_rel']:.2%}"))
+    spread = (f"; one start varies by {f['framework_spread']:.1%}, the bare C loop's by "
+              f"{f['c_loop_spread']:.1%} (×{f['spread_over_c']:.2f})"
+              if f.get("framework_spread") is not None else "")  # before 2026-11-28: absent
+    rows.append(("noise", f"cv {n['cv']:.3f}; P50 resolution ±{n['p50_ci95_halfwidth_rel']:.2%}"
+                 + spread))
     return rows
 
 
