@@ -249,12 +249,17 @@ def paired_delta_ms(a_ns: Sequence[int], b_ns: Sequence[int], b: int = 2000, see
             "ci95_high_ms": float(np.percentile(reps, 97.5))}
 
 
+def _log_iqr(logs: np.ndarray) -> np.ndarray:
+    """Interquartile range of log wall times, along the last axis (one row per resample)."""
+    q1, q3 = np.quantile(logs, [0.25, 0.75], axis=-1)
+    return np.asarray(q3 - q1)
+
+
 def spread(walls: Sequence[float] | np.ndarray) -> float:
     """How much one start varies: the robust sd of the log wall times (interquartile range /
     1.349, the sd a normal distribution with that IQR has), as a fraction. Unlike cv it is not
     moved by a few very slow runs."""
-    q1, q3 = np.quantile(np.log(np.asarray(walls, dtype=float)), [0.25, 0.75])
-    return float((q3 - q1) / 1.349)
+    return float(_log_iqr(np.log(np.asarray(walls, dtype=float))) / 1.349)
 
 
 def spread_ratio(a: Sequence[float] | np.ndarray, b_: Sequence[float] | np.ndarray,
@@ -265,14 +270,8 @@ def spread_ratio(a: Sequence[float] | np.ndarray, b_: Sequence[float] | np.ndarr
     which is why callers take the two in alternating blocks)."""
     x, y = np.log(np.asarray(a, dtype=float)), np.log(np.asarray(b_, dtype=float))
     rng = _rng(seed)
-    xs = np.sort(x[rng.integers(0, len(x), (b, len(x)))], axis=1)
-    ys = np.sort(y[rng.integers(0, len(y), (b, len(y)))], axis=1)
-
-    def iqr(m: np.ndarray) -> np.ndarray:
-        q1, q3 = np.quantile(m, [0.25, 0.75], axis=1)
-        return np.asarray(q3 - q1)
-
-    reps = iqr(xs) / np.maximum(iqr(ys), 1e-12)
+    reps = (_log_iqr(x[rng.integers(0, len(x), (b, len(x)))])
+            / np.maximum(_log_iqr(y[rng.integers(0, len(y), (b, len(y)))]), 1e-12))
     return (spread(a) / max(spread(b_), 1e-12), float(np.percentile(reps, 2.5)),
             float(np.percentile(reps, 97.5)))
 
