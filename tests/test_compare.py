@@ -3,6 +3,7 @@ and a run with crashing and hanging programs goes on and says why."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -118,3 +119,48 @@ measure: {{runs: 6, warmup: 1, timeout_s: 1, inittrace: false}}
     s = pd.read_csv(d / "samples.csv")
     assert (s[s["cell"].str.startswith("hello")]["ok"]).sum() == 6
     assert (s[s["cell"].str.startswith("hang")]).shape[0] == 1  # stopped at its first failure
+
+
+# benchstat itself, pinned (golang.org/x/perf), built with the project's toolchain.
+BENCHSTAT = "golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da"
+
+
+def _benchstat() -> Path:
+    from gostartbench.host.tools import cache_dir, get_toolchain, go_env
+
+    from .conftest import TOOLCHAIN
+
+    tc = get_toolchain(TOOLCHAIN)
+    gobin = cache_dir() / "gobin"
+    p = subprocess.run([str(tc.go), "install", BENCHSTAT], capture_output=True, text=True,
+                       env=go_env(tc.goroot, {"GOBIN": str(gobin)}), timeout=600, check=False)
+    if p.returncode != 0:
+        why = f"go install {BENCHSTAT} failed: {p.stderr.strip()[-300:]}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    return gobin / "benchstat"
+
+
+def test_real_benchstat_reads_two_runs(tmp_path: Path) -> None:
+    """The real benchstat on `compare --format benchstat` of two real runs of one matrix: its
+    table names every matched cell, with both runs as columns."""
+    body = f"""version: 1
+apps: {{hello: {{path: {GOAPPS}/hello, expect: {{stdout: "Hello, Go!"}}}}}}
+axes: {{ldflags: ["", "-s -w"]}}
+measure: {{runs: 8, warmup: 1, inittrace: false, phases: false, calibration: off}}
+"""
+    a, b = _run(tmp_path, "base", body), _run(tmp_path, "head", body)
+    text = subprocess.run([sys.executable, "-m", "gostartbench", "compare", str(a), str(b),
+                           "--format", "benchstat"], capture_output=True, text=True,
+                          check=True).stdout
+    (tmp_path / "bench.txt").write_text(text)
+    p = subprocess.run([str(_benchstat()), "-col", "gsbrun", str(tmp_path / "bench.txt")],
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert p.returncode == 0, p.stderr
+    table = p.stdout
+    assert "base" in table and "head" in table and "vs base" in table
+    cells = set(pd.read_csv(a / "cells.csv")["cell"]) & set(pd.read_csv(b / "cells.csv")["cell"])
+    assert len(cells) == 2
+    for cell in cells:
+        assert f"cell={cell}/timer=spawn" in table, table

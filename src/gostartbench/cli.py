@@ -209,7 +209,8 @@ def _build(args: argparse.Namespace) -> int:
         raise InputError(f"-k {args.expr!r} selects no cell", key="-k")
     nbin = len({c.build_id for c in cells})
     prog = Progress(nbin, "build")
-    res = build.build_cells(mx, cells, args.jobs, progress=lambda d, t, cur: prog.update(d, cur))
+    res = build.build_cells(mx, cells, args.jobs, progress=lambda d, t, cur: prog.update(d, cur),
+                            note=prog.note)
     prog.close()
     rows = build.cell_rows(mx, cells, res)
     out = Path(args.out) if args.out else Path("results") / "build"

@@ -37,6 +37,13 @@ class Progress:
                 self._last_pct = pct
                 sys.stderr.write(f"{self.label}: {done}/{self.total} ({pct}%)\n")
 
+    def note(self, line: str) -> None:
+        """A line of its own above the progress (a slow step, named with its time)."""
+        if self.quiet:
+            return
+        sys.stderr.write(("\r\033[K" if self.tty else "") + f"{self.label}: {line}\n")
+        sys.stderr.flush()
+
     def close(self) -> None:
         """End the progress line."""
         if self.tty and not self.quiet:

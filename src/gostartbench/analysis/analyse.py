@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from gostartbench.analysis import stats
+from gostartbench.analysis import deps, stats
 from gostartbench.analysis.effects import effects
 from gostartbench.analysis.labels import cell_label
 from gostartbench.analysis.phases import phase_effects, phase_table, traced_vs_untraced
@@ -28,6 +28,9 @@ class Analysis:
     baseline: Mapping[str, str]  # axis → baseline value (toolchain too, with several)
     phases: pd.DataFrame = field(default_factory=pd.DataFrame)  # cell × phase medians
     phase_effects: pd.DataFrame = field(default_factory=pd.DataFrame)  # where costs land
+    modules: pd.DataFrame = field(default_factory=pd.DataFrame)  # init by module, per cell
+    module_effects: pd.DataFrame = field(default_factory=pd.DataFrame)  # knobs × modules
+    init_vs_phase: pd.DataFrame = field(default_factory=pd.DataFrame)  # two views of init
 
     @property
     def axes(self) -> list[str]:
@@ -123,5 +126,14 @@ def analyse(data: RunData) -> Analysis:
                                           for w in summary.loc[m, "warnings"]]
         pe = phase_effects(data.phases, summary, eff_axes, base, axis_values, seed=st.seed)
         eff = pd.concat([eff, pe.assign(significant=False)], ignore_index=True)
+    att = deps.attributed(data.inittrace, cells, data.deps) if len(data.inittrace) else \
+        pd.DataFrame()
+    mods = deps.module_table(att, seed=st.seed)
+    me = pd.DataFrame()
+    if len(mods) and len(summary):
+        top = {app: list(g.groupby("module")["init_ms"].max().nlargest(deps.TOP_MODULES).index)
+               for app, g in mods.groupby("app")}
+        me = deps.module_effects(att, summary, eff_axes, base, axis_values, top, seed=st.seed)
     return Analysis(data=data, summary=summary, effects=eff, init=init, baseline=base,
-                    phases=table, phase_effects=pe)
+                    phases=table, phase_effects=pe, modules=mods, module_effects=me,
+                    init_vs_phase=deps.init_vs_phase(att, table))

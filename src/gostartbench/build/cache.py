@@ -20,10 +20,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gostartbench.build.modules import local_replacements
 from gostartbench.build.plan import Plan
-from gostartbench.host.tools import Toolchain, cache_dir, file_lock, find_tool, host_arch
+from gostartbench.host.tools import (
+    Toolchain,
+    cache_dir,
+    effective_go_env,
+    file_lock,
+    find_tool,
+    host_arch,
+)
 
-FORMAT = 4  # bump when the cache layout or key recipe changes
+# The user's settings that change what `go build` makes (they pass through: host/tools.py).
+KEYED_GO_ENV = ("GOFLAGS", "GOTOOLCHAIN", "GOEXPERIMENT")
+
+FORMAT = 5  # bump when the cache layout or key recipe changes
 
 _TREE_CACHE: dict[Path, str] = {}
 _TREE_LOCK = threading.Lock()
@@ -36,7 +47,10 @@ def tree_hash(root: Path) -> str:
             return _TREE_CACHE[root]
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+        # Dot and underscore folders are not Go's; a folder with a go.mod of its own is another
+        # module, not part of this one's source.
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_"))
+                             and not (Path(dirpath) / d / "go.mod").is_file())
         for name in sorted(filenames):
             p = Path(dirpath) / name
             if not p.is_file():
@@ -57,7 +71,9 @@ def _hash(obj: Any) -> str:
 
 
 def go_key(plan: Plan, tc: Toolchain) -> str:
-    """The cache key of a `go build`: every input that can change its output."""
+    """The cache key of a `go build`: every input that can change its output (the module's
+    tree holds go.mod, go.sum and vendor/modules.txt; go.sum pins every module's content; local
+    `replace` targets are hashed too)."""
     env = dict(plan.go_env)
     cc = ""
     if env.get("CGO_ENABLED") == "1":
@@ -69,6 +85,9 @@ def go_key(plan: Plan, tc: Toolchain) -> str:
         "format": FORMAT, "go": tc.version, "goroot": str(tc.goroot), "arch": host_arch(),
         "src": tree_hash(plan.module_root), "pkg": plan.package, "args": plan.go_args,
         "env": plan.go_env, "cc": cc, "app": plan.app, "where": where,
+        "user_env": {k: v for k, v in effective_go_env(tc.go, KEYED_GO_ENV).items() if v},
+        "replaced": [tree_hash(d) for d in local_replacements(plan.module_root, tc)
+                     if d.is_dir()],
     })
 
 

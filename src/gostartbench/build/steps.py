@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gostartbench.build.cache import _entry, entry_dir
+from gostartbench.build.modules import DEPS_FILE, package_graph, write_deps
 from gostartbench.build.plan import Plan
 from gostartbench.host.tools import Toolchain, find_tool, go_env
 
@@ -41,6 +42,13 @@ def _go_build(plan: Plan, tc: Toolchain, key: str) -> dict[str, Any]:
                         _excerpt(proc.stderr or proc.stdout))
         else:
             meta.update(status="ok", buildinfo=_buildinfo(tc, out))
+            # The package graph, with the build's own flags and environment: which module each
+            # linked package comes from (package init is rolled up by dependency from it).
+            try:
+                write_deps(tmp / DEPS_FILE, package_graph(plan.module_root, plan.package, tc,
+                                                          dict(plan.go_env), plan.go_args))
+            except RuntimeError as exc:  # the binary is good; only the attribution is missing
+                meta["deps_error"] = str(exc)
         return meta
 
     return _entry(key, make)
@@ -50,6 +58,9 @@ def _buildinfo(tc: Toolchain, binary: Path) -> dict[str, str]:
     p = subprocess.run([str(tc.go), "version", "-m", str(binary)], capture_output=True,
                        text=True, env=go_env(tc.goroot), check=False)
     info: dict[str, str] = {}
+    first = p.stdout.split("\n", 1)[0]
+    if ": go" in first:  # "path: go1.27.3": the toolchain that really built it
+        info["go"] = first.rsplit(": ", 1)[1].strip()
     for line in p.stdout.splitlines():
         parts = line.strip().split("\t")
         if len(parts) >= 2 and parts[0] == "build" and "=" in parts[1]:
@@ -73,6 +84,8 @@ def _post(plan: Plan, gometa: dict[str, Any], gokey: str, key: str) -> dict[str,
         t0 = time.monotonic()
         reason = ""
         cur = src
+        # The steps this build ran (a cached `go build` ran none).
+        steps_s = {} if gometa.get("cached") else {"go build": gometa.get("build_s", 0.0)}
         if plan.strip != "none":
             p = subprocess.run([_tool_path("strip"), *STRIP_ARGS[plan.strip], "-o", str(out),
                                 str(cur)],
@@ -80,8 +93,10 @@ def _post(plan: Plan, gometa: dict[str, Any], gokey: str, key: str) -> dict[str,
             if p.returncode != 0:
                 reason = "strip failed: " + _excerpt(p.stderr)
             cur = out
+            steps_s["strip"] = time.monotonic() - t0
         if not reason and plan.upx != "none":
             packed = tmp / (plan.app + ".upx")
+            t_upx = time.monotonic()
             p = subprocess.run([_tool_path("upx"), "-q", "--no-progress", *UPX_ARGS[plan.upx], "-o",
                                 str(packed), str(cur)], capture_output=True, text=True,
                                check=False)
@@ -92,8 +107,10 @@ def _post(plan: Plan, gometa: dict[str, Any], gokey: str, key: str) -> dict[str,
                 reason = "upx refused: " + (m.group(0).strip() if m else _excerpt(text))
             else:
                 os.replace(packed, out)
+            steps_s[f"upx {plan.upx}"] = time.monotonic() - t_upx
         meta["build_s"] = float(gometa.get("build_s", 0.0)) + (time.monotonic() - t0)
         meta["post"] = {"strip": plan.strip, "upx": plan.upx}
+        meta["steps_s"] = {k: round(float(v), 3) for k, v in steps_s.items()}
         if reason:
             meta.update(status="failed", reason=reason)
             out.unlink(missing_ok=True)

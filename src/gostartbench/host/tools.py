@@ -4,6 +4,7 @@ their own), and the host tools (cc, strip, upx, hyperfine, musl-gcc) with their 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import platform
 import re
@@ -136,17 +137,27 @@ def _go_version(go: Path) -> str:
     return m.group(1) if m else "unknown"
 
 
+# The user's module settings pass through to `go` as they have them (environment, else their
+# `go env -w` file): where modules come from and which are private is theirs to say. GOFLAGS and
+# GOTOOLCHAIN change what is built, so they are part of every build's cache key (build_env_key).
+PASS_THROUGH = ("GOPROXY", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GONOSUMCHECK", "GOSUMDB",
+                "GOINSECURE", "GOVCS", "GOAUTH", "GOFLAGS", "GOTOOLCHAIN", "GOENV")
+# What a pass-through variable defaults to when the user set none: never fetch a toolchain
+# (the cell's toolchain is the one named; a download would silently replace it).
+PASS_DEFAULTS = {"GOTOOLCHAIN": "local"}
+
+
 def go_env(goroot: Path | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for `go`: never fetch a toolchain or a module (the proxy is not reachable
-    here; vendored dependencies work), caches inside ours, no user GOFLAGS surprises."""
+    """The environment for `go`: the user's module settings (PASS_THROUGH), a module cache,
+    build cache and GOPATH of gostartbench's own (shared by every toolchain and run, so a
+    module is downloaded once), no workspace file, no telemetry."""
     cache = cache_dir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GO", "CGO_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GO", "CGO_")) or k in PASS_THROUGH}
+    for k, v in PASS_DEFAULTS.items():
+        env.setdefault(k, v)
     env.update({
-        "GOTOOLCHAIN": "local",
-        "GOPROXY": "off",
-        "GOSUMDB": "off",
         "GOWORK": "off",
-        "GOFLAGS": "",
         "GOCACHE": str(cache / "gocache"),
         "GOMODCACHE": str(cache / "gomodcache"),
         "GOPATH": str(cache / "gopath"),
@@ -158,6 +169,25 @@ def go_env(goroot: Path | None = None, extra: dict[str, str] | None = None) -> d
     if extra:
         env.update(extra)
     return env
+
+
+_GO_ENV_CACHE: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
+
+
+def effective_go_env(go: Path, names: tuple[str, ...] = PASS_THROUGH) -> dict[str, str]:
+    """What `go env` says these variables are for this toolchain (environment, then the user's
+    `go env -w` file, then the toolchain's defaults), read once per process."""
+    env = go_env(go.parent.parent)
+    key = (str(go), tuple(sorted((k, v) for k, v in env.items() if k in PASS_THROUGH)))
+    if key not in _GO_ENV_CACHE:
+        p = subprocess.run([str(go), "env", "-json", *names], capture_output=True, text=True,
+                           env=env, check=False)
+        try:
+            got = {k: str(v) for k, v in json.loads(p.stdout or "{}").items()}
+        except ValueError:
+            got = {}
+        _GO_ENV_CACHE[key] = got
+    return dict(_GO_ENV_CACHE[key])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pandas as pd
 from gostartbench import results
 from gostartbench.analysis import Analysis, analyse
 from gostartbench.report import context_plots, plots
+from gostartbench.report.deps_text import baseline_cells
 from gostartbench.report.render import render_html, render_md
 from gostartbench.report.waterfall import waterfall
 from gostartbench.results import EFFECTS_CSV, SUMMARY_CSV, write_atomic
@@ -68,6 +69,11 @@ def make_report(run_dir: Path, heat: tuple[str, str] | None = None) -> Path:
         add("Package init, zoomed: init by package", context_plots.init_by_package(a.init, out),
             "The waterfall's package-init phase, package by package: GODEBUG=inittrace=1 in "
             "separate runs (its clock starts at runtime.main, as that phase does).")
+        add("Which dependency costs the start",
+            context_plots.init_by_module(a.modules, a.module_effects, baseline_cells(a), out),
+            "Each app's baseline: package init rolled up by module (GODEBUG=inittrace=1, "
+            "separate untimed runs; median per run, ci95 over runs); markers: the same module "
+            "under each knob (baseline + the mean change over the knob's pairs).")
         h = heat or _heat_axes(s, axes)
         if h:
             fixed = {**a.baseline, **({"cache": "warm"} if "cache" in s else {})}

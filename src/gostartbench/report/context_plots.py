@@ -101,3 +101,45 @@ def timers_side_by_side(summary: pd.DataFrame, out: Path) -> list[Path] | None:
     ax.legend()
     fig.tight_layout()
     return _save(fig, out, "timers")
+
+
+@styled
+def init_by_module(modules: pd.DataFrame, module_effects: pd.DataFrame,
+                   baseline_cells: dict[str, str], out: Path, top: int = 8
+                   ) -> list[Path] | None:
+    """Per app: its baseline cell's package init by module (bars, median over the inittrace
+    runs, ci95 whiskers), and where each knob moves each module (markers: baseline + the mean
+    change over the knob's pairs)."""
+    if modules is None or modules.empty or not baseline_cells:
+        return None
+    apps = sorted(a for a in baseline_cells if a in set(modules["app"]))
+    if not apps:
+        return None
+    fig, axs = plt.subplots(len(apps), 1, figsize=(8.5, (0.34 * top + 1.3) * len(apps)),
+                            squeeze=False)
+    for ax, app in zip(axs[:, 0], apps, strict=True):
+        b = modules[modules["cell"] == baseline_cells[app]].nlargest(top, "init_ms").iloc[::-1]
+        y = np.arange(len(b))
+        err = np.vstack([b["init_ms"] - b["ci95_low_ms"], b["ci95_high_ms"] - b["init_ms"]])
+        ax.barh(y, b["init_ms"], xerr=np.clip(err, 0, None), color="#cfd8e3",
+                edgecolor=OKABE_ITO[0], label="baseline (ci95)", capsize=2)
+        ax.set_yticks(y, [str(m) for m in b["module"]], fontsize=7)
+        me = module_effects[module_effects["app"] == app] if module_effects is not None and \
+            len(module_effects) else pd.DataFrame()
+        if len(me):
+            knobs = list(dict.fromkeys(zip(me["axis"], me["value"].astype(str), strict=True)))
+            base = dict(zip(b["module"], b["init_ms"], strict=True))
+            for k, (axis, value) in enumerate(knobs):
+                d = me[(me["axis"] == axis) & (me["value"].astype(str) == value)]
+                pts = [(i, base[m] + float(d[d["module"] == m]["delta_ms"].iloc[0]))
+                       for i, m in enumerate(b["module"]) if m in set(d["module"])]
+                if pts:
+                    yy, xx = zip(*pts, strict=True)
+                    ax.scatter(xx, np.array(yy) + (k - len(knobs) / 2) * 0.08, s=14, zorder=3,
+                               color=OKABE_ITO[(k + 1) % len(OKABE_ITO)],
+                               label=f"{axis}={value or '∅'}")
+        ax.set_xlabel("package init per run, median (ms)")
+        ax.set_title(f"{app}: which dependency costs the start", loc="left")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return _save(fig, out, "init_by_module")

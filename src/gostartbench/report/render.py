@@ -11,6 +11,7 @@ from typing import Any
 
 from gostartbench.analysis import Analysis, stats
 from gostartbench.analysis.effects import startup_rows
+from gostartbench.report.deps_text import DEPS_TEXT, MODULE_HEAD, dependency_blocks
 from gostartbench.report.text import (
     GLANCE_HEAD,
     PHASE_HEAD,
@@ -90,6 +91,16 @@ def render_md(a: Analysis, charts: Sequence[tuple[str, Path, str]], run_dir: Pat
     if phases:
         parts += ["## Where the start goes", "", PHASES_TEXT, "",
                   _md_table(PHASE_HEAD, phases), ""]
+    blocks = dependency_blocks(a)
+    if blocks:
+        parts += ["## Which dependency costs the start", "", DEPS_TEXT, ""]
+        for blk in blocks:
+            parts += [f"### {_md_escape(blk.app)} ({_md_escape(blk.cell_label)})", "",
+                      _md_table(MODULE_HEAD, blk.module_rows), "", _md_escape(blk.agreement),
+                      ""]
+            if blk.knob_rows:
+                parts += ["How the knobs move them (ms; · = ci95 holds 0):", "",
+                          _md_table(blk.knob_head, blk.knob_rows), ""]
     e = startup_rows(a.effects)
     if len(e):
         parts += ["## Effects", "", _md_table(
@@ -173,6 +184,15 @@ def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
     if phases:
         h.append(f"<h2>Where the start goes</h2><p>{e(PHASES_TEXT)}</p>"
                  + _table(PHASE_HEAD, phases))
+    blocks = dependency_blocks(a)
+    if blocks:
+        h.append(f"<h2>Which dependency costs the start</h2><p>{e(DEPS_TEXT)}</p>")
+        for blk in blocks:
+            h.append(f"<h3>{e(blk.app)} ({e(blk.cell_label)})</h3>"
+                     + _table(MODULE_HEAD, blk.module_rows) + f"<p>{e(blk.agreement)}</p>")
+            if blk.knob_rows:
+                h.append("<p>How the knobs move them (ms; · = ci95 holds 0):</p>"
+                         + _table(blk.knob_head, blk.knob_rows))
     h += _summary_html(a)
     failed = a.cells[a.cells["status"] != "ok"] if len(a.cells) else a.cells
     if len(failed):

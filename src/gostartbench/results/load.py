@@ -17,6 +17,8 @@ from gostartbench.results.files import read_json, whole_lines
 from gostartbench.results.schema import (
     CALIBRATION_JSON,
     CELLS_CSV,
+    DEPS_COLUMNS,
+    DEPS_CSV,
     INITTRACE_CSV,
     MATRIX_COPY,
     PHASES_CSV,
@@ -67,6 +69,7 @@ class RunData:
     samples: pd.DataFrame
     inittrace: pd.DataFrame
     phases: pd.DataFrame  # phases.csv (empty when the run made no traced runs)
+    deps: pd.DataFrame  # deps.csv (empty before schema 1.4)
     calibration: Mapping[str, Any] | None
     matrix_text: str
 
@@ -110,6 +113,7 @@ def load(run_dir: Path) -> RunData:
         cells=read_cells(run_dir, settings.axes), samples=read_samples(run_dir),
         inittrace=read_table(run_dir / INITTRACE_CSV, ["cell", "package"]),
         phases=read_table(run_dir / PHASES_CSV, ["cell", "phase", "method"]),
+        deps=read_table(run_dir / DEPS_CSV, DEPS_COLUMNS),
         calibration=read_json(cal_file) if cal_file.exists() else None,
         matrix_text=matrix_file.read_text() if matrix_file.exists() else "",
     )

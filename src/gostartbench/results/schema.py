@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 # major.minor: a reader refuses a newer major (one line), reads any minor. Runs written before
 # the version existed (no `schema_version` in run.json) read as 1.0.
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 
 RUN_JSON = "run.json"
 CELLS_CSV = "cells.csv"
@@ -21,6 +21,7 @@ SAMPLES_CSV = "samples.csv"
 SUMMARY_CSV = "summary.csv"
 EFFECTS_CSV = "effects.csv"
 INITTRACE_CSV = "inittrace.csv"
+DEPS_CSV = "deps.csv"
 PHASES_CSV = "phases.csv"
 CALIBRATION_CSV = "calibration.csv"
 CALIBRATION_JSON = "calibration.json"
@@ -171,6 +172,16 @@ INITTRACE = _cols(
     ("clock_ms", "ms", "wall time of its init"), ("bytes", "bytes", "heap allocated by it"),
     ("allocs", "", "allocations by it"),
 )
+DEPS = _cols(
+    ("build_id", "", "the binary (cells.csv build_id)"),
+    ("package", "", "a Go package linked into it (as `go list -deps` names it, and inittrace)"),
+    ("module", "", "the module it comes from; `std` for the standard library"),
+    ("version", "", "that module's version (empty: the main module, std, or a local replace)"),
+    ("requirement", "", "the direct requirement of the app's go.mod that pulls it in: the "
+     "first module other than the app's own and std on `chain` (the app's own module path "
+     "where there is none)"),
+    ("chain", "", "one shortest import chain from the main package, ' > '-separated"),
+)
 PHASES = _cols(
     ("cell", "", "cell id"), ("run", "", "traced run number (traced runs are never timed runs)"),
     ("phase", "", "exec | pre_entry | runtime_entry | bootstrap | package_init | main | "
@@ -182,12 +193,13 @@ PHASES = _cols(
 )
 FILES: dict[str, tuple[Column, ...]] = {
     CELLS_CSV: CELLS, SAMPLES_CSV: SAMPLES, SUMMARY_CSV: SUMMARY, EFFECTS_CSV: EFFECTS,
-    INITTRACE_CSV: INITTRACE, PHASES_CSV: PHASES,
+    INITTRACE_CSV: INITTRACE, PHASES_CSV: PHASES, DEPS_CSV: DEPS,
 }
 CELLS_COLUMNS = [c.name for c in CELLS]
 SAMPLES_COLUMNS = [c.name for c in SAMPLES]
 INITTRACE_COLUMNS = [c.name for c in INITTRACE]
 PHASES_COLUMNS = [c.name for c in PHASES]
+DEPS_COLUMNS = [c.name for c in DEPS]
 EFFECTS_COLUMNS = [c.name for c in EFFECTS]
 SUMMARY_LEAD = ["cell", "app", "toolchain"]  # then the axes, then the rest of SUMMARY
 

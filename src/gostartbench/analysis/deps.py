@@ -1,0 +1,175 @@
+"""Which dependency costs the start (pure): inittrace.csv's per-package init rolled up to the
+module each package comes from and to the direct requirement of the app's go.mod that pulls it
+in (deps.csv, from `go list -deps` at build time), per cell, with a ci95; how each knob moves a
+module's init (the same pairs of cells as effects.csv); and the package-init phase of the
+traced runs beside the sum of the packages' init.
+
+Statistics: a cell's init of a module is the sum over its packages within one untimed
+GODEBUG=inittrace=1 run; its figure is the median over the runs, its ci95 a percentile
+bootstrap of that median over the runs (the runs are taken as independent: they are few and
+spread over seconds, not interleaved like the timed runs). A knob's change is the mean over
+pairs of the change in the median, each cell's runs resampled (as for phases).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from gostartbench.analysis.effects import _pairs
+from gostartbench.analysis.phases import _delta
+from gostartbench.analysis.stats import _rng, bootstrap_medians
+from gostartbench.results.schema import main_timer
+
+STD = "std"  # as build/modules.py names the standard library (deps.csv `module`)
+UNATTRIBUTED = "?"  # a package deps.csv does not list (a run without it)
+TOP_MODULES = 8  # modules a report shows per app; the rest are summed as "other"
+# The package-init phase (traced) and the sum of inittrace's per-package clocks measure
+# different things: inittrace times each package's init functions only (not the runtime's walk
+# between them, nor its own printing), on separate runs. Apart by more than this, the report
+# says so.
+INIT_AGREE_REL, INIT_AGREE_ABS_MS = 0.25, 0.3
+
+MODULE_COLUMNS = ["app", "cell", "module", "requirement", "packages", "runs", "init_ms",
+                  "ci95_low_ms", "ci95_high_ms", "share", "chain", "main_module"]
+
+
+def _guess_module(package: str) -> str:
+    first = package.split("/", 1)[0]
+    return STD if "." not in first else UNATTRIBUTED
+
+
+def attributed(init: pd.DataFrame, cells: pd.DataFrame, deps: pd.DataFrame) -> pd.DataFrame:
+    """inittrace rows with the app, module, requirement and chain of each package (module `std`
+    or `?` where deps.csv has no row for it: a run from before deps.csv)."""
+    if init.empty:
+        return pd.DataFrame(columns=[*init.columns, "app", "module", "requirement", "chain",
+                                     "main_module"])
+    df = init.merge(cells[["cell", "app", "build_id"]], on="cell", how="left",
+                    suffixes=("_x", ""))
+    df = df.drop(columns=[c for c in df.columns if c.endswith("_x")])
+    if len(deps):
+        d = deps[["build_id", "package", "module", "requirement", "chain"]].astype(str)
+        df = df.merge(d, on=["build_id", "package"], how="left")
+        # The app's own module: that of the main package, where every chain starts.
+        heads = d[d["package"] == d["chain"]].set_index("build_id")["module"]
+        df["main_module"] = df["build_id"].map(heads)
+    else:
+        df = df.assign(module=np.nan, requirement=np.nan, chain=np.nan, main_module=np.nan)
+    df["main_module"] = df["main_module"].fillna("")
+    guess = df["package"].astype(str).map(_guess_module)
+    df["module"] = df["module"].fillna(guess)
+    df["requirement"] = df["requirement"].fillna(UNATTRIBUTED)
+    df["chain"] = df["chain"].fillna("")
+    return df
+
+
+def per_run(att: pd.DataFrame, by: str = "module") -> pd.DataFrame:
+    """Init (ms) per cell, run and `by` (module or requirement): the sum over its packages."""
+    return (att.groupby(["cell", "run", by], sort=False)["clock_ms"].sum()
+            .reset_index())
+
+
+def module_table(att: pd.DataFrame, b: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """One row per cell × module: its packages, the median over runs of their summed init with
+    a bootstrap ci95, its share of the cell's whole package init, the requirement that pulls
+    it in and the chain of its costliest package."""
+    if att.empty:
+        return pd.DataFrame(columns=MODULE_COLUMNS)
+    rng = _rng(seed)
+    pr = per_run(att)
+    totals = pr.groupby(["cell", "run"])["clock_ms"].sum().groupby("cell").median()
+    rows = []
+    for (cell, module), g in att.groupby(["cell", "module"], sort=False):
+        x = pr[(pr["cell"] == cell) & (pr["module"] == module)]["clock_ms"].to_numpy(float)
+        runs = int(att[att["cell"] == cell]["run"].nunique())
+        # A run where none of the module's packages printed a line is a zero, not missing.
+        x = np.concatenate([x, np.zeros(max(runs - len(x), 0))])
+        reps = bootstrap_medians(x, b, rng) if len(x) > 1 else np.array([x[0]])
+        by_pkg = g.groupby("package")["clock_ms"].median()
+        heavy = str(by_pkg.idxmax())
+        req = g["requirement"].mode()
+        rows.append({
+            "app": str(g["app"].iloc[0]), "cell": cell, "module": module,
+            "requirement": str(req.iloc[0]) if len(req) else UNATTRIBUTED,
+            "packages": int(g["package"].nunique()), "runs": runs,
+            "init_ms": float(np.median(x)),
+            "ci95_low_ms": float(np.percentile(reps, 2.5)),
+            "ci95_high_ms": float(np.percentile(reps, 97.5)),
+            "share": float(np.median(x) / totals[cell]) if totals[cell] > 0 else float("nan"),
+            "chain": str(g[g["package"] == heavy]["chain"].iloc[0]),
+            "main_module": str(g["main_module"].iloc[0]),
+        })
+    out = pd.DataFrame(rows, columns=MODULE_COLUMNS)
+    return out.sort_values(["app", "cell", "init_ms"], ascending=[True, True, False]
+                           ).reset_index(drop=True)
+
+
+def requirement_table(att: pd.DataFrame) -> pd.DataFrame:
+    """Per cell × direct requirement: the median over runs of the init of everything it pulls
+    in (its own packages, its dependencies', and the standard library it alone reaches)."""
+    if att.empty:
+        return pd.DataFrame(columns=["cell", "requirement", "init_ms"])
+    pr = per_run(att, "requirement")
+    return (pr.groupby(["cell", "requirement"])["clock_ms"].median().rename("init_ms")
+            .reset_index().sort_values(["cell", "init_ms"], ascending=[True, False]))
+
+
+def module_effects(att: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str],
+                   baseline: Mapping[str, str], axis_values: Mapping[str, Sequence[str]],
+                   modules: Mapping[str, Sequence[str]], b: int = 300, seed: int = 0
+                   ) -> pd.DataFrame:
+    """Per app, axis value and module (`modules`: app → the modules to show): the mean over
+    pairs of cells that differ only in that axis of the change in the module's median init
+    (ms), with a bootstrap ci95. Warm pairs only: inittrace runs warm cells."""
+    cols = ["app", "axis", "value", "baseline_value", "module", "pairs", "delta_ms",
+            "delta_ci95_low_ms", "delta_ci95_high_ms"]
+    if att.empty or summary.empty:
+        return pd.DataFrame(columns=cols)
+    rng = _rng(seed)
+    pr = per_run(att)
+    runs_per_cell = att.groupby("cell")["run"].nunique()
+    runs: dict[tuple[str, str], np.ndarray] = {}
+    for (cell, module), g in pr.groupby(["cell", "module"]):
+        x = g["clock_ms"].to_numpy(float)
+        n = int(runs_per_cell.get(cell, len(x)))
+        runs[(str(cell), str(module))] = np.concatenate([x, np.zeros(max(n - len(x), 0))])
+    sm = summary[summary["timer"] == main_timer(summary["timer"].unique())].copy()
+    sm = sm[sm["cell"].isin(set(att["cell"]))]
+    for a in axes:
+        if a in sm:
+            sm[a] = sm[a].astype(str)
+    rows = []
+    for axis in [a for a in axes if a in sm]:
+        values = list(axis_values.get(axis, sorted(sm[axis].unique())))
+        base_v = str(baseline.get(axis, values[0]))
+        for v in values:
+            if str(v) == base_v:
+                continue
+            pairs = _pairs(sm, axes, axis, str(v), base_v)  # warm cells only (see above)
+            for app, mods in modules.items():
+                ap = [p for p in pairs if str(p[0]["app"]) == app]
+                for module in mods:
+                    r = _delta(ap, module, runs, b, rng)
+                    if r is not None:
+                        rows.append({"app": app, "axis": axis, "value": v,
+                                     "baseline_value": base_v, "module": module, **r})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def init_vs_phase(att: pd.DataFrame, phase_tab: pd.DataFrame) -> pd.DataFrame:
+    """Per cell with both: the traced package-init phase (median) beside the median sum of
+    inittrace's package clocks, their difference and whether it is within the stated bound."""
+    cols = ["cell", "phase_ms", "inittrace_sum_ms", "diff_ms", "agree"]
+    if att.empty or phase_tab.empty:
+        return pd.DataFrame(columns=cols)
+    sums = att.groupby(["cell", "run"])["clock_ms"].sum().groupby("cell").median()
+    ph = phase_tab[phase_tab["phase"] == "package_init"].set_index("cell")["p50_ms"]
+    rows = []
+    for cell in sorted(set(sums.index) & set(ph.index)):
+        p, s = float(ph[cell]), float(sums[cell])
+        rows.append({"cell": cell, "phase_ms": p, "inittrace_sum_ms": s, "diff_ms": p - s,
+                     "agree": abs(p - s) <= max(INIT_AGREE_REL * max(p, s), INIT_AGREE_ABS_MS)})
+    return pd.DataFrame(rows, columns=cols)
