@@ -67,6 +67,23 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--reference", metavar="CELL",
                     help="with --fail-on: measure startup relative to this unchanged cell in "
                     "each run (cancels a machine slower as a whole during one run)")
+    sp = sub.add_parser("gate", help="the regression gate in one run: base and head built from "
+                        "their trees and timed in the same rounds; exit 1 on a resolved "
+                        "slowdown beyond a rule or a head that does not build or run")
+    sp.add_argument("--base", required=True, help="a checkout of the base revision")
+    sp.add_argument("--head", required=True, help="a checkout of the head revision")
+    sp.add_argument("-m", "--matrix", default=None,
+                    help="the gate's matrix, a file of the head tree (default bench/gate.yaml)")
+    sp.add_argument("--fail-on", action="append", default=[], metavar="RULE",
+                    help="'startup>+3%%' (the default), 'size>+5%%', 'rss>+10%%'; repeatable")
+    sp.add_argument("--out", help="the run folder (default results/gate-<time>-<arch>/)")
+    sp.add_argument("-o", "--output", help="write the gate's markdown here instead of stdout")
+    sp.add_argument("--runs", type=int, help="runs per cell (with a precision: the minimum)")
+    sp.add_argument("--precision", type=float, help="target half-width of each ratio's ci95")
+    sp.add_argument("--max-runs", type=int, help="cap of runs per cell with a precision")
+    sp.add_argument("--budget-s", type=float, help="time budget of the timing phase (s)")
+    sp.add_argument("-j", "--jobs", type=int, default=None)
+    sp.add_argument("--no-report", action="store_true", help="skip the run's charts and report")
     sp = sub.add_parser("calibrate", help="the instrument's floor, noise and accuracy")
     sp.add_argument("--runs", type=int, default=300)
     sp.add_argument("--toolchain", default=DEFAULT_TOOLCHAIN,
@@ -119,7 +136,8 @@ def _load(path: str, max_cells: int | None = None) -> Any:
 def _dispatch(args: argparse.Namespace) -> int:
     """Run the command; its exit code."""
     handlers = {"validate": _validate, "list": _list, "build": _build, "doctor": _doctor,
-                "run": _run, "report": _report, "compare": _compare, "calibrate": _calibrate}
+                "run": _run, "report": _report, "compare": _compare, "calibrate": _calibrate,
+                "gate": _gate}
     if args.command not in handlers:
         raise InputError(f"unknown command {args.command!r}", key="usage")
     return handlers[args.command](args)
@@ -167,6 +185,12 @@ def _run(args: argparse.Namespace) -> int:
     from gostartbench.commands import run as runner
 
     return runner.run_command(args)
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from gostartbench.commands import gate
+
+    return gate.gate_command(args)
 
 
 def _report(args: argparse.Namespace) -> int:

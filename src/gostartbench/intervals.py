@@ -41,6 +41,11 @@ from scipy import stats as sps
 
 BLOCK_S = 3.0  # the shortest block, seconds (chosen by measurement, see the module's doc)
 MIN_BLOCKS = 8  # a shorter run gets shorter blocks, at least this many (then widened)
+# A run shorter than this has blocks shorter than BLOCK_S: a burst or a drift of the machine
+# longer than its blocks is not in its intervals. The stopping rule never stops a cell on
+# precision before the run's timing has lasted this long, and the summary flags a run that
+# did not (its changes are then not called significant on the interval alone).
+FULL_SPAN_S = MIN_BLOCKS * BLOCK_S
 Z95 = 1.959964
 _CHUNK_ELEMS = 4_000_000  # bound on replicate × sample elements held at once
 

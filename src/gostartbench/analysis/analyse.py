@@ -79,9 +79,11 @@ def _stop_warnings(summary: pd.DataFrame, stopping: Mapping[str, Any]) -> None:
         if rec.get("stopped") not in STOP_FLAGGED:
             continue
         hw = rec.get("half_width")
+        need = rec.get("need_s")
         why = (f"stopped by {rec['stopped']} after {rec.get('runs')} runs"
                + (f" at ±{hw:.1%}" if hw is not None else "")
-               + (f", short of ±{p:.1%}" if p else ""))
+               + (f", short of ±{p:.1%}" if p else "")
+               + (f" (about {need:.0f} s of timing would reach it)" if need else ""))
         m = summary["cell"] == cell
         summary.loc[m, "warnings"] = [w + ("; " if w else "") + why
                                       for w in summary.loc[m, "warnings"]]

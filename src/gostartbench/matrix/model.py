@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gostartbench.matrix.axes import RUNENV_PREFIX
+from gostartbench.matrix.axes import REV, RUNENV_PREFIX
 
 
 @dataclass(frozen=True)
@@ -115,10 +115,24 @@ class Matrix:
     measure: Measure
     cells: tuple[Cell, ...]
     warnings: tuple[str, ...] = ()
+    # `gostartbench gate`: rev value → the root of its tree; apps' paths are in the tree named
+    # `home` and are found at the same place relative to each other tree's root.
+    trees: tuple[tuple[str, Path], ...] = ()
+    home: str = ""
 
     def app(self, name: str) -> App:
         """The app named `name`."""
         return next(a for a in self.apps if a.name == name)
+
+    def app_dir(self, cell: Cell) -> Path:
+        """The folder a cell's binary is built from: its app's path, moved into the cell's
+        source tree when the matrix has several (`rev`)."""
+        path = self.app(cell.app).path
+        rev = cell.build_values.get(REV, "")
+        if not self.trees or not rev:
+            return path
+        roots = dict(self.trees)
+        return roots[rev] / path.relative_to(roots[self.home])
 
     @property
     def axis_names(self) -> list[str]:

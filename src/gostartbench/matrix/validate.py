@@ -22,6 +22,7 @@ from gostartbench.matrix.axes import (
     DEFAULT_TOOLCHAIN,
     ENV_PREFIX,
     KNOWN_GO_BIN,
+    REV,
     RUN_AXES,
     RUNENV_PREFIX,
 )
@@ -105,6 +106,9 @@ def _axis_schema(doc: _Doc, section: str, raw: Any, schema: Mapping[str, tuple[s
             if not _ENV_NAME.match(name):
                 raise doc.error(path, f"{name!r} is not an environment variable name")
             axis = env_prefix + name
+        elif k == REV:
+            raise doc.error(path, "`rev` is set by `gostartbench gate --base DIR --head DIR` "
+                            "(the tree each cell is built from), not by a matrix file")
         elif k in schema:
             axis = k
         else:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,7 +202,7 @@ def gate_markdown(findings: Sequence[Finding], rules: Sequence[Rule], min_effect
         out += [f"| `{f.rule}` | {_md(f.what)} | {f.ratio - 1:+.1%} "
                 f"[{f.low - 1:+.1%}, {f.high - 1:+.1%}] |" for f in near]
         out += ["", "</details>"]
-    out += ["", f"Significant: {rule_text(min_effect)}; beyond: the change's point estimate "
+    out += ["", f"{rule_text(min_effect).capitalize()}; beyond: the change's point estimate "
             "past the threshold."]
     return "\n".join(out) + "\n"
 
@@ -234,3 +234,151 @@ def check_two(dirs: Sequence[Any], rules: Sequence[Rule]) -> None:
     if rules and len(dirs) != 2:
         raise InputError("--fail-on compares two runs: BASE NEW", key="--fail-on")
 
+
+
+# ---------------------------------------------------------------------------------------------
+# One run, two trees (`gostartbench gate`): base and head are a build axis, `rev`, timed in the
+# same shuffled rounds, so a machine that drifts moves both and the ratio cancels it. Every
+# head cell is judged against its base cell (the run's baseline: rev=base, every other axis the
+# cell's own), with the run's own joint-block interval and significance (summary.csv), and the
+# `rev` effect pooled and per app (effects.csv).
+
+HEAD, BASE = "head", "base"
+
+
+@dataclass(frozen=True)
+class OneRun:
+    """The gate's reading of one interleaved run: what was judged, and the cells it could not
+    judge (head cells that failed, head cells without a base cell, cells short of precision)."""
+
+    findings: list[Finding]
+    head_failed: list[tuple[str, str]]  # (head cell label, reason): fails the gate
+    base_failed: list[tuple[str, str]]  # (base cell label, reason): reported only
+    new: list[str]  # head cells whose app the base tree lacks
+    short: list[str]  # cells stopped short of the precision target (named, never failed)
+
+
+def one_run(a: Analysis, rules: Sequence[Rule], b: int = 2000, seed: int = 0) -> OneRun:
+    """Every gated comparison of head against base within one run with the `rev` axis."""
+    from gostartbench.analysis.labels import cell_label
+
+    if "rev" not in a.cells:
+        raise InputError(f"{a.data.run_dir} has no `rev` axis: not a `gostartbench gate` run",
+                         key="RUN_DIR")
+    cells = a.cells.set_index("cell")
+    axes = [x for x in a.axes if x != "rev"]
+
+    def label(cell: str) -> str:
+        text = cell_label(cells.loc[cell].to_dict(), axes, {})
+        return text.replace(" · baseline", "")  # no other axis varies: the app is the cell
+
+    head_failed, base_failed, new = [], [], []
+    for cell, r in cells.iterrows():
+        if r["status"] == "ok":
+            continue
+        if r["rev"] == HEAD:
+            head_failed.append((label(str(cell)), str(r["reason"])))
+        elif "does not exist in this tree" in str(r["reason"]):
+            new.append(label(str(cell)))
+        else:
+            base_failed.append((label(str(cell)), str(r["reason"])))
+    stopping = (a.run.get("stopping") or {}).get("cells") or {}
+    short = sorted({label(c) for c, rec in stopping.items()
+                    if rec.get("stopped") in ("max_runs", "budget") and c in cells.index})
+    s = a.summary
+    if s.empty:
+        return OneRun([], head_failed, base_failed, new, short)
+    timer = main_timer(s["timer"].unique())
+    s = s[(s["timer"] == timer) & (s["rev"].astype(str) == HEAD)
+          & (s["baseline"] != s["cell"])].copy()
+    s = s[s["baseline"].isin(set(a.summary["cell"]))]
+    by_cell = a.summary[a.summary["timer"] == timer].set_index("cell")
+    rss = timed_by_cell(a.samples, rss=True)
+    rng = np.random.default_rng(seed)
+    out: list[Finding] = []
+    for rule in rules:
+        for r in s.to_dict("records"):
+            what = label(str(r["cell"]))
+            base_row = by_cell.loc[r["baseline"]]
+            if rule.metric == "startup":
+                sig = bool(r["significant"])
+                out.append(Finding(rule.text, "cell", what, float(base_row["p50_ms"]),
+                                   float(r["p50_ms"]), "ms", float(r["ratio"]),
+                                   float(r["ratio_ci95_low"]), float(r["ratio_ci95_high"]), sig,
+                                   sig and rule.beyond(float(r["ratio"]))))
+            elif rule.metric == "size":
+                vb, vn = base_row.get("size_bytes"), r.get("size_bytes")
+                if vb and vn and vb == vb and vn == vn:
+                    q = float(vn) / float(vb)
+                    out.append(Finding(rule.text, "cell", what, float(vb), float(vn), "bytes",
+                                       q, q, q, q != 1, q != 1 and rule.beyond(q)))
+            else:
+                xn, xb = rss.get((str(r["cell"]), "spawn")), rss.get((str(r["baseline"]), "spawn"))
+                if xn is None or xb is None or len(xn[2]) < 2 or len(xb[2]) < 2:
+                    continue
+                reps = intervals.ratio_replicates(xn[2], xn[0], xb[2], xb[0], b, rng)
+                lo, hi = np.nanpercentile(reps, [2.5, 97.5])
+                q = float(np.median(xn[2]) / np.median(xb[2]))
+                k = len(np.unique(np.concatenate([xn[0], xb[0]])))
+                iv = intervals.widen(q, float(lo), float(hi), k)
+                sig = bool(significant(q, iv.low, iv.high, a.min_effect))
+                out.append(Finding(rule.text, "cell", what, float(np.median(xb[2])),
+                                   float(np.median(xn[2])), "bytes", q, iv.low, iv.high, sig,
+                                   sig and rule.beyond(q)))
+        if rule.metric == "startup":
+            out += _rev_effects(a, rule)
+    return OneRun(out, head_failed, base_failed, new, short)
+
+
+def _rev_effects(a: Analysis, rule: Rule) -> list[Finding]:
+    """The `rev` effect (head against base over every pair of cells), pooled and per app."""
+    e = startup_rows(a.effects)
+    if e.empty:
+        return []
+    e = e[(e["axis"] == "rev") & (e["value"].astype(str) == HEAD)]
+    out = []
+    for r in e.to_dict("records"):
+        sig = bool(r["significant"])
+        what = ("every cell" if r["app"] == "all" else f"every {r['app']} cell") + \
+            (f" ({r['cache']})" if r["cache"] != "all" else "")
+        out.append(Finding(rule.text, "effect", what, 1.0, float(r["ratio"]), "× base",
+                           float(r["ratio"]), float(r["ci95_low"]), float(r["ci95_high"]), sig,
+                           sig and rule.beyond(float(r["ratio"]))))
+    return out
+
+
+def one_run_exit(res: OneRun) -> int:
+    """1 for a resolved slowdown beyond a rule or a head that does not build or run; else 0."""
+    return 1 if res.head_failed or any(f.failed for f in res.findings) else 0
+
+
+def one_run_markdown(res: OneRun, rules: Sequence[Rule], min_effect: float,
+                     run: Mapping[str, Any]) -> str:
+    """The gate's comment: the verdict and what failed first, then what it could not judge,
+    then how the run was made."""
+    body = gate_markdown(res.findings, rules, min_effect, None)
+    if res.head_failed:
+        head, _, rest = body.partition("\n")
+        head = (f"## ❌ Startup gate failed: the head does not build or run "
+                f"({len(res.head_failed)} cell(s))")
+        body = head + "\n" + rest
+    out = [body.rstrip("\n")]
+    if res.head_failed:
+        out += ["", "| head cell | why |", "|---|---|"]
+        out += [f"| {_md(w)} | {_md(r)} |" for w, r in res.head_failed]
+    if res.new:
+        out += ["", f"New in head (no base to compare with): {', '.join(res.new)}."]
+    if res.base_failed:
+        out += ["", "Base cells that did not build or run (their head cells are not judged):", ""]
+        out += [f"- {_md(w)}: {_md(r)}" for w, r in res.base_failed]
+    stop = run.get("stopping") or {}
+    prec = stop.get("precision")
+    if res.short:
+        out += ["", f"Short of the precision target (±{prec:.1%}; named, never failed on a "
+                f"change their interval cannot resolve): {', '.join(res.short)}." if prec else
+                f"Stopped short: {', '.join(res.short)}."]
+    t = (run.get("phases_s") or {}).get("timing")
+    out += ["", "Base and head were built from their own trees and timed in the same shuffled "
+            "rounds of one run" + (f" ({t:.0f} s of timing)" if t else "")
+            + ": a machine that drifts moves both, and the ratio cancels it."]
+    return "\n".join(out) + "\n"

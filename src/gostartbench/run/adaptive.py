@@ -161,9 +161,13 @@ class Tracker:
                 self.stopped[c] = STOP_FAILED
         widths = self.measure_widths(own, failures)
         goal = (t.precision or 0.0) * STOP_MARGIN
+        # An interval narrow after a few seconds may be a calm moment's: no cell stops on
+        # precision before the run has seen the machine for FULL_SPAN_S (MIN_BLOCKS blocks of
+        # BLOCK_S, the coverage study's length).
+        seen = self.span_s() >= intervals.FULL_SPAN_S
         active = []
         for c in own:
-            if t.precision is not None and widths[c] <= goal:
+            if t.precision is not None and widths[c] <= goal and seen:
                 self.stopped[c] = STOP_PRECISION
             elif self.n(c) >= t.max_runs:
                 self.stopped[c] = STOP_MAX_RUNS
@@ -252,6 +256,21 @@ class Tracker:
         ranked = sorted(active, key=value, reverse=True)
         return ranked[:max(1, (len(ranked) + 1) // 2)]
 
+    def span_s(self) -> float:
+        """Seconds from the run's first timed sample to its last, over every cell."""
+        ts = [t for c in self.cells for t in (self.done_ns.get(c) or [])[:1]
+              + (self.done_ns.get(c) or [])[-1:]]
+        return (max(ts) - min(ts)) / 1e9 if len(ts) >= 2 else 0.0
+
+    def need_s(self, cell: str) -> float | None:
+        """Seconds of timing (the run's, at its pace) a cell short of the precision target
+        would need to reach it, by the 1/√time law of block intervals; None when it is not
+        short of it or nothing is known."""
+        p, w, span = self.target.precision, self.widths.get(cell), self.span_s()
+        if p is None or w is None or not math.isfinite(w) or w <= p * STOP_MARGIN or span <= 0:
+            return None
+        return span * (w / (p * STOP_MARGIN)) ** 2
+
     def eta_s(self) -> float:
         """Seconds of running the unfinished cells still need, by the 1/√n law (NaN without a
         precision target)."""
@@ -269,9 +288,14 @@ class Tracker:
 
     def record(self) -> dict[str, dict[str, Any]]:
         """Per cell: runs taken, the half-width reached and why it stopped (run.json)."""
-        return {c: {"runs": self.n(c),
-                    "half_width": _round(self.widths.get(c)),
-                    "stopped": self.stopped.get(c, STOP_RUNS)} for c in self.cells}
+        out: dict[str, dict[str, Any]] = {}
+        for c in self.cells:
+            out[c] = {"runs": self.n(c), "half_width": _round(self.widths.get(c)),
+                      "stopped": self.stopped.get(c, STOP_RUNS)}
+            need = self.need_s(c) if out[c]["stopped"] in (STOP_MAX_RUNS, STOP_BUDGET) else None
+            if need is not None:
+                out[c]["need_s"] = round(need, 1)
+        return out
 
 
 def _round(x: float | None) -> float | None:
