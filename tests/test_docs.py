@@ -124,3 +124,71 @@ def test_nothing_points_outside_the_repo() -> None:
         if any(n in text for n in NEEDLES):
             hits.append(name)
     assert not hits, hits
+
+
+def _doc_files() -> list[Path]:
+    return [REPO / "README.md", REPO / "goapps" / "README.md", *sorted(DOCS.glob("*.md"))]
+
+
+def _anchor(title: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    t = re.sub(r"[^\w\- ]", "", title.strip().lower())
+    return t.replace(" ", "-")
+
+
+@pytest.mark.parametrize("doc", _doc_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_relative_link_resolves(doc: Path) -> None:
+    """Markdown links and images to files of the repo exist, and their #anchors name a
+    heading of the file they point to."""
+    text = re.sub(r"```.*?```", "", doc.read_text(), flags=re.S)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"^[a-z]+:", target):
+            continue  # a URL
+        path, _, anchor = target.partition("#")
+        dest = (doc.parent / path).resolve() if path else doc
+        assert dest.exists(), f"{doc.name}: link to {target} does not resolve"
+        if anchor and dest.suffix == ".md":
+            heads = {_anchor(h) for h in re.findall(r"^#+ (.+)$", dest.read_text(), re.M)}
+            assert anchor in heads, f"{doc.name}: {target}: no heading #{anchor} in {dest.name}"
+
+
+def _nox_sessions() -> set[str]:
+    tree = ast.parse((REPO / "noxfile.py").read_text())
+    return {f.name for f in tree.body if isinstance(f, ast.FunctionDef)
+            and any("session" in ast.unparse(d) for d in f.decorator_list)}
+
+
+def _subcommands() -> set[str]:
+    from gostartbench.cli import _parser
+
+    sub = next(a for a in _parser()._actions if a.dest == "command")
+    return set(sub.choices)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("doc", _doc_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_command_shown_is_real(doc: Path) -> None:
+    """In code blocks, `gostartbench X` is a real subcommand and `nox -s X` a real session."""
+    fences = re.findall(r"^```(\w*)\n(.*?)^```", doc.read_text(), flags=re.S | re.M)
+    blocks = [body for lang, body in fences if lang in ("sh", "bash", "console", "")]
+    subs, sessions = _subcommands(), _nox_sessions()
+    seen = 0
+    for block in blocks:
+        for m in re.finditer(r"(?:^|[\s;(&|])gostartbench\s+([a-z][\w-]*)", block):
+            assert m.group(1) in subs, f"{doc.name}: `gostartbench {m.group(1)}` is no command"
+            seen += 1
+        for m in re.finditer(r"nox\s+-s\s+([\w-]+)", block):
+            assert m.group(1) in sessions, f"{doc.name}: `nox -s {m.group(1)}` is no session"
+            seen += 1
+    if doc.name == "README.md" and doc.parent == REPO:
+        assert seen >= 3  # the two commands and the gate
+
+
+def test_readme_is_a_landing_page() -> None:
+    """The README stays short: the commands, a result, your own program, a map of the docs."""
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    assert "spec" not in text.lower().split("## ")[0] and "## Where this improves" not in text
+    first_screen = "\n".join(text.splitlines()[:60])
+    for must in ("nox -s bench", "nox -s tests", "results/example", "docs/"):
+        assert must in text, must
+    assert "nox -s bench" in first_screen and "nox -s tests" in first_screen

@@ -12,7 +12,7 @@ what happened together stays together. A cell and its baseline are resampled by 
 blocks (jointly), so a burst that slowed both cancels in their ratio, as pairing by round did.
 
 The blocks are chosen by measurement (benchmarks/placement.py, coverage_real.py and
-coverage_sim.py; README "Intervals that hold"): on a VM, where a binary's pages land in the page
+coverage_sim.py; docs/validation.md "Coverage"): on a VM, where a binary's pages land in the page
 cache moves its start time by a few percent for as long as they stay there, so the run reads
 warm binaries in afresh every few rounds and each sample records its placement *epoch*; and
 the machine's bursts last seconds. A block is therefore a stretch of whole epochs lasting at
@@ -28,7 +28,7 @@ Estimator: the P50 (np.median); replicates are weighted medians (a block drawn k
 k times), computed for all replicates at once from one sort. With K blocks the bootstrap's
 spread is too small by about √((K−1)/K), and its width is itself estimated from K blocks, so the
 percentile interval is widened about the estimate by √(K/(K−1)) × t(0.975, K−1) / z(0.975):
-+10% at K = 20, +0.6% at K = 300 (measured need: README "Intervals that hold").
++10% at K = 20, +0.6% at K = 300 (measured need: docs/validation.md "Coverage").
 """
 
 from __future__ import annotations

@@ -35,6 +35,10 @@ def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
     """effects.csv from summary rows and raw samples (see the module's doc)."""
     rng = _rng(seed)
     walls = timed_by_cell(samples)
+    # Each cell's replicates are drawn once per report and shared by every pair it is in: a
+    # baseline serving k pairs is one resampling of one cell, not k independent ones (and a
+    # report of many cells costs one draw per cell, not one per pair).
+    reps_cache: dict[tuple[str, str], np.ndarray] = {}
     sm = summary.copy()
     for a in axes:
         sm[a] = sm[a].astype(str)
@@ -56,7 +60,7 @@ def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
                     if sp:
                         rows.append({"axis": axis, "value": v, "baseline_value": base_v,
                                      "app": scope, "timer": timer, "cache": cond,
-                                     **_aggregate(sp, timer, walls, b, rng)})
+                                     **_aggregate(sp, timer, walls, b, rng, reps_cache)})
     df = pd.DataFrame(rows, columns=EFFECTS_COLUMNS[:EFFECTS_COLUMNS.index("significant")])
     df["significant"] = significant(df["ratio"], df["ci95_low"], df["ci95_high"],
                                     min_effect) if len(df) else pd.Series(dtype=bool)
@@ -89,8 +93,18 @@ def _pairs(sm: pd.DataFrame, axes: Sequence[str], axis: str, v: str, base_v: str
 
 def _aggregate(tp: Sequence[Pair], timer: str,
                walls: Mapping[tuple[str, str], tuple[np.ndarray, ...]],
-               b: int, rng: np.random.Generator) -> dict[str, Any]:
-    """Geometric-mean ratio of some pairs with its bootstrap ci95, size and RSS ratios."""
+               b: int, rng: np.random.Generator,
+               cache: dict[tuple[str, str], np.ndarray] | None = None) -> dict[str, Any]:
+    """Geometric-mean ratio of some pairs with its bootstrap ci95, size and RSS ratios
+    (`cache`: each cell's median replicates, drawn once and reused)."""
+    cache = {} if cache is None else cache
+
+    def reps_of(cell: str) -> np.ndarray:
+        if (cell, timer) not in cache:
+            blocks, x = walls[(cell, timer)][:2]
+            cache[(cell, timer)] = intervals.median_replicates(x, blocks, b, rng)
+        return cache[(cell, timer)]
+
     logs = np.array([np.log(p[0]["p50_ms"] / p[1]["p50_ms"]) for p in tp])
     reps = np.zeros(b)
     for cv_, cb_ in tp:
@@ -98,8 +112,7 @@ def _aggregate(tp: Sequence[Pair], timer: str,
         xb = walls.get((cb_["cell"], timer))
         if xa is None or xb is None or len(xa[1]) < 2 or len(xb[1]) < 2:
             continue
-        reps += np.log(intervals.median_replicates(xa[1], xa[0], b, rng)
-                       / intervals.median_replicates(xb[1], xb[0], b, rng))
+        reps += np.log(reps_of(str(cv_["cell"])) / reps_of(str(cb_["cell"])))
     reps /= max(len(tp), 1)
     size_r = [p[0]["size_bytes"] / p[1]["size_bytes"] for p in tp
               if p[0].get("size_bytes") and p[1].get("size_bytes")]

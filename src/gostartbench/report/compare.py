@@ -190,4 +190,23 @@ def compare_command(dirs: Sequence[Path], fmt: str, fail_on: Sequence[str] = (),
     md = to_markdown(runs, df, mismatched, collapse=bool(rules))
     if rules:
         md = gate.gate_markdown(findings, rules, runs[0].min_effect, reference) + "\n" + md
-    return md, code
+    return md + "\n" + drift_note(df, reference) + "\n", code
+
+
+def drift_note(df: pd.DataFrame, reference: str | None) -> str:
+    """What separate runs cannot know: the machine's drift between them is not in any
+    interval here (each run is resampled alone); the reference cell, when named, shows it."""
+    text = ("Between-run drift is not in these intervals: each run's cells are resampled "
+            "within that run, and two runs are two stretches of the machine's time (on this "
+            "project's 2-core host the same binary timed twice a minute apart read +12.5% "
+            "[+5.6%, +19.5%]). "
+            "`gostartbench gate` times base and head in the same rounds of one run instead.")
+    if reference is None or df.empty or "B_ratio" not in df:
+        return text
+    ref = df[df["cell"] == reference]
+    if ref.empty:
+        return text
+    r = ref.iloc[0]
+    return (text + f" The unchanged reference `{reference}` moved by {r['B_ratio'] - 1:+.1%} "
+            f"[{r['B_ratio_ci95_low'] - 1:+.1%}, {r['B_ratio_ci95_high'] - 1:+.1%}] between "
+            "the runs: that much of every change above is the machine's.")
