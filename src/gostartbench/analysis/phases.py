@@ -65,12 +65,17 @@ def phase_effects(phases: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[st
     """Per axis value, app (and all), cache state and phase: the mean over pairs of the change
     in the phase's median (ms), with a bootstrap ci95 (each cell's traced runs resampled)."""
     cols = ["axis", "value", "baseline_value", "app", "timer", "cache", "phase", "pairs",
-            "delta_ms", "delta_ci95_low_ms", "delta_ci95_high_ms"]
+            "delta_ms", "delta_ci95_low_ms", "delta_ci95_high_ms", "delta_rel",
+            "delta_rel_ci95_low", "delta_rel_ci95_high"]
     if phases.empty or summary.empty:
         return pd.DataFrame(columns=cols)
     rng = _rng(seed)
     runs = {k: g.to_numpy(dtype=float) / 1e6
             for k, g in phases.groupby(["cell", "phase"])["duration_ns"]}
+    # Each pair's change is also taken relative to its baseline cell's traced start, so the
+    # column reads like the effect beside it (a geometric mean of relative changes): a knob's
+    # few packed pairs, tens of ms long, do not outweigh its many ms-long ones.
+    totals = phases.groupby(["cell", "run"])["duration_ns"].sum().groupby("cell").median() / 1e6
     sm = summary[summary["timer"] == main_timer(summary["timer"].unique())].copy()
     for a in axes:
         sm[a] = sm[a].astype(str)
@@ -89,7 +94,7 @@ def phase_effects(phases: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[st
                 for scope in scopes:
                     sp = cp if scope == ALL_APPS else [p for p in cp if p[0]["app"] == scope]
                     for phase in PHASE_ORDER:
-                        r = _delta(sp, phase, runs, b, rng)
+                        r = _delta(sp, phase, runs, b, rng, totals)
                         if r is not None:
                             rows.append({"axis": axis, "value": v, "baseline_value": base_v,
                                          "app": scope, "timer": sm["timer"].iloc[0],
@@ -98,33 +103,57 @@ def phase_effects(phases: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[st
 
 
 def _delta(pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]], phase: str,
-           runs: Mapping[tuple[str, str], np.ndarray], b: int, rng: np.random.Generator
-           ) -> dict[str, Any] | None:
-    have = [(runs[(a["cell"], phase)], runs[(c["cell"], phase)]) for a, c in pairs
-            if (a["cell"], phase) in runs and (c["cell"], phase) in runs]
+           runs: Mapping[tuple[str, str], np.ndarray], b: int, rng: np.random.Generator,
+           totals: Mapping[str, float] | None = None) -> dict[str, Any] | None:
+    """The mean over pairs of the change in `phase`'s median (ms) with a bootstrap ci95; with
+    `totals` (cell → its traced start, ms) also each change over its baseline cell's start."""
+    have = [(runs[(a["cell"], phase)], runs[(c["cell"], phase)], str(c["cell"]))
+            for a, c in pairs if (a["cell"], phase) in runs and (c["cell"], phase) in runs]
     if not have:
         return None
-    point = float(np.mean([np.median(x) - np.median(y) for x, y in have]))
+    point = float(np.mean([np.median(x) - np.median(y) for x, y, _ in have]))
     reps = np.zeros(b)
-    for x, y in have:
-        reps += bootstrap_medians(x, b, rng) - bootstrap_medians(y, b, rng)
+    rel_reps = np.zeros(b)
+    rel = []
+    for x, y, base in have:
+        d = bootstrap_medians(x, b, rng) - bootstrap_medians(y, b, rng)
+        reps += d
+        if totals is not None and totals.get(base):
+            rel_reps += d / float(totals[base])
+            rel.append((np.median(x) - np.median(y)) / float(totals[base]))
     reps /= len(have)
-    return {"pairs": len(have), "delta_ms": point,
-            "delta_ci95_low_ms": float(np.percentile(reps, 2.5)),
-            "delta_ci95_high_ms": float(np.percentile(reps, 97.5))}
+    out = {"pairs": len(have), "delta_ms": point,
+           "delta_ci95_low_ms": float(np.percentile(reps, 2.5)),
+           "delta_ci95_high_ms": float(np.percentile(reps, 97.5))}
+    if rel:
+        rel_reps /= len(rel)
+        out.update(delta_rel=float(np.mean(rel)),
+                   delta_rel_ci95_low=float(np.percentile(rel_reps, 2.5)),
+                   delta_rel_ci95_high=float(np.percentile(rel_reps, 97.5)))
+    return out
 
 
 def where_it_lands(pe: pd.DataFrame, axis: str, value: str, cache: str,
                    app: str = ALL_APPS) -> str:
-    """'+0.69 ms; pre entry +0.79 ms': the knob's total traced change and the phase whose
-    change is largest ('' without phases)."""
+    """'+21.3%; pre entry +19.9% [+18.1, +21.7]': the knob's total traced change and the phase
+    whose change is largest, each as a share of the baseline's start, over the same pairs and
+    aggregated the same way as the effect beside it ('' without phases; "n.s." where the
+    phase's ci95 holds no change)."""
     if pe.empty:
         return ""
     d = pe[(pe["axis"] == axis) & (pe["value"].astype(str) == str(value))
            & (pe["cache"] == cache) & (pe["app"] == app)]
     if d.empty:
         return ""
-    total = float(d["delta_ms"].sum())
-    top = d.loc[d["delta_ms"].abs().idxmax()]
-    where = str(top["phase"]).replace("_", " ")
-    return f"{total:+.2f} ms; {where} {float(top['delta_ms']):+.2f} ms"
+    if "delta_rel" not in d or d["delta_rel"].isna().all():  # effects.csv before this column
+        total = float(d["delta_ms"].sum())
+        top = d.loc[d["delta_ms"].abs().idxmax()]
+        return f"{total:+.2f} ms; {str(top['phase']).replace('_', ' ')} " \
+               f"{float(top['delta_ms']):+.2f} ms"
+    d = d.dropna(subset=["delta_rel"])
+    total = float(d["delta_rel"].sum())
+    top = d.loc[d["delta_rel"].abs().idxmax()]
+    lo, hi = float(top["delta_rel_ci95_low"]), float(top["delta_rel_ci95_high"])
+    ns = "" if lo > 0 or hi < 0 else " n.s."
+    return (f"{total * 100:+.1f}%; {str(top['phase']).replace('_', ' ')} "
+            f"{float(top['delta_rel']) * 100:+.1f}% [{lo * 100:+.1f}, {hi * 100:+.1f}]{ns}")

@@ -60,7 +60,8 @@ def make_report(run_dir: Path, heat: tuple[str, str] | None = None) -> Path:
         if s["maxrss_p50_bytes"].notna().any():
             add("Memory against startup",
                 plots.size_vs_p50(s, axes, out, y="maxrss_p50_bytes", name="rss_vs_p50"),
-                "Peak RSS of the program itself (ru_maxrss from a tiny spawner, see docs/methodology.md).")
+                "Peak RSS of the program itself (ru_maxrss from a tiny spawner, see "
+                "docs/methodology.md).")
         add("Warm against cold", plots.warm_vs_cold(s, axes, out),
             "Cold: the binary evicted from the page cache before every run.")
         add("Distribution of runs", plots.distribution(a.samples, s, axes, out),

@@ -165,6 +165,11 @@ EFFECTS = _cols(
     ("delta_ms", "ms", "phase rows: mean over pairs of the change in the phase's median"),
     ("delta_ci95_low_ms", "ms", "phase rows: bootstrap ci95 of that change, low"),
     ("delta_ci95_high_ms", "ms", "phase rows: bootstrap ci95 of that change, high"),
+    ("delta_rel", "", "phase rows: mean over pairs of the change over the baseline cell's "
+     "traced start (a share: aggregated like `ratio`, so a few long pairs do not outweigh "
+     "many short ones)"),
+    ("delta_rel_ci95_low", "", "phase rows: bootstrap ci95 of that share, low"),
+    ("delta_rel_ci95_high", "", "phase rows: bootstrap ci95 of that share, high"),
 )
 INITTRACE = _cols(
     ("cell", "", "cell id (warm cells, one per binary)"), ("run", "", "untimed run number"),

@@ -101,9 +101,10 @@ class Session:
     # a fake clock makes a simulation's bursts a function of simulated time
     clock: Callable[[], int] = time.time_ns
     # Placement epochs: where a binary's pages land in the page cache moves its start time by
-    # a few percent for as long as they stay (docs/validation.md, "Placement"), so warm binaries are read
-    # in afresh every `epoch_runs` runs — with the re-reading kept under EPOCH_OVERHEAD of the
-    # time — and each sample records its epoch: the intervals resample whole epochs.
+    # a few percent for as long as they stay (docs/validation.md, "Placement"), so warm
+    # binaries are read in afresh every `epoch_runs` runs — with the re-reading kept under
+    # EPOCH_OVERHEAD of the time — and each sample records its epoch: the intervals resample
+    # whole epochs.
     epoch_runs: int = 0  # 0: one placement for the whole session
     epoch: int = 0
     placement_s: float = 0.0  # what the last re-reading cost
