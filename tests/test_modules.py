@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -103,8 +104,9 @@ def test_real_dependency_builds_offline_once_fetched(tmp_path: Path,
     assert pflag["module"] == "github.com/spf13/pflag" and pflag["version"] == "v1.0.9"
     assert pflag["requirement"] == "github.com/spf13/cobra"
     monkeypatch.setenv("GOPROXY", "off")
+    fresh = time.time_ns()  # a new binary (not in the build cache): `go build` runs offline
     m2 = matrix.load(_matrix(tmp_path, f"  cobracli: {{path: {COBRA}, args: [version]}}",
-                             "axes: {ldflags: [\"-X main.offline=1\"]}\n"))
+                             f"axes: {{ldflags: [\"-X main.offline={fresh}\"]}}\n"))
     res2 = next(iter(build.build_cells(m2, m2.cells).values()))
     assert res2.status == "ok" and not res2.cached, res2.reason
 

@@ -12,7 +12,12 @@ import pandas as pd
 from gostartbench.analysis import deps, stats
 from gostartbench.analysis.effects import effects
 from gostartbench.analysis.labels import cell_label
-from gostartbench.analysis.phases import phase_effects, phase_table, traced_vs_untraced
+from gostartbench.analysis.phases import (
+    phase_effects,
+    phase_table,
+    stage_table,
+    traced_vs_untraced,
+)
 from gostartbench.results import RunData
 from gostartbench.results.schema import STOP_FLAGGED, SUMMARY_LEAD
 
@@ -27,6 +32,7 @@ class Analysis:
     init: pd.DataFrame  # inittrace.csv with each cell's app
     baseline: Mapping[str, str]  # axis → baseline value (toolchain too, with several)
     phases: pd.DataFrame = field(default_factory=pd.DataFrame)  # cell × phase medians
+    stages: pd.DataFrame = field(default_factory=pd.DataFrame)  # cell × runtime stage medians
     phase_effects: pd.DataFrame = field(default_factory=pd.DataFrame)  # where costs land
     modules: pd.DataFrame = field(default_factory=pd.DataFrame)  # init by module, per cell
     module_effects: pd.DataFrame = field(default_factory=pd.DataFrame)  # knobs × modules
@@ -126,8 +132,10 @@ def analyse(data: RunData) -> Analysis:
             m = summary["cell"] == cell
             summary.loc[m, "warnings"] = [w + ("; " if w else "") + why
                                           for w in summary.loc[m, "warnings"]]
-        pe = phase_effects(data.phases, summary, eff_axes, base, axis_values, seed=st.seed)
+        pe = phase_effects(data.phases, summary, eff_axes, base, axis_values, seed=st.seed,
+                           stages=data.stages)
         eff = pd.concat([eff, pe.assign(significant=False)], ignore_index=True)
+    stages = stage_table(data.stages, seed=st.seed)
     att = deps.attributed(data.inittrace, cells, data.deps) if len(data.inittrace) else \
         pd.DataFrame()
     mods = deps.module_table(att, seed=st.seed)
@@ -138,4 +146,4 @@ def analyse(data: RunData) -> Analysis:
         me = deps.module_effects(att, summary, eff_axes, base, axis_values, top, seed=st.seed)
     return Analysis(data=data, summary=summary, effects=eff, init=init, baseline=base,
                     phases=table, phase_effects=pe, modules=mods, module_effects=me,
-                    init_vs_phase=deps.init_vs_phase(att, table))
+                    stages=stages, init_vs_phase=deps.init_vs_phase(att, table, stages))

@@ -42,6 +42,27 @@ def phase_table(phases: pd.DataFrame, b: int = 500, seed: int = 0) -> pd.DataFra
     return out.sort_values(["cell", "_o"]).drop(columns="_o").reset_index(drop=True)
 
 
+def stage_table(stages: pd.DataFrame, b: int = 500, seed: int = 0) -> pd.DataFrame:
+    """One row per cell × runtime stage (phases.csv's stage rows): traced runs, the stage's
+    phase, its median duration (ms) with a bootstrap ci95, its median start."""
+    cols = ["cell", "phase", "stage", "n", "p50_ms", "ci95_low_ms", "ci95_high_ms",
+            "start_p50_ms"]
+    if stages is None or stages.empty:
+        return pd.DataFrame(columns=cols)
+    rng = _rng(seed)
+    rows = []
+    for (cell, stage), g in stages.groupby(["cell", "stage"], sort=False):
+        x = g["duration_ns"].to_numpy(dtype=float) / 1e6
+        reps = bootstrap_medians(x, b, rng) if len(x) > 1 else np.array([x[0]])
+        rows.append({"cell": cell, "phase": str(g["phase"].iloc[0]), "stage": stage,
+                     "n": len(x), "p50_ms": float(np.median(x)),
+                     "ci95_low_ms": float(np.percentile(reps, 2.5)),
+                     "ci95_high_ms": float(np.percentile(reps, 97.5)),
+                     "start_p50_ms": float(np.median(g["start_ns"])) / 1e6})
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values(["cell", "start_p50_ms"]).reset_index(drop=True)
+
+
 def traced_vs_untraced(table: pd.DataFrame, summary: pd.DataFrame) -> dict[str, str]:
     """cell → a warning where the traced total (the sum of its phase medians) and its untraced
     P50 disagree beyond max(AGREE_REL, AGREE_ABS_MS)."""
@@ -61,10 +82,13 @@ def traced_vs_untraced(table: pd.DataFrame, summary: pd.DataFrame) -> dict[str, 
 
 def phase_effects(phases: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str],
                   baseline: Mapping[str, str], axis_values: Mapping[str, Sequence[str]],
-                  b: int = 300, seed: int = 0) -> pd.DataFrame:
-    """Per axis value, app (and all), cache state and phase: the mean over pairs of the change
-    in the phase's median (ms), with a bootstrap ci95 (each cell's traced runs resampled)."""
-    cols = ["axis", "value", "baseline_value", "app", "timer", "cache", "phase", "pairs",
+                  b: int = 300, seed: int = 0, stages: pd.DataFrame | None = None
+                  ) -> pd.DataFrame:
+    """Per axis value, app (and all), cache state and phase — and runtime stage, from
+    `stages` — the mean over pairs of the change in its median (ms), with a bootstrap ci95
+    (each cell's traced runs resampled), also as a share of the baseline cell's start."""
+    cols = ["axis", "value", "baseline_value", "app", "timer", "cache", "phase", "stage",
+            "pairs",
             "delta_ms", "delta_ci95_low_ms", "delta_ci95_high_ms", "delta_rel",
             "delta_rel_ci95_low", "delta_rel_ci95_high"]
     if phases.empty or summary.empty:
@@ -72,6 +96,11 @@ def phase_effects(phases: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[st
     rng = _rng(seed)
     runs = {k: g.to_numpy(dtype=float) / 1e6
             for k, g in phases.groupby(["cell", "phase"])["duration_ns"]}
+    stage_of: dict[str, str] = {}  # stage → its phase
+    if stages is not None and len(stages):
+        for (cell, stage), g in stages.groupby(["cell", "stage"]):
+            runs[(str(cell), "stage:" + str(stage))] = g["duration_ns"].to_numpy(float) / 1e6
+            stage_of[str(stage)] = str(g["phase"].iloc[0])
     # Each pair's change is also taken relative to its baseline cell's traced start, so the
     # column reads like the effect beside it (a geometric mean of relative changes): a knob's
     # few packed pairs, tens of ms long, do not outweigh its many ms-long ones.
@@ -98,7 +127,13 @@ def phase_effects(phases: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[st
                         if r is not None:
                             rows.append({"axis": axis, "value": v, "baseline_value": base_v,
                                          "app": scope, "timer": sm["timer"].iloc[0],
-                                         "cache": cond, "phase": phase, **r})
+                                         "cache": cond, "phase": phase, "stage": "", **r})
+                    for stage, phase in stage_of.items():
+                        r = _delta(sp, "stage:" + stage, runs, b, rng, totals)
+                        if r is not None:
+                            rows.append({"axis": axis, "value": v, "baseline_value": base_v,
+                                         "app": scope, "timer": sm["timer"].iloc[0],
+                                         "cache": cond, "phase": phase, "stage": stage, **r})
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -143,6 +178,10 @@ def where_it_lands(pe: pd.DataFrame, axis: str, value: str, cache: str,
         return ""
     d = pe[(pe["axis"] == axis) & (pe["value"].astype(str) == str(value))
            & (pe["cache"] == cache) & (pe["app"] == app)]
+    st = pd.DataFrame()
+    if "stage" in d:
+        st = d[d["stage"].fillna("").astype(str) != ""].dropna(subset=["delta_rel"])
+        d = d[d["stage"].fillna("").astype(str) == ""]
     if d.empty:
         return ""
     if "delta_rel" not in d or d["delta_rel"].isna().all():  # effects.csv before this column
@@ -155,5 +194,11 @@ def where_it_lands(pe: pd.DataFrame, axis: str, value: str, cache: str,
     top = d.loc[d["delta_rel"].abs().idxmax()]
     lo, hi = float(top["delta_rel_ci95_low"]), float(top["delta_rel_ci95_high"])
     ns = "" if lo > 0 or hi < 0 else " n.s."
-    return (f"{total * 100:+.1f}%; {str(top['phase']).replace('_', ' ')} "
+    text = (f"{total * 100:+.1f}%; {str(top['phase']).replace('_', ' ')} "
             f"{float(top['delta_rel']) * 100:+.1f}% [{lo * 100:+.1f}, {hi * 100:+.1f}]{ns}")
+    inner = st[st["phase"] == top["phase"]] if len(st) else st
+    if len(inner):  # the runtime stage inside that phase that moved most
+        s_top = inner.loc[inner["delta_rel"].abs().idxmax()]
+        text += f" (stage {str(s_top['stage']).replace('_', ' ')} " \
+                f"{float(s_top['delta_rel']) * 100:+.1f}%)"
+    return text

@@ -14,9 +14,21 @@
  * Breakpoints are hardware ones (debug registers: they fire whatever the memory holds, so they
  * also catch a UPX-packed program's original entry), or int3/BRK written into the code where
  * the CPU or the kernel refuses debug registers (-m int3 forces it).
+ *   S:NAME   stage marks (-s NAME=HEXADDR: the runtime's own stages, more than the four debug
+ *            registers hold) are int3/BRK written into the code once the first breakpoint
+ *            (the entry) is reached, so a UPX-packed program is unpacked by then; each is
+ *            taken once and the original instruction put back. They must be functions whose
+ *            first call is on the main thread (the only one traced): another thread reaching
+ *            an armed one would die of SIGTRAP. -R NAME also marks NAME's return (NAME_ret):
+ *            an int3 at the return address read from the stack (x86-64) or LR (arm64) when
+ *            NAME is reached.
+ *   L:NAME   late marks (-L NAME=HEXADDR, x86-64): a debug register freed by a mark already
+ *            taken (the entry's, first) is given to NAME. A debug register is the main
+ *            thread's alone, so NAME may be first called on any thread (netpoll's init): it is
+ *            seen where the main thread reaches it, and never harms another thread.
  *
  *   gsb-trace [-t TIMEOUT_MS] [-o OUT] [-e ERR] [-r READY] [-m hw|int3] [-P -x ELF_ENTRY]
- *             [-b NAME=HEXADDR]... -- PROG ARGS...
+ *             [-b NAME=HEXADDR]... [-s NAME=HEXADDR]... [-R NAME]... [-L NAME=HEXADDR]... -- PROG ARGS...
  *
  * Prints one line: status=exited|signaled|timeout|ready|traceerr code=N sig=N method=hw|int3
  * bias=HEX t_exec=NS [t_NAME=NS]... t_exit=NS t_reaped=NS [t_ready=NS] (ns since just before
@@ -43,6 +55,7 @@
 #include <unistd.h>
 
 #define MAX_BP 4
+#define MAX_SP 24
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -60,6 +73,14 @@ struct bp {
 
 static struct bp bps[MAX_BP];
 static int nbp = 0;
+static struct bp sps[MAX_SP];  /* stage marks: int3/BRK, armed at the first breakpoint */
+static int nsp = 0;
+static int sps_armed = 0;
+static const char *ret_of[MAX_SP];  /* -R: marks whose return is marked too */
+static int nret = 0;
+static char ret_names[MAX_SP][96];
+static struct bp late[MAX_BP];  /* -L: waiting for a free debug register */
+static int nlate = 0, late_next = 0;
 static volatile sig_atomic_t timed_out = 0;
 static volatile pid_t child = 0;
 
@@ -86,6 +107,8 @@ static uint64_t auxv_entry(pid_t pid) {
 /* ---- hardware breakpoints ------------------------------------------------------------- */
 #if defined(__x86_64__)
 #define DR_OFF(i) (offsetof(struct user, u_debugreg) + (i) * sizeof(long))
+static struct bp *slot_late[MAX_BP];  /* a freed debug register's late mark */
+static void arm_ret(pid_t pid, const char *name);
 
 static int hw_set(pid_t pid) {
     unsigned long dr7 = 0;
@@ -110,8 +133,22 @@ static int hw_hit(pid_t pid, int64_t t) {
             bps[i].t = t;
             bps[i].armed = 0;
             any = 1;
+            if (late_next < nlate) {
+                /* the slot is free: hand it to the next late mark (its own t stays with
+                 * `late`, printed from there) */
+                struct bp *l = &late[late_next++];
+                if (ptrace(PTRACE_POKEUSER, pid, (void *)DR_OFF(i), (void *)l->addr) == 0) {
+                    l->armed = 1;
+                    slot_late[i] = l;
+                }
+            }
+        } else if (slot_late[i] && (dr6 & (1L << i)) && slot_late[i]->armed) {
+            slot_late[i]->t = t;
+            slot_late[i]->armed = 0;
+            any = 1;
+            arm_ret(pid, slot_late[i]->name);
         }
-        if (bps[i].armed) dr7 |= 1UL << (2 * i);
+        if (bps[i].armed || (slot_late[i] && slot_late[i]->armed)) dr7 |= 1UL << (2 * i);
     }
     ptrace(PTRACE_POKEUSER, pid, (void *)DR_OFF(6), (void *)0);
     ptrace(PTRACE_POKEUSER, pid, (void *)DR_OFF(7), (void *)dr7);
@@ -171,17 +208,28 @@ static int hw_hit(pid_t pid, int64_t t) { (void)pid; (void)t; return 0; }
 #define TRAP_PC_BACK 0
 #endif
 
-static int sw_set(pid_t pid) {
-    for (int i = 0; i < nbp; i++) {
-        errno = 0;
-        long w = ptrace(PTRACE_PEEKTEXT, pid, (void *)bps[i].addr, NULL);
-        if (errno) return -1;
-        bps[i].orig = (uint64_t)w;
-        if (ptrace(PTRACE_POKETEXT, pid, (void *)bps[i].addr, (void *)TRAP_WORD((uint64_t)w)))
-            return -1;
-        bps[i].armed = 1;
-    }
+static int sw_arm(pid_t pid, struct bp *b) {
+    errno = 0;
+    long w = ptrace(PTRACE_PEEKTEXT, pid, (void *)b->addr, NULL);
+    if (errno) return -1;
+    b->orig = (uint64_t)w;
+    if (ptrace(PTRACE_POKETEXT, pid, (void *)b->addr, (void *)TRAP_WORD((uint64_t)w)))
+        return -1;
+    b->armed = 1;
     return 0;
+}
+
+static int sw_set(pid_t pid) {
+    for (int i = 0; i < nbp; i++)
+        if (sw_arm(pid, &bps[i])) return -1;
+    return 0;
+}
+
+/* Stage marks, once: a mark that cannot be written is left out (it has no t_NAME). */
+static void sw_arm_stages(pid_t pid) {
+    if (sps_armed) return;
+    sps_armed = 1;
+    for (int i = 0; i < nsp; i++) sw_arm(pid, &sps[i]);
 }
 
 static int get_pc(pid_t pid, uint64_t *pc) {
@@ -214,21 +262,58 @@ static int set_pc(pid_t pid, uint64_t pc) {
 #endif
 }
 
-static int sw_hit(pid_t pid, int64_t t) {
+/* The return address of a function stopped at its first instruction. */
+static uint64_t return_address(pid_t pid) {
+#if defined(__x86_64__)
+    struct user_regs_struct r;
+    if (ptrace(PTRACE_GETREGS, pid, NULL, &r)) return 0;
+    errno = 0;
+    long ra = ptrace(PTRACE_PEEKDATA, pid, (void *)r.rsp, NULL);
+    return errno ? 0 : (uint64_t)ra;
+#elif defined(__aarch64__)
+    struct user_pt_regs r;
+    struct iovec iov = {&r, sizeof r};
+    if (ptrace(PTRACE_GETREGSET, pid, (void *)NT_PRSTATUS, &iov)) return 0;
+    return r.regs[30];
+#else
+    (void)pid;
+    return 0;
+#endif
+}
+
+/* NAME was reached: where NAME_ret is asked for (-R), arm a mark at its return address. */
+static void arm_ret(pid_t pid, const char *name) {
+    for (int k = 0; k < nret; k++) {
+        if (strcmp(ret_of[k], name) == 0 && nsp < MAX_SP) {
+            uint64_t ra = return_address(pid);
+            if (!ra) return;
+            snprintf(ret_names[k], sizeof ret_names[k], "%s_ret", name);
+            sps[nsp] = (struct bp){ret_names[k], ra, 0, 0, -1};
+            if (sw_arm(pid, &sps[nsp]) == 0) nsp++;
+        }
+    }
+}
+
+/* A mark of `arr` was reached (its trap at the PC): record it, put the instruction back, and
+ * where NAME_ret is asked for, arm a mark at the return address. */
+static int sw_hit_in(pid_t pid, int64_t t, struct bp *arr, int n) {
     uint64_t pc;
     if (get_pc(pid, &pc)) return 0;
     uint64_t at = pc - TRAP_PC_BACK;
-    for (int i = 0; i < nbp; i++) {
-        if (bps[i].armed && bps[i].addr == at) {
-            bps[i].t = t;
-            bps[i].armed = 0;
-            ptrace(PTRACE_POKETEXT, pid, (void *)at, (void *)bps[i].orig);
+    for (int i = 0; i < n; i++) {
+        if (arr[i].armed && arr[i].addr == at) {
+            arr[i].t = t;
+            arr[i].armed = 0;
+            ptrace(PTRACE_POKETEXT, pid, (void *)at, (void *)arr[i].orig);
             set_pc(pid, at);
+            arm_ret(pid, arr[i].name);
             return 1;
         }
     }
     return 0;
 }
+
+static int sw_hit(pid_t pid, int64_t t) { return sw_hit_in(pid, t, bps, nbp); }
 
 /* ---- the run ----------------------------------------------------------------------------- */
 /* The child: its own process group, stdio, PTRACE_TRACEME, exec (in a function of its own so
@@ -247,7 +332,8 @@ static pid_t spawn_traced(char **av, int in, int o, int e) {
 
 static void usage(void) {
     fprintf(stderr, "usage: gsb-trace [-t MS] [-o OUT] [-e ERR] [-r READY] [-m hw|int3] "
-                    "[-P -x ENTRY] [-b NAME=HEXADDR]... -- PROG ARGS...\n");
+                    "[-P -x ENTRY] [-b NAME=HEXADDR]... [-s NAME=HEXADDR]... [-R NAME]... "
+                    "[-L NAME=HEXADDR]... -- PROG ARGS...\n");
     exit(2);
 }
 
@@ -257,7 +343,7 @@ int main(int argc, char **argv) {
     int pie = 0;
     uint64_t elf_entry = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "t:o:e:r:m:Px:b:")) != -1) {
+    while ((opt = getopt(argc, argv, "t:o:e:r:m:Px:b:s:R:L:")) != -1) {
         switch (opt) {
         case 't': timeout_ms = atol(optarg); break;
         case 'o': out = optarg; break;
@@ -274,6 +360,30 @@ int main(int argc, char **argv) {
             bps[nbp].addr = strtoull(eq + 1, NULL, 16);
             bps[nbp].t = -1;
             nbp++;
+            break;
+        }
+        case 's': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || nsp >= MAX_SP / 2) usage();
+            *eq = 0;
+            sps[nsp].name = optarg;
+            sps[nsp].addr = strtoull(eq + 1, NULL, 16);
+            sps[nsp].t = -1;
+            nsp++;
+            break;
+        }
+        case 'R':
+            if (nret >= MAX_SP / 2) usage();
+            ret_of[nret++] = optarg;
+            break;
+        case 'L': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || nlate >= MAX_BP) usage();
+            *eq = 0;
+            late[nlate].name = optarg;
+            late[nlate].addr = strtoull(eq + 1, NULL, 16);
+            late[nlate].t = -1;
+            nlate++;
             break;
         }
         default: usage();
@@ -349,6 +459,8 @@ int main(int argc, char **argv) {
         if (at && elf_entry) bias = at - elf_entry;
     }
     for (int i = 0; i < nbp; i++) bps[i].addr += bias;
+    for (int i = 0; i < nsp; i++) sps[i].addr += bias;
+    for (int i = 0; i < nlate; i++) late[i].addr += bias;
     const char *method = "hw";
     if (nbp > 0) {
         int ok = -1;
@@ -358,6 +470,7 @@ int main(int argc, char **argv) {
             ok = sw_set(pid);
         }
         if (ok != 0) method = "none";
+        if (strcmp(method, "int3") == 0) sw_arm_stages(pid);
     }
     ptrace(PTRACE_CONT, pid, NULL, NULL);
 
@@ -383,6 +496,8 @@ int main(int argc, char **argv) {
         }
         if (sig == SIGTRAP) {
             int hit = strcmp(method, "hw") == 0 ? hw_hit(pid, t) : sw_hit(pid, t);
+            if (hit) sw_arm_stages(pid);  /* the entry (or an earlier mark): code in place */
+            else hit = sw_hit_in(pid, t, sps, nsp);
             ptrace(PTRACE_CONT, pid, NULL, (void *)(long)(hit ? 0 : SIGTRAP));
             continue;
         }
@@ -403,6 +518,10 @@ int main(int argc, char **argv) {
            (unsigned long long)bias, (long long)t_exec);
     for (int i = 0; i < nbp; i++)
         if (bps[i].t >= 0) printf(" t_%s=%lld", bps[i].name, (long long)bps[i].t);
+    for (int i = 0; i < nsp; i++)
+        if (sps[i].t >= 0) printf(" t_%s=%lld", sps[i].name, (long long)sps[i].t);
+    for (int i = 0; i < nlate; i++)
+        if (late[i].t >= 0) printf(" t_%s=%lld", late[i].name, (long long)late[i].t);
     if (t_exit >= 0) printf(" t_exit=%lld", (long long)t_exit);
     if (t_reaped >= 0) printf(" t_reaped=%lld", (long long)t_reaped);
     if (t_ready >= 0) printf(" t_ready=%lld", (long long)t_ready);

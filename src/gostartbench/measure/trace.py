@@ -12,6 +12,13 @@ those marks are:
   main            main.main → exit (or → ready, for a ready-mode app)
   teardown        exit → reaped
 
+Inside bootstrap and package init (and main, where a program starts netpoll), the runtime's own
+stages are marked too (STAGES): int3 breakpoints at the runtime functions that begin them,
+written once the entry is reached (a packed program is unpacked by then), a mark at the return
+of runtime.gcenable, and netpoll's first init on a debug register freed by the entry (a debug
+register is the main thread's alone: netpoll may be first reached on any thread). A function a
+Go version lacks has no mark, and its stages are left out.
+
 Each stop costs the program some tens of µs (measured per host by `stop_cost`: a no-op with
 none and with four breakpoints); phase durations have it subtracted and say so. Addresses come
 from the program's .symtab, else its .gopclntab (both read by the gsbsym Go helper, built per
@@ -55,6 +62,58 @@ BOUNDS = {
     "package_init": ("rtmain", "mainmain"), "main": ("mainmain", "exit"),
     "teardown": ("exit", "reaped"),
 }
+# The runtime's own stages: mark label → function (int3 marks, then the late hardware one).
+STAGE_MARKS: tuple[tuple[str, str], ...] = (
+    ("mallocinit", "runtime.mallocinit"), ("mcommoninit", "runtime.mcommoninit"),
+    ("gcinit", "runtime.gcinit"), ("procresize", "runtime.procresize"),
+    ("initsig", "runtime.initsig"), ("newm", "runtime.newm"), ("doinit", "runtime.doInit1"),
+    ("gcenable", "runtime.gcenable"),
+)
+LATE_MARKS: tuple[tuple[str, str], ...] = (("netpoll", "runtime.netpollGenericInit"),)
+RETURN_MARKS = ("gcenable", "netpoll")  # also marked where they return (LABEL_ret)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One of the runtime's own stages: its id, the phase it lies in, its start and end marks,
+    the functions that bound it, and the name the article gives that part of a start."""
+
+    name: str
+    phase: str
+    start: str
+    end: str
+    bounds: str
+    article: str
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("runtime_setup", "bootstrap", "schedinit", "mallocinit",
+          "runtime.schedinit → runtime.mallocinit", "runtime init: locks, stacks, checks"),
+    Stage("heap", "bootstrap", "mallocinit", "mcommoninit",
+          "runtime.mallocinit → runtime.mcommoninit", "heap and allocator init"),
+    Stage("m0_modules", "bootstrap", "mcommoninit", "gcinit",
+          "runtime.mcommoninit → runtime.gcinit",
+          "GMP: the first M; module data, args, env, GODEBUG"),
+    Stage("gc_setup", "bootstrap", "gcinit", "procresize", "runtime.gcinit → runtime.procresize",
+          "GC init"),
+    Stage("procs", "bootstrap", "procresize", "initsig", "runtime.procresize → runtime.initsig",
+          "GMP: allocating the Ps (GOMAXPROCS), the main goroutine"),
+    Stage("signals", "bootstrap", "initsig", "rtmain", "runtime.initsig → runtime.main",
+          "signal setup, the first schedule"),
+    Stage("to_sysmon", "package_init", "rtmain", "newm", "runtime.main → runtime.newm",
+          "runtime.main until sysmon"),
+    Stage("sysmon", "package_init", "newm", "doinit", "runtime.newm → runtime.doInit1",
+          "sysmon and the first threads"),
+    Stage("runtime_inittasks", "package_init", "doinit", "gcenable",
+          "runtime.doInit1 → runtime.gcenable", "the runtime's own init tasks"),
+    Stage("gc_enable", "package_init", "gcenable", "gcenable_ret",
+          "runtime.gcenable → its return", "GC enable (background sweeper, scavenger)"),
+    Stage("package_inits", "package_init", "gcenable_ret", "mainmain",
+          "runtime.gcenable's return → main.main",
+          "every package's init(), in dependency order (and the scheduling around it)"),
+    Stage("netpoll_init", "main", "netpoll", "netpoll_ret",
+          "runtime.netpollGenericInit → its return", "netpoll on first use"),
+)
 STOP_ORDER = ("exec", "entry", "schedinit", "rtmain", "mainmain", "exit", "reaped", "ready")
 _LINE = re.compile(r"([A-Za-z_]\w*)=(-?[0-9A-Za-z_]+)")
 
@@ -68,6 +127,14 @@ class Target:
     pie: bool
     elf_entry: int
     symbols_from: str  # symtab | gopclntab (and "of the pre-pack binary" for UPX)
+    stages: Mapping[str, int] = field(default_factory=dict)  # int3 stage marks
+    late: Mapping[str, int] = field(default_factory=dict)  # stage marks on a freed register
+
+    @property
+    def missing(self) -> list[str]:
+        """The stage functions this binary lacks (its Go version has no such function)."""
+        have = {**self.stages, **self.late}
+        return [fn for label, fn in (*STAGE_MARKS, *LATE_MARKS) if label not in have]
 
 
 @dataclass(frozen=True)
@@ -98,7 +165,7 @@ def symbols(program: Path, toolchain: str) -> tuple[str, dict[str, int]]:
     key = (str(program), toolchain)
     if key not in _SYMBOLS:
         helper = go_helper("gsbsym", SYM_SOURCE.read_text(), toolchain or DEFAULT_TOOLCHAIN)
-        names = [fn for _, fn in MARKS if fn]
+        names = [fn for _, fn in (*MARKS, *STAGE_MARKS, *LATE_MARKS) if fn]
         p = subprocess.run([str(helper), str(program), *names], capture_output=True,
                            text=True, check=False, timeout=60)
         if p.returncode != 0:
@@ -122,7 +189,9 @@ def target_for(binary: Path, program: Path, toolchain: str) -> Target | str:
     if binary != program and is_upx(binary):
         how += " of the pre-pack binary"
     addresses = {"entry": prog_entry, **{label: syms[fn] for label, fn in MARKS if fn in syms}}
-    return Target(addresses=addresses, pie=pie, elf_entry=entry, symbols_from=how)
+    return Target(addresses=addresses, pie=pie, elf_entry=entry, symbols_from=how,
+                  stages={label: syms[fn] for label, fn in STAGE_MARKS if fn in syms},
+                  late={label: syms[fn] for label, fn in LATE_MARKS if fn in syms})
 
 
 def tracer_path() -> Path:
@@ -131,8 +200,9 @@ def tracer_path() -> Path:
 
 
 def trace_run(spec: RunSpec, target: Target | None, workdir: Path, mode: str = "hw",
-              marks: Sequence[str] | None = None) -> Trace:
-    """One traced run of `spec` (no breakpoints without a target: exec, exit, reaped only)."""
+              marks: Sequence[str] | None = None, stages: bool = True) -> Trace:
+    """One traced run of `spec` (no breakpoints without a target: exec, exit, reaped only;
+    `stages`: the runtime's stage marks too)."""
     argv = [str(tracer_path()), "-t", str(max(1, int(spec.timeout_s * 1000))),
             "-o", str(workdir / "trace.out"), "-e", str(workdir / "trace.err"), "-m", mode]
     if spec.ready is not None and spec.ready.stdout:
@@ -143,6 +213,13 @@ def trace_run(spec: RunSpec, target: Target | None, workdir: Path, mode: str = "
         for label, addr in target.addresses.items():
             if marks is None or label in marks:
                 argv += ["-b", f"{label}={addr:x}"]
+        if stages and (marks is None or "entry" in marks):
+            for label, addr in target.stages.items():
+                argv += ["-s", f"{label}={addr:x}"]
+            if mode == "hw":  # a late mark needs a debug register freed by the entry's
+                for label, addr in target.late.items():
+                    argv += ["-L", f"{label}={addr:x}"]
+            argv += [x for label in RETURN_MARKS for x in ("-R", label)]
     p = subprocess.run([*argv, "--", *spec.argv], env=dict(spec.env), capture_output=True,
                        text=True, stdin=subprocess.DEVNULL, check=False,
                        timeout=spec.timeout_s + 30)
@@ -183,15 +260,33 @@ def phases(marks: Mapping[str, int], ready: bool, stop_cost_ns: float
         t.pop("reaped", None)
         if "ready" in t:
             t["exit"] = t["ready"]
-    seen = [m for m in STOP_ORDER if m in t and m != "ready"]
-    corrected = {m: t[m] - round(stop_cost_ns * seen.index(m)) for m in seen}
-    corrected["start"] = 0
+    corrected = _corrected(t, stop_cost_ns)
     out = []
     for ph in PHASES:
         a, b = BOUNDS[ph]
         if a in corrected and b in corrected:
             out.append((ph, corrected[a], max(0, corrected[b] - corrected[a])))
     return out
+
+
+def _corrected(t: Mapping[str, int], stop_cost_ns: float) -> dict[str, int]:
+    """Each mark moved back by the cost of the stops before it (every mark is a stop but the
+    start, `reaped` and `ready`; the exec stop counts)."""
+    stops = sorted(v for k, v in t.items() if k not in ("start", "reaped", "ready"))
+    out = {m: v - round(stop_cost_ns * sum(1 for x in stops if x < v))
+           for m, v in t.items() if m not in ("start", "ready")}
+    out["start"] = 0
+    return out
+
+
+def stages(marks: Mapping[str, int], stop_cost_ns: float) -> list[tuple[Stage, int, int]]:
+    """(stage, start_ns, duration_ns) of the runtime's own stages whose two marks were both
+    reached, each boundary moved back by the stops before it (as `phases`)."""
+    t = dict(marks)
+    t.pop("ready", None)
+    corrected = _corrected(t, stop_cost_ns)
+    return [(st, corrected[st.start], max(0, corrected[st.end] - corrected[st.start]))
+            for st in STAGES if st.start in corrected and st.end in corrected]
 
 
 def stop_cost(noop: Path, target: Target, workdir: Path, runs: int = 30) -> dict[str, Any]:
@@ -208,7 +303,8 @@ def stop_cost(noop: Path, target: Target, workdir: Path, runs: int = 30) -> dict
             without.append(a.marks["reaped"])
             with_bp.append(b.marks["reaped"])
             method = b.method
-    n = len(target.addresses)
+    n = len(target.addresses) + len(target.stages) + \
+        sum(1 for x in RETURN_MARKS if x in target.stages)  # the no-op reaches no netpoll
     if not with_bp or not n:
         return {"stop_ns": 0.0, "runs": 0, "method": method}
     per = (statistics.median(with_bp) - statistics.median(without)) / n

@@ -12,6 +12,7 @@ from typing import Any
 from gostartbench.analysis import Analysis, stats
 from gostartbench.analysis.effects import startup_rows
 from gostartbench.report.deps_text import DEPS_TEXT, MODULE_HEAD, dependency_blocks
+from gostartbench.report.runtime_text import RUNTIME_HEAD, RUNTIME_TEXT, runtime_blocks
 from gostartbench.report.text import (
     GLANCE_HEAD,
     PHASE_HEAD,
@@ -91,6 +92,11 @@ def render_md(a: Analysis, charts: Sequence[tuple[str, Path, str]], run_dir: Pat
     if phases:
         parts += ["## Where the start goes", "", PHASES_TEXT, "",
                   _md_table(PHASE_HEAD, phases), ""]
+    rt = runtime_blocks(a)
+    if rt:
+        parts += ["## The runtime's own stages", "", RUNTIME_TEXT, ""]
+        for rb in rt:
+            parts += [f"### {_md_escape(rb.label)}", "", _md_table(RUNTIME_HEAD, rb.rows), ""]
     blocks = dependency_blocks(a)
     if blocks:
         parts += ["## Which dependency costs the start", "", DEPS_TEXT, ""]
@@ -184,6 +190,10 @@ def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
     if phases:
         h.append(f"<h2>Where the start goes</h2><p>{e(PHASES_TEXT)}</p>"
                  + _table(PHASE_HEAD, phases))
+    rt = runtime_blocks(a)
+    if rt:
+        h.append(f"<h2>The runtime's own stages</h2><p>{e(RUNTIME_TEXT)}</p>")
+        h += [f"<h3>{e(rb.label)}</h3>" + _table(RUNTIME_HEAD, rb.rows) for rb in rt]
     blocks = dependency_blocks(a)
     if blocks:
         h.append(f"<h2>Which dependency costs the start</h2><p>{e(DEPS_TEXT)}</p>")

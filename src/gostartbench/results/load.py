@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +68,11 @@ class RunData:
     cells: pd.DataFrame
     samples: pd.DataFrame
     inittrace: pd.DataFrame
-    phases: pd.DataFrame  # phases.csv (empty when the run made no traced runs)
+    phases: pd.DataFrame  # phases.csv's phase rows (empty when the run made no traced runs)
     deps: pd.DataFrame  # deps.csv (empty before schema 1.4)
     calibration: Mapping[str, Any] | None
     matrix_text: str
+    stages: pd.DataFrame = field(default_factory=pd.DataFrame)  # phases.csv's stage rows
 
     @property
     def id(self) -> str:
@@ -108,12 +109,17 @@ def load(run_dir: Path) -> RunData:
         measure=dict(st.get("measure", {})), select=st.get("select"))
     cal_file = run_dir / CALIBRATION_JSON
     matrix_file = run_dir / MATRIX_COPY
+    traced = read_table(run_dir / PHASES_CSV, ["cell", "phase", "method", "stage"])
+    is_stage = traced["stage"].fillna("").astype(str) != "" if "stage" in traced else None
+    phase_rows = traced[~is_stage].drop(columns="stage") if is_stage is not None else traced
+    stage_rows = traced[is_stage] if is_stage is not None else pd.DataFrame()
     return RunData(
         run_dir=run_dir, run=run, settings=settings,
         cells=read_cells(run_dir, settings.axes), samples=read_samples(run_dir),
         inittrace=read_table(run_dir / INITTRACE_CSV, ["cell", "package"]),
-        phases=read_table(run_dir / PHASES_CSV, ["cell", "phase", "method"]),
+        phases=phase_rows,
         deps=read_table(run_dir / DEPS_CSV, DEPS_COLUMNS),
+        stages=stage_rows,
         calibration=read_json(cal_file) if cal_file.exists() else None,
         matrix_text=matrix_file.read_text() if matrix_file.exists() else "",
     )

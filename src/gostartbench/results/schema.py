@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 # major.minor: a reader refuses a newer major (one line), reads any minor. Runs written before
 # the version existed (no `schema_version` in run.json) read as 1.0.
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 
 RUN_JSON = "run.json"
 CELLS_CSV = "cells.csv"
@@ -162,6 +162,8 @@ EFFECTS = _cols(
     ("pairs_significant", "", "pairs whose own ratio is significant"),
     ("significant", "", "ci95 excludes 1 and |ratio − 1| ≥ min_effect"),
     ("phase", "", "empty for the startup rows; a phase name for where the change lands"),
+    ("stage", "", "phase rows: empty, or one of the runtime's own stages inside that phase "
+     "(its change, over the same pairs)"),
     ("delta_ms", "ms", "phase rows: mean over pairs of the change in the phase's median"),
     ("delta_ci95_low_ms", "ms", "phase rows: bootstrap ci95 of that change, low"),
     ("delta_ci95_high_ms", "ms", "phase rows: bootstrap ci95 of that change, high"),
@@ -191,6 +193,8 @@ PHASES = _cols(
     ("cell", "", "cell id"), ("run", "", "traced run number (traced runs are never timed runs)"),
     ("phase", "", "exec | pre_entry | runtime_entry | bootstrap | package_init | main | "
      "teardown (docs/results.md says where each begins and ends)"),
+    ("stage", "", "empty on a phase's row; on a stage's row, which of the runtime's own stages "
+     "inside that phase (docs/results.md 'Stages'); new in 1.5"),
     ("start_ns", "ns", "start of the phase since just before fork"),
     ("duration_ns", "ns", "length of the phase, the stops' own cost subtracted"),
     ("method", "", "hw (debug registers) or int3, and where symbols came from"),

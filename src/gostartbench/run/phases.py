@@ -20,6 +20,7 @@ from gostartbench.measure.trace import (
     Target,
     phases,
     ptrace_refused,
+    stages,
     stop_cost,
     target_for,
     trace_run,
@@ -50,8 +51,12 @@ def run_phases(run_dir: Path, plan: dict[str, Any], runs: int, failures: dict[st
             else {"stop_ns": 0.0, "runs": 0, "method": "none"}
         _traced_rounds(run_dir, units, targets, runs, float(cost["stop_ns"]), work, seed)
         no_target = {**tcp, **{c: t for c, t in targets.items() if isinstance(t, str)}}
+        # A stage needs both its functions: one a binary's Go version lacks is named once.
+        missing = {c: "no " + ", ".join(t.missing) for c, t in targets.items()
+                   if isinstance(t, Target) and t.missing}
         return {"stop_cost": cost, "runs": runs, "wall_s": round(time.monotonic() - t0, 2),
-                "subtracted": True, "cells_without_marks": no_target}
+                "subtracted": True, "cells_without_marks": no_target,
+                "stage_functions_missing": missing}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -98,6 +103,10 @@ def _traced_rounds(run_dir: Path, units: list[dict[str, Any]],
                          "duration_ns": dur, "method": how, "stop_cost_ns": round(stop_ns)}
                         for ph, start, dur in phases(tr.marks, unit.spec.ready is not None,
                                                      stop_ns)]
+                rows += [{"cell": cell, "run": r, "phase": st.phase, "stage": st.name,
+                          "start_ns": start, "duration_ns": dur, "method": how,
+                          "stop_cost_ns": round(stop_ns)}
+                         for st, start, dur in stages(tr.marks, stop_ns)]
                 writer.write_many(rows)
                 done += 1
                 prog.update(done, cell)

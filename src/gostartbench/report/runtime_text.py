@@ -1,0 +1,87 @@
+"""The report's runtime table (the article's table, measured): for each app's baseline, every
+part of a start in order — the phases before the runtime, then the runtime's own stages inside
+bootstrap and package init, then main and teardown — with its boundary functions, median ms
+and ci95 over the traced runs, and share of the traced start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from gostartbench.analysis import Analysis
+from gostartbench.analysis.phases import PHASE_ORDER
+from gostartbench.measure.trace import STAGES
+from gostartbench.results.schema import main_timer
+
+RUNTIME_HEAD = ["part of the start", "boundaries", "ms [ci95]", "share", "the article's stage"]
+RUNTIME_TEXT = (
+    "Each app's baseline (warm), from its traced runs: the phases outside the runtime, and "
+    "inside bootstrap and package init the runtime's own stages, each bounded by the runtime "
+    "functions named (breakpoints at their first instruction; the stops' cost subtracted). "
+    "Median over the traced runs with a bootstrap ci95; share of the traced start (the sum of "
+    "its phases). A stage whose functions a binary lacks is not shown (run.json `phases` "
+    "`stage_functions_missing` names them).")
+# The phases without stages of their own: their boundaries and the article's words.
+PHASE_ROWS = {
+    "exec": ("fork → the exec is done", "the kernel loading the ELF"),
+    "pre_entry": ("exec → the ELF entry", "dynamic loader: PIE relocations, cgo's libc; UPX's "
+                  "unpacker"),
+    "runtime_entry": ("the entry → runtime.schedinit", "rt0: arguments, TLS, first checks"),
+    "main": ("main.main → exit (or ready)", "the program itself"),
+    "teardown": ("exit → reaped", "exit: the kernel tearing the process down"),
+}
+
+
+@dataclass(frozen=True)
+class RuntimeBlock:
+    """One app's table."""
+
+    app: str
+    label: str
+    rows: list[list[str]]
+
+
+def runtime_blocks(a: Analysis) -> list[RuntimeBlock]:
+    """Per app with stage rows: its baseline's table (see the module's doc)."""
+    st, ph, s = a.stages, a.phases, a.summary
+    if st is None or st.empty or ph.empty or s.empty:
+        return []
+    s = s[s["timer"] == main_timer(s["timer"].unique())]
+    base = s[(s["cell"] == s["baseline"]) & s["cell"].isin(set(st["cell"]))]
+    if "cache" in base:
+        base = base[base["cache"] == "warm"]
+    out = []
+    for app, g in base.groupby("app", sort=True):
+        cell = str(g["cell"].iloc[0])
+        out.append(RuntimeBlock(str(app), str(g["label"].iloc[0]), _rows(cell, ph, st)))
+    return out
+
+
+def _rows(cell: str, ph: pd.DataFrame, st: pd.DataFrame) -> list[list[str]]:
+    phases = ph[ph["cell"] == cell].set_index("phase")
+    stages = st[st["cell"] == cell].set_index("stage")
+    total = float(phases["p50_ms"].sum())
+    by_name = {x.name: x for x in STAGES}
+
+    def row(name: str, bounds: str, article: str, r: pd.Series) -> list[str]:
+        share = f"{r['p50_ms'] / total:.1%}" if total > 0 else ""
+        return [name, bounds, f"{r['p50_ms']:.3f} [{r['ci95_low_ms']:.3f}, "
+                f"{r['ci95_high_ms']:.3f}]", share, article]
+
+    rows = []
+    for phase in PHASE_ORDER:
+        if phase not in phases.index:
+            continue
+        inner = [x for x in stages.index if by_name.get(str(x)) and by_name[str(x)].phase == phase]
+        if phase in PHASE_ROWS or not inner:
+            bounds, article = PHASE_ROWS.get(phase, ("", ""))
+            rows.append(row(phase.replace("_", " "), bounds, article, phases.loc[phase]))
+        else:
+            rows.append(row(f"{phase.replace('_', ' ')} (all)", "", "",
+                            phases.loc[phase]))
+        for name in inner:
+            x = by_name[str(name)]
+            rows.append(row(f"  └ {x.name.replace('_', ' ')}", x.bounds, x.article,
+                            stages.loc[name]))
+    return rows
