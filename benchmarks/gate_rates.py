@@ -114,8 +114,9 @@ def delay_p50_us(work: Path) -> float:
     m.write_text(m.read_text().replace("precision: 0.01", "precision: 0.2"))
     gsb("run", "-m", str(m), "-k", "delay and exe", "--out", str(work / "probe-run"),
         "--runs", "100", "--no-report")
-    s = pd.read_csv(work / "probe-run" / "summary.csv")
-    return float(s[s["cell"] == "delay_go1.27.3_exe"]["p50_ms"].iloc[0]) * 1000
+    s = pd.read_csv(work / "probe-run" / "samples.csv")
+    s = s[(s["cell"] == "delay_go1.27.3_exe") & s["ok"] & (s["round"] >= 0)]
+    return float(s["wall_ns"].median()) / 1000
 
 
 def main() -> int:

@@ -13,6 +13,7 @@ from gostartbench.analysis import deps, stats
 from gostartbench.analysis.effects import effects
 from gostartbench.analysis.labels import cell_label
 from gostartbench.analysis.phases import (
+    instruments,
     phase_effects,
     phase_table,
     stage_table,
@@ -37,6 +38,7 @@ class Analysis:
     modules: pd.DataFrame = field(default_factory=pd.DataFrame)  # init by module, per cell
     module_effects: pd.DataFrame = field(default_factory=pd.DataFrame)  # knobs × modules
     init_vs_phase: pd.DataFrame = field(default_factory=pd.DataFrame)  # two views of init
+    instruments: pd.DataFrame = field(default_factory=pd.DataFrame)  # ptrace beside uprobes
 
     @property
     def axes(self) -> list[str]:
@@ -146,4 +148,5 @@ def analyse(data: RunData) -> Analysis:
         me = deps.module_effects(att, summary, eff_axes, base, axis_values, top, seed=st.seed)
     return Analysis(data=data, summary=summary, effects=eff, init=init, baseline=base,
                     phases=table, phase_effects=pe, modules=mods, module_effects=me,
-                    stages=stages, init_vs_phase=deps.init_vs_phase(att, table, stages))
+                    stages=stages, init_vs_phase=deps.init_vs_phase(att, table, stages),
+                    instruments=instruments(table, stages, data.uprobe, seed=st.seed))

@@ -202,3 +202,38 @@ def where_it_lands(pe: pd.DataFrame, axis: str, value: str, cache: str,
         text += f" (stage {str(s_top['stage']).replace('_', ' ')} " \
                 f"{float(s_top['delta_rel']) * 100:+.1f}%)"
     return text
+
+
+# The second instrument's target: each phase within max(50 µs, 10%) of the tracer's.
+INSTRUMENTS_AGREE_REL, INSTRUMENTS_AGREE_ABS_MS = 0.10, 0.05
+
+
+def instruments(ptrace: pd.DataFrame, ptrace_stages: pd.DataFrame, uprobe: pd.DataFrame,
+                seed: int = 0) -> pd.DataFrame:
+    """Per cell × phase (and stage) timed by both instruments: the ptrace tracer's median and
+    the uprobes' (each over its own runs, with its ci95), their difference, and whether they
+    agree within max(INSTRUMENTS_AGREE_ABS_MS, INSTRUMENTS_AGREE_REL). Never averaged."""
+    cols = ["cell", "phase", "stage", "ptrace_ms", "ptrace_ci95_low_ms", "ptrace_ci95_high_ms",
+            "uprobe_ms", "uprobe_ci95_low_ms", "uprobe_ci95_high_ms", "diff_ms", "agree"]
+    if uprobe is None or uprobe.empty or ptrace.empty:
+        return pd.DataFrame(columns=cols)
+    is_stage = uprobe["stage"].fillna("").astype(str) != "" if "stage" in uprobe else \
+        pd.Series(False, index=uprobe.index)
+    up = phase_table(uprobe[~is_stage].drop(columns=["stage"], errors="ignore"), seed=seed)
+    ups = stage_table(uprobe[is_stage], seed=seed)
+    rows = []
+    pairs = [(ptrace.assign(stage=""), up.assign(stage="")), (ptrace_stages, ups)]
+    for a_tab, b_tab in pairs:
+        if a_tab is None or a_tab.empty or b_tab.empty:
+            continue
+        m = a_tab.merge(b_tab, on=["cell", "phase", "stage"], suffixes=("_a", "_b"))
+        for r in m.to_dict("records"):
+            a, b = float(r["p50_ms_a"]), float(r["p50_ms_b"])
+            rows.append({"cell": r["cell"], "phase": r["phase"], "stage": r["stage"],
+                         "ptrace_ms": a, "ptrace_ci95_low_ms": r["ci95_low_ms_a"],
+                         "ptrace_ci95_high_ms": r["ci95_high_ms_a"], "uprobe_ms": b,
+                         "uprobe_ci95_low_ms": r["ci95_low_ms_b"],
+                         "uprobe_ci95_high_ms": r["ci95_high_ms_b"], "diff_ms": a - b,
+                         "agree": abs(a - b) <= max(INSTRUMENTS_AGREE_ABS_MS,
+                                                    INSTRUMENTS_AGREE_REL * max(a, b))})
+    return pd.DataFrame(rows, columns=cols)

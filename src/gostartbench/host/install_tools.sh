@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian tools gostartbench uses: upx-ucl (from bookworm-backports), musl-tools,
-# binutils, gcc, time. hyperfine is not among them: it comes from PyPI as a dependency
+# binutils, gcc, time, bpftrace (eBPF uprobes: the second phase instrument, used as root). hyperfine is not among them: it comes from PyPI as a dependency
 # (astral-dev-toolchain-hyperfine). Reuses the Debian mirror already configured on the host:
 # no host name is written here. Run by `gostartbench doctor --install` (and so by
 # `nox -s bench`) when a tool is missing and the user may install, and by CI.
@@ -13,6 +13,7 @@ command -v musl-gcc >/dev/null || need+=(musl-tools)
 command -v strip >/dev/null || need+=(binutils)
 command -v cc >/dev/null || need+=(gcc)
 [ -x /usr/bin/time ] || need+=(time)
+command -v bpftrace >/dev/null || need+=(bpftrace)  # the second phase instrument (uprobes)
 if [ ${#need[@]} -eq 0 ]; then echo "install-tools: all present"; exit 0; fi
 
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")

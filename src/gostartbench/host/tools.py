@@ -34,9 +34,12 @@ HOW_TO_GET = {
     "hyperfine": ("pip install astral-dev-toolchain-hyperfine (a dependency of gostartbench: "
                   "reinstall it), or apt-get install hyperfine"),
     "musl-gcc": f"apt-get install musl-tools (needed for libc: musl-static), or: {INSTALL_COMMAND}",
+    "bpftrace": ("apt-get install bpftrace (the second phase instrument: eBPF uprobes, as root), "
+                 f"or: {INSTALL_COMMAND}"),
 }
 # Tools the install script provides, by the Debian package that carries them.
-DEBIAN_TOOLS = {"upx": "upx-ucl", "musl-gcc": "musl-tools", "strip": "binutils", "cc": "gcc"}
+DEBIAN_TOOLS = {"upx": "upx-ucl", "musl-gcc": "musl-tools", "strip": "binutils", "cc": "gcc",
+                "bpftrace": "bpftrace"}
 # Where tools are looked for: this variable if set (a PATH-like list; tests use it to hide a
 # tool), else this Python environment's scripts folder, where pip puts hyperfine (the
 # astral-dev-toolchain-hyperfine wheel) even when the venv is not activated, then PATH.
@@ -344,7 +347,7 @@ def doctor_rows() -> list[tuple[str, str, str, str]]:
     rows.append(("go (system)", "ok" if sysgo else "missing",
                  (_first_line([sysgo, "version"]) or "") if sysgo else "",
                  "PATH" if sysgo else "optional: only for `toolchains: [system]`"))
-    for name in ("cc", "strip", "upx", "hyperfine", "musl-gcc"):
+    for name in ("cc", "strip", "upx", "hyperfine", "musl-gcc", "bpftrace"):
         t = find_tool(name)
         rows.append((name, "ok" if t.found else "missing",
                      f"{t.version} ({t.path})" if t.found else "",

@@ -12,7 +12,13 @@ from typing import Any
 from gostartbench.analysis import Analysis, stats
 from gostartbench.analysis.effects import startup_rows
 from gostartbench.report.deps_text import DEPS_TEXT, MODULE_HEAD, dependency_blocks
-from gostartbench.report.runtime_text import RUNTIME_HEAD, RUNTIME_TEXT, runtime_blocks
+from gostartbench.report.runtime_text import (
+    INSTRUMENTS_HEAD,
+    RUNTIME_HEAD,
+    RUNTIME_TEXT,
+    instruments_text,
+    runtime_blocks,
+)
 from gostartbench.report.text import (
     GLANCE_HEAD,
     PHASE_HEAD,
@@ -97,6 +103,11 @@ def render_md(a: Analysis, charts: Sequence[tuple[str, Path, str]], run_dir: Pat
         parts += ["## The runtime's own stages", "", RUNTIME_TEXT, ""]
         for rb in rt:
             parts += [f"### {_md_escape(rb.label)}", "", _md_table(RUNTIME_HEAD, rb.rows), ""]
+    two, two_rows = instruments_text(a)
+    if two:
+        parts += ["## Two instruments", "", _md_escape(two), ""]
+        if two_rows:
+            parts += [_md_table(INSTRUMENTS_HEAD, two_rows), ""]
     blocks = dependency_blocks(a)
     if blocks:
         parts += ["## Which dependency costs the start", "", DEPS_TEXT, ""]
@@ -194,6 +205,10 @@ def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
     if rt:
         h.append(f"<h2>The runtime's own stages</h2><p>{e(RUNTIME_TEXT)}</p>")
         h += [f"<h3>{e(rb.label)}</h3>" + _table(RUNTIME_HEAD, rb.rows) for rb in rt]
+    two, two_rows = instruments_text(a)
+    if two:
+        h.append(f"<h2>Two instruments</h2><p>{e(two)}</p>"
+                 + (_table(INSTRUMENTS_HEAD, two_rows) if two_rows else ""))
     blocks = dependency_blocks(a)
     if blocks:
         h.append(f"<h2>Which dependency costs the start</h2><p>{e(DEPS_TEXT)}</p>")

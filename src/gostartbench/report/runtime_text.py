@@ -85,3 +85,44 @@ def _rows(cell: str, ph: pd.DataFrame, st: pd.DataFrame) -> list[list[str]]:
             rows.append(row(f"  └ {x.name.replace('_', ' ')}", x.bounds, x.article,
                             stages.loc[name]))
     return rows
+
+
+INSTRUMENTS_HEAD = ["cell", "phase / stage", "ptrace tracer ms [ci95]", "uprobes ms [ci95]",
+                    "difference", "agree"]
+
+
+def instruments_text(a: Analysis) -> tuple[str, list[list[str]]]:
+    """The two instruments side by side: a sentence (how many agree, which do not) and one row
+    per cell × phase/stage timed by both. Never averaged: where they disagree it says so."""
+    from gostartbench.analysis.phases import INSTRUMENTS_AGREE_ABS_MS, INSTRUMENTS_AGREE_REL
+
+    t = a.instruments
+    if t is None or t.empty:
+        second = ((a.run.get("phases") or {}).get("second_instrument") or {})
+        why = second.get("skipped")
+        return (f"The second instrument (eBPF uprobes) did not run: {why}." if why else ""), []
+    labels = dict(zip(a.summary["cell"], a.summary["label"], strict=False)) \
+        if len(a.summary) else {}
+    ph = t[t["stage"] == ""]
+    bad = ph[~ph["agree"].astype(bool)]
+    head = (f"Every phase timed by both instruments — the ptrace tracer (stops, their cost "
+            f"subtracted) and eBPF uprobes (in the kernel, no stop): {int(ph['agree'].sum())} "
+            f"of {len(ph)} agree within max({INSTRUMENTS_AGREE_ABS_MS * 1000:.0f} µs, "
+            f"{INSTRUMENTS_AGREE_REL:.0%}); stages below are for reading (their marks are "
+            "µs apart, where a stop's cost is the tracer's error). Each instrument's own "
+            "median and ci95; never averaged.")
+    if len(bad):
+        head += " They DISAGREE on: " + "; ".join(
+            f"{labels.get(r.cell, r.cell)} {str(r.phase).replace('_', ' ')} "
+            f"({r.diff_ms:+.3f} ms)" for r in bad.itertuples()) + "."
+    rows = []
+    for r in t.sort_values(["cell", "stage"]).itertuples():
+        what = str(r.phase).replace("_", " ") + (f" / {r.stage.replace('_', ' ')}"
+                                                 if r.stage else "")
+        rows.append([labels.get(r.cell, str(r.cell)), what,
+                     f"{r.ptrace_ms:.3f} [{r.ptrace_ci95_low_ms:.3f}, "
+                     f"{r.ptrace_ci95_high_ms:.3f}]",
+                     f"{r.uprobe_ms:.3f} [{r.uprobe_ci95_low_ms:.3f}, "
+                     f"{r.uprobe_ci95_high_ms:.3f}]", f"{r.diff_ms:+.3f}",
+                     ("yes" if r.agree else "NO") if not r.stage else ""])
+    return head, rows

@@ -22,6 +22,7 @@ from gostartbench.results.schema import (
     INITTRACE_CSV,
     MATRIX_COPY,
     PHASES_CSV,
+    PHASES_UPROBE_CSV,
     RUN_JSON,
     SAMPLES_COLUMNS,
     SAMPLES_CSV,
@@ -73,6 +74,7 @@ class RunData:
     calibration: Mapping[str, Any] | None
     matrix_text: str
     stages: pd.DataFrame = field(default_factory=pd.DataFrame)  # phases.csv's stage rows
+    uprobe: pd.DataFrame = field(default_factory=pd.DataFrame)  # phases_uprobe.csv, all rows
 
     @property
     def id(self) -> str:
@@ -120,6 +122,7 @@ def load(run_dir: Path) -> RunData:
         phases=phase_rows,
         deps=read_table(run_dir / DEPS_CSV, DEPS_COLUMNS),
         stages=stage_rows,
+        uprobe=read_table(run_dir / PHASES_UPROBE_CSV, ["cell", "phase", "method", "stage"]),
         calibration=read_json(cal_file) if cal_file.exists() else None,
         matrix_text=matrix_file.read_text() if matrix_file.exists() else "",
     )

@@ -23,6 +23,7 @@ EFFECTS_CSV = "effects.csv"
 INITTRACE_CSV = "inittrace.csv"
 DEPS_CSV = "deps.csv"
 PHASES_CSV = "phases.csv"
+PHASES_UPROBE_CSV = "phases_uprobe.csv"  # the second instrument's phases: PHASES' columns
 CALIBRATION_CSV = "calibration.csv"
 CALIBRATION_JSON = "calibration.json"
 PLAN_JSON = "plan.json"

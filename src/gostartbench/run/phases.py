@@ -15,7 +15,7 @@ from typing import Any
 from gostartbench import results
 from gostartbench.build.calib import calib_programs
 from gostartbench.matrix import DEFAULT_TOOLCHAIN
-from gostartbench.measure import evict, normalise_warm
+from gostartbench.measure import SpawnExecutor, evict, normalise_warm, uprobe
 from gostartbench.measure.trace import (
     Target,
     phases,
@@ -27,6 +27,7 @@ from gostartbench.measure.trace import (
 )
 from gostartbench.progress import Progress
 from gostartbench.run.bench import unit_from_plan
+from gostartbench.run.schedule import Unit
 
 
 def run_phases(run_dir: Path, plan: dict[str, Any], runs: int, failures: dict[str, str],
@@ -50,13 +51,14 @@ def run_phases(run_dir: Path, plan: dict[str, Any], runs: int, failures: dict[st
         cost: dict[str, Any] = stop_cost(noop, probe, work) if isinstance(probe, Target) \
             else {"stop_ns": 0.0, "runs": 0, "method": "none"}
         _traced_rounds(run_dir, units, targets, runs, float(cost["stop_ns"]), work, seed)
+        second = _probed_rounds(run_dir, units, targets, runs, seed)
         no_target = {**tcp, **{c: t for c, t in targets.items() if isinstance(t, str)}}
         # A stage needs both its functions: one a binary's Go version lacks is named once.
         missing = {c: "no " + ", ".join(t.missing) for c, t in targets.items()
                    if isinstance(t, Target) and t.missing}
         return {"stop_cost": cost, "runs": runs, "wall_s": round(time.monotonic() - t0, 2),
                 "subtracted": True, "cells_without_marks": no_target,
-                "stage_functions_missing": missing}
+                "stage_functions_missing": missing, "second_instrument": second}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -113,3 +115,70 @@ def _traced_rounds(run_dir: Path, units: list[dict[str, Any]],
     finally:
         writer.close()
         prog.close()
+
+
+def _probed_rounds(run_dir: Path, units: list[dict[str, Any]],
+                   targets: dict[str, Target | str], runs: int, seed: int) -> dict[str, Any]:
+    """The second instrument (eBPF uprobes, measure/uprobe.py) on the same warm cells: `runs`
+    probed runs each, interleaved, into phases_uprobe.csv; what run.json records (the cells
+    probed, those that could not be and why, wall seconds), or why it was skipped."""
+    t0 = time.monotonic()
+    why = uprobe.uprobe_refused()
+    if why:
+        return {"skipped": why}
+    probed: dict[str, Unit] = {}
+    refused: dict[str, str] = {}
+    for u in units:
+        t = targets[u["cell"]]
+        if u["cache"] != "warm" or not isinstance(t, Target):
+            continue
+        no = uprobe.probe_refused(Path(u["binary"]))
+        if no:
+            refused[u["cell"]] = no
+        else:
+            probed[u["cell"]] = unit_from_plan(u)
+    if not probed:
+        return {"skipped": "no warm cell can be probed", "cells_not_probed": refused}
+    by_binary = {p.binary: targets[c] for c, p in probed.items()}
+    rng = random.Random(seed + 3)
+    order: list[str] = []
+    for _ in range(runs):
+        cells = list(probed)
+        rng.shuffle(cells)
+        order += cells
+    ex = SpawnExecutor()
+
+    def run_all() -> None:
+        for cell in order:
+            ex.run(probed[cell].spec)
+
+    try:
+        seen = uprobe.probe_runs({b: t for b, t in by_binary.items() if isinstance(t, Target)},
+                                 run_all)
+    except RuntimeError as exc:
+        return {"skipped": str(exc)}
+    finally:
+        ex.close()
+    # Runs of a binary come back in the order they were started: cells that share a binary
+    # (run axes) take them in turn.
+    cells_of: dict[str, list[str]] = {}
+    for cell in order:
+        cells_of.setdefault(str(probed[cell].binary), []).append(cell)
+    rows: list[dict[str, Any]] = []
+    count: dict[str, int] = {}
+    for run in seen:
+        queue = cells_of.get(run.binary) or []
+        if not queue:
+            continue
+        cell = queue.pop(0)
+        i = count[cell] = count.get(cell, -1) + 1
+        ready = probed[cell].spec.ready is not None
+        rows += [{"cell": cell, "run": i, "phase": ph, "stage": "", "start_ns": a,
+                  "duration_ns": d, "method": "uprobe (bpftrace)", "stop_cost_ns": 0}
+                 for ph, a, d in uprobe.run_phases(run, ready)]
+        rows += [{"cell": cell, "run": i, "phase": ph, "stage": st, "start_ns": a,
+                  "duration_ns": d, "method": "uprobe (bpftrace)", "stop_cost_ns": 0}
+                 for st, ph, a, d in uprobe.run_stages(run)]
+    results.write_csv(run_dir / results.PHASES_UPROBE_CSV, rows, results.PHASES_COLUMNS)
+    return {"method": "uprobe (bpftrace)", "runs": runs, "cells": sorted(count),
+            "cells_not_probed": refused, "wall_s": round(time.monotonic() - t0, 2)}

@@ -1,0 +1,187 @@
+"""The second phase instrument: eBPF uprobes (bpftrace), in the kernel, no ptrace stop.
+
+One bpftrace process is attached, for a batch of binaries, to the same marks the ptrace tracer
+stops at (the ELF entry, runtime.schedinit, runtime.main, main.main, and the runtime's stage
+functions: uprobes at their file offsets, so stripped binaries are probed by the addresses
+gsbsym finds in the `go build` output), and to the kernel's own events: `execve` entered (t0),
+the exec done (`sched_process_exec`) and the main thread's exit (`sched_process_exit`). The
+programs are then started the usual way (the spawn helper), interleaved; bpftrace prints one
+line per event with CLOCK_MONOTONIC nanoseconds, and each run's marks become phases by the
+tracer's own rules (measure/trace.py), with no stop cost to subtract (a uprobe costs a few µs,
+left in). Each mark's first hit in a process counts.
+
+What differs from the tracer by design: t0 is `execve` entered, not just before fork (the
+spawn helper's vfork is not seen), and there is no `reaped` (wait4 is the parent's): the exec
+and teardown phases are left out of the comparison. UPX-packed binaries are not probed (their
+code is not in the file).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
+
+from gostartbench.measure.trace import LATE_MARKS, STAGE_MARKS, Target, phases, stages
+
+TRACEFS = Path("/sys/kernel/tracing")
+ATTACH_TIMEOUT_S = 60.0  # bpftrace compiles its program first: seconds, more on a busy host
+_EVENT = re.compile(r"^([XEBQ]) (\d+) (\S+) (\d+)(?: (.*))?$")
+# The phases both instruments time from the same events (exec and teardown are defined
+# differently: see the module's doc).
+COMPARED = ("pre_entry", "runtime_entry", "bootstrap", "package_init", "main")
+AGREE_REL, AGREE_ABS_NS = 0.10, 50_000  # the target: within max(50 µs, 10%)
+
+
+def bpftrace_path() -> str | None:
+    """The bpftrace binary, if installed."""
+    return shutil.which("bpftrace")
+
+
+def uprobe_refused() -> str:
+    """Why uprobes cannot be used here ('' when they can): no bpftrace, not root, no tracefs
+    (mounted here when root and absent), a kernel without uprobe events."""
+    if bpftrace_path() is None:
+        return "bpftrace not installed (apt-get install bpftrace)"
+    if os.geteuid() != 0:
+        return "eBPF uprobes need root (or CAP_BPF and CAP_PERFMON)"
+    if not (TRACEFS / "uprobe_events").exists():
+        subprocess.run(["mount", "-t", "tracefs", "nodev", str(TRACEFS)], capture_output=True,
+                       check=False)
+    if not (TRACEFS / "uprobe_events").exists():
+        return f"no uprobe events in {TRACEFS} (tracefs not mounted, or a kernel without them)"
+    return ""
+
+
+def probe_refused(binary: Path) -> str:
+    """Why a binary cannot be probed ('' when it can): bpftrace resolves a uprobe's address
+    through the file's .symtab (0.17 refuses an address it cannot name, and fails to attach
+    one given with --unsafe), so builds with -s -w, stripped or packed are not probed."""
+    try:
+        with open(binary, "rb") as fh:
+            elf = ELFFile(fh)
+            if elf.get_section_by_name(".symtab") is None:
+                return "no .symtab (-s -w, strip or UPX): bpftrace cannot place its uprobes"
+    except OSError as exc:
+        return str(exc)
+    return ""
+
+
+def script(targets: Mapping[Path, Target]) -> str:
+    """The bpftrace program: the kernel's exec and exit events, and a uprobe per mark per
+    binary (by file offset)."""
+    lines = [
+        'tracepoint:syscalls:sys_enter_execve { printf("X %d - %lld %s\\n", pid, nsecs, '
+        "str(args->filename)); }",
+        'tracepoint:sched:sched_process_exec { printf("E %d - %lld\\n", pid, nsecs); }',
+        'tracepoint:sched:sched_process_exit /pid == tid/ { printf("Q %d - %lld\\n", pid, '
+        "nsecs); }",
+    ]
+    for binary, t in targets.items():
+        marks = {**t.addresses, **t.stages, **t.late}
+        for label, addr in sorted(marks.items()):
+            # a link-time address: bpftrace maps it to the file offset (PIE too)
+            lines.append(f'uprobe:{binary}:{addr:#x} {{ printf("B %d {label} %lld\\n", pid, '
+                         "nsecs); }")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class ProbedRun:
+    """One probed run: the binary, and its marks (ns since execve was entered)."""
+
+    binary: str
+    marks: Mapping[str, int]
+
+
+def parse(text: str, binaries: Sequence[Path]) -> list[ProbedRun]:
+    """bpftrace's lines → one ProbedRun per process that exec'd one of `binaries`."""
+    wanted = {str(b) for b in binaries}
+    t0: dict[int, tuple[int, str]] = {}
+    marks: dict[int, dict[str, int]] = {}
+    for line in text.splitlines():
+        m = _EVENT.match(line.strip())
+        if not m:
+            continue
+        kind, pid, label, ns = m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
+        if kind == "X":
+            if (m.group(5) or "") in wanted:
+                t0[pid] = (ns, m.group(5) or "")
+                marks[pid] = {}
+            continue
+        if pid not in t0:
+            continue
+        name = {"E": "exec", "Q": "exit"}.get(kind, label)
+        marks[pid].setdefault(name, ns - t0[pid][0])
+    return [ProbedRun(t0[p][1], marks[p]) for p in t0 if "exec" in marks[p]]
+
+
+def probe_runs(targets: Mapping[Path, Target], run_all: Callable[[], None]) -> list[ProbedRun]:
+    """Attach bpftrace to `targets`' marks, call `run_all` (which starts the programs), detach
+    (SIGTERM: a background bpftrace ignores SIGINT) and return the runs it saw. Raises
+    RuntimeError when bpftrace does not attach."""
+    exe = bpftrace_path()
+    if exe is None:
+        raise RuntimeError("bpftrace not installed")
+    work = Path(tempfile.mkdtemp(prefix="gsb-uprobe-"))
+    try:
+        (work / "probe.bt").write_text(script(targets))
+        out = open(work / "out.txt", "w")  # noqa: SIM115 -- closed below, after bpftrace
+        err = open(work / "err.txt", "w")  # noqa: SIM115
+        p = subprocess.Popen([exe, "-B", "line", str(work / "probe.bt")], stdout=out,
+                             stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + ATTACH_TIMEOUT_S
+            while "Attaching" not in (work / "out.txt").read_text():
+                if p.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            time.sleep(0.3)  # "Attaching N probes..." comes first; a failure follows it
+            if p.poll() is not None or "Attaching" not in (work / "out.txt").read_text():
+                errs = [ln for ln in (work / "err.txt").read_text().splitlines()
+                        if "RLIMIT_MEMLOCK" not in ln]
+                raise RuntimeError("bpftrace did not attach: "
+                                   + (" | ".join(errs)[-300:] or "no output"))
+            run_all()
+            time.sleep(0.2)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            out.close()
+            err.close()
+        return parse((work / "out.txt").read_text(), list(targets))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_phases(run: ProbedRun, ready: bool = False) -> list[tuple[str, int, int]]:
+    """(phase, start_ns, duration_ns) of a probed run, by the tracer's rules, no stop cost;
+    only the phases both instruments define alike (COMPARED)."""
+    return [p for p in phases(run.marks, ready, 0.0) if p[0] in COMPARED]
+
+
+def run_stages(run: ProbedRun) -> list[tuple[str, str, int, int]]:
+    """(stage, phase, start_ns, duration_ns) of a probed run (no stop cost)."""
+    return [(st.name, st.phase, a, d) for st, a, d in stages(run.marks, 0.0)]
+
+
+def agree(a_ns: float, b_ns: float) -> bool:
+    """The two instruments agree on a phase: within max(AGREE_ABS_NS, AGREE_REL)."""
+    return abs(a_ns - b_ns) <= max(AGREE_ABS_NS, AGREE_REL * max(a_ns, b_ns))
+
+
+__all__ = ["COMPARED", "LATE_MARKS", "STAGE_MARKS", "ProbedRun", "agree", "parse",
+           "probe_refused", "probe_runs", "run_phases", "run_stages", "script", "uprobe_refused"]
