@@ -70,6 +70,10 @@ def make_report(run_dir: Path, heat: tuple[str, str] | None = None) -> Path:
         add("Package init, zoomed: init by package", context_plots.init_by_package(a.init, out),
             "The waterfall's package-init phase, package by package: GODEBUG=inittrace=1 in "
             "separate runs (its clock starts at runtime.main, as that phase does).")
+        add("The runtime's start by Go version",
+            context_plots.stages_by_toolchain(a.stages, s, out),
+            "Each toolchain's baseline (warm): the runtime's own stages inside bootstrap and "
+            "package init, medians of the traced runs, the stops' cost subtracted.")
         add("Which dependency costs the start",
             context_plots.init_by_module(a.modules, a.module_effects, baseline_cells(a), out),
             "Each app's baseline: package init rolled up by module (GODEBUG=inittrace=1, "

@@ -143,3 +143,45 @@ def init_by_module(modules: pd.DataFrame, module_effects: pd.DataFrame,
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return _save(fig, out, "init_by_module")
+
+
+@styled
+def stages_by_toolchain(stages: pd.DataFrame, summary: pd.DataFrame, out: Path
+                        ) -> list[Path] | None:
+    """With several toolchains: per app, each toolchain's baseline (warm) as a bar of the
+    runtime's own stages (medians of the traced runs, ms): what changed in the runtime's start
+    between Go releases."""
+    if stages is None or stages.empty or summary.empty or summary["toolchain"].nunique() < 2:
+        return None
+    s = _main_timer(summary)
+    base = s[s["cell"] == s["baseline"]]
+    if "cache" in base:
+        base = base[base["cache"] == "warm"]
+    base = base[base["cell"].isin(set(stages["cell"]))]
+    if base.empty or base["toolchain"].nunique() < 2:
+        return None
+    apps = sorted(base["app"].unique())
+    order = list(dict.fromkeys(stages.sort_values("start_p50_ms")["stage"]))
+    colours = {st: OKABE_ITO[i % len(OKABE_ITO)] for i, st in enumerate(order)}
+    fig, axs = plt.subplots(len(apps), 1, figsize=(8.5, 1.2 + 0.5 * base["toolchain"].nunique()
+                                                   * len(apps)), squeeze=False)
+    for ax, app in zip(axs[:, 0], apps, strict=True):
+        b = base[base["app"] == app].sort_values("toolchain")
+        for y, cell in enumerate(b["cell"]):
+            left = 0.0
+            d = stages[stages["cell"] == cell].set_index("stage")
+            for st in order:
+                if st not in d.index:
+                    continue
+                w = float(d.loc[st, "p50_ms"])
+                ax.barh(y, w, left=left, color=colours[st], edgecolor="white", lw=0.5,
+                        label=st.replace("_", " ") if y == 0 else None)
+                left += w
+        ax.set_yticks(range(len(b)), [f"Go {t}" for t in b["toolchain"]])
+        ax.set_xlabel("the runtime's own stages, median of traced runs (ms)")
+        ax.set_title(f"{app}: the runtime's start by Go version (baseline, warm)", loc="left")
+    handles, labels = axs[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return _save(fig, out, "stages_by_go_version")
