@@ -9,8 +9,12 @@ interval is the report's (gostartbench.intervals, blocks by epoch). Targets: the
 truth in ≥ 93% of cells, and the A/A copy is called significant in ≤ 5% of repeats.
 
     python benchmarks/coverage_sim.py [--repeats 1000] [--precision 0.02] [--jobs 2]
+                                      [--budget-s S] [--max-runs N]
 
 `--precision 0` runs FIXED_RUNS rounds instead: the intervals without the stopping rule.
+`--budget-s` gives the run a timing budget (simulated seconds): short runs, as a CI gate's; the
+four cells are a small matrix. Then the stopping rule must still wait for FULL_SPAN_S before
+stopping a cell on precision, and short runs' intervals must still cover.
 """
 
 from __future__ import annotations
@@ -37,12 +41,13 @@ BASELINE_OF: dict[str, str | None] = {c: "base" for c in P50}
 FIXED_RUNS = 800
 
 
-def one(args: tuple[int, float, float]) -> list[dict[str, Any]]:
+def one(args: tuple[int, float, float, float | None, int]) -> list[dict[str, Any]]:
     """One simulated run: every compared cell's interval against the truth."""
-    seed, precision, sigma = args
+    seed, precision, sigma, budget_s, max_runs = args
     m = BurstyMachine(P50, sigma=sigma, seed=seed)
     # precision 0: fixed runs (FIXED_RUNS), the interval alone without the stopping rule
-    target = Target(precision, 30, 3000) if precision else Target(None, FIXED_RUNS, FIXED_RUNS)
+    target = Target(precision, 30, max_runs, budget_s) if precision else \
+        Target(None, FIXED_RUNS, FIXED_RUNS)
     tr, rows = simulate(m, BASELINE_OF, target, seed=seed)
     df = pd.DataFrame(rows)
     ok = df[df["ok"] & (df["round"] >= 0)].copy()
@@ -71,8 +76,10 @@ def main() -> int:
     p.add_argument("--precision", type=float, default=0.02)
     p.add_argument("--sigma", type=float, default=0.15)
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--budget-s", type=float, default=None)
+    p.add_argument("--max-runs", type=int, default=3000)
     a = p.parse_args()
-    work = [(s, a.precision, a.sigma) for s in range(a.repeats)]
+    work = [(s, a.precision, a.sigma, a.budget_s, a.max_runs) for s in range(a.repeats)]
     with ProcessPoolExecutor(a.jobs) as ex:
         rows = [r for rs in ex.map(one, work, chunksize=8) for r in rs]
     df = pd.DataFrame(rows)
@@ -80,7 +87,8 @@ def main() -> int:
         coverage=("covers", "mean"), significant=("significant", "mean"),
         median_runs=("runs", "median"), reached=("stopped", lambda s: (s == "precision").mean()),
         median_half_width=("half_width", "median"), worst_half_width=("half_width", "max"))
-    print(f"simulated: {a.repeats} runs, precision {a.precision}, noise σ {a.sigma}, bursts "
+    print(f"simulated: {a.repeats} runs, precision {a.precision}, budget {a.budget_s} s, "
+          f"max_runs {a.max_runs}, noise σ {a.sigma}, bursts "
           f"×1.25 (mean 1 s every 3 s), placement σ 0.02; median simulated timing "
           f"{df.groupby('seed')['sim_s'].first().median():.1f} s")
     print(tab.to_string(float_format=lambda x: f"{x:.3f}"))
