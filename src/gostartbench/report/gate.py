@@ -244,6 +244,40 @@ def check_two(dirs: Sequence[Any], rules: Sequence[Rule]) -> None:
 # `rev` effect pooled and per app (effects.csv).
 
 HEAD, BASE = "head", "base"
+# The one-run gate judges many comparisons at once (every head cell, every app's `rev` effect,
+# pooled): a per-comparison 95% interval would cry wolf in some gate out of a few by chance
+# alone. Its intervals are widened to a family-wise level instead (Bonferroni over the
+# comparisons a rule makes, normal approximation on the log scale): all of a gate's A/A
+# comparisons hold together with probability ≥ 1 − FAMILY_ALPHA.
+FAMILY_ALPHA = 0.01
+
+
+def family_wise(findings: list[Finding], alpha: float = FAMILY_ALPHA) -> list[Finding]:
+    """The same findings with each interval widened from 95% to 1 − alpha/k for the k
+    comparisons of its rule (sizes are exact: left as they are); significant and failed
+    judged again on the wider interval (and min_effect, as before)."""
+    from dataclasses import replace
+
+    by_rule: dict[str, int] = {}
+    for f in findings:
+        by_rule[f.rule] = by_rule.get(f.rule, 0) + 1
+    out = []
+    for f in findings:
+        if f.unit == "bytes" and f.low == f.high:  # exact
+            out.append(f)
+            continue
+        k = by_rule[f.rule]
+        scale = float(sps.norm.ppf(1 - alpha / (2 * k))) / Z95
+        if not (f.ratio > 0 and f.low > 0 and f.high > 0):
+            out.append(f)
+            continue
+        lo = f.ratio * (f.low / f.ratio) ** scale
+        hi = f.ratio * (f.high / f.ratio) ** scale
+        sig = f.significant and (lo > 1 or hi < 1)
+        rule = parse_rule(f.rule)
+        out.append(replace(f, low=lo, high=hi, significant=sig,
+                           failed=sig and rule.beyond(f.ratio)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -327,7 +361,7 @@ def one_run(a: Analysis, rules: Sequence[Rule], b: int = 2000, seed: int = 0) ->
                                    sig and rule.beyond(q)))
         if rule.metric == "startup":
             out += _rev_effects(a, rule)
-    return OneRun(out, head_failed, base_failed, new, short)
+    return OneRun(family_wise(out), head_failed, base_failed, new, short)
 
 
 def _rev_effects(a: Analysis, rule: Rule) -> list[Finding]:
@@ -380,5 +414,7 @@ def one_run_markdown(res: OneRun, rules: Sequence[Rule], min_effect: float,
     t = (run.get("phases_s") or {}).get("timing")
     out += ["", "Base and head were built from their own trees and timed in the same shuffled "
             "rounds of one run" + (f" ({t:.0f} s of timing)" if t else "")
-            + ": a machine that drifts moves both, and the ratio cancels it."]
+            + ": a machine that drifts moves both, and the ratio cancels it. Intervals are "
+            f"family-wise: all of a rule's comparisons together at {1 - FAMILY_ALPHA:.0%} "
+            "(Bonferroni)."]
     return "\n".join(out) + "\n"
