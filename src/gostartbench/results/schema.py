@@ -233,7 +233,9 @@ RUN_KEYS = _cols(
     ("cells", "", "counts: total, ok, failed, skipped"),
     ("skipped_groups", "", "skipped cells grouped by reason (each says its fix)"),
     ("phases", "", "traced runs: stop cost (ns) and how it was measured, method, runs, wall "
-     "seconds, or why phases were skipped"),
+     "seconds, or why phases were skipped; stage_functions_missing (cell → the runtime "
+     "functions its binary lacks); second_instrument (the uprobes: cells probed, cells not "
+     "probed and why, wall seconds, or why it did not run)"),
     ("stopping", "", "the precision target (precision, min_runs, max_runs, budget_s), the "
      "timing's seconds, and per cell: runs, half_width reached, why it stopped"),
 )
