@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -206,3 +207,26 @@ def test_user_module_settings_pass_through(monkeypatch: pytest.MonkeyPatch) -> N
     assert "GOARCH" not in env  # not a module setting: a cell's target is the matrix's to say
     monkeypatch.delenv("GOTOOLCHAIN")
     assert go_env()["GOTOOLCHAIN"] == "local"  # never fetch another toolchain unasked
+
+
+def test_a_package_deep_inside_a_module_outside_the_repo(tmp_path: Path) -> None:
+    """The user's own service: a module anywhere on disk, its main package folders deep."""
+    root = tmp_path / "myservice"
+    deep = root / "cmd" / "tools" / "api"
+    deep.mkdir(parents=True)
+    (root / "go.mod").write_text("module example.test/myservice\n\ngo 1.21\n")
+    (root / "internal").mkdir()
+    (root / "internal" / "greet.go").write_text(
+        'package internal\n\nfunc Greet() string { return "deep ok" }\n')
+    (deep / "main.go").write_text('package main\n\nimport (\n\t"fmt"\n\n'
+                                  '\t"example.test/myservice/internal"\n)\n\n'
+                                  "func main() { fmt.Println(internal.Greet()) }\n")
+    m = matrix.load(_matrix(tmp_path, f"  api: {{path: {deep}}}"))
+    res = next(iter(build.build_cells(m, m.cells).values()))
+    assert res.status == "ok", res.reason
+    assert res.binary is not None
+    out = subprocess.run([str(res.binary)], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "deep ok"
+    rows = build.deps_rows({res.build_id: res})
+    own = next(r for r in rows if r["package"] == "example.test/myservice/internal")
+    assert own["module"] == "example.test/myservice"

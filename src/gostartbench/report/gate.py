@@ -407,6 +407,12 @@ def one_run_markdown(res: OneRun, rules: Sequence[Rule], min_effect: float,
         out += [f"- {_md(w)}: {_md(r)}" for w, r in res.base_failed]
     stop = run.get("stopping") or {}
     prec = stop.get("precision")
+    widths = sorted(float(c["half_width"]) for c in (stop.get("cells") or {}).values()
+                    if c.get("half_width") is not None)
+    if widths:
+        out += ["", f"Precision reached (each head cell's ratio ci95, 95% per cell): median "
+                f"±{widths[len(widths) // 2]:.1%}, widest ±{widths[-1]:.1%}"
+                + (f" (target ±{prec:.1%})" if prec else "") + "."]
     if res.short:
         out += ["", f"Short of the precision target (±{prec:.1%}; named, never failed on a "
                 f"change their interval cannot resolve): {', '.join(res.short)}." if prec else
