@@ -53,7 +53,7 @@ def test_a_slower_head_fails_and_rev_is_an_axis(tmp_path: Path) -> None:
     matrix = """version: 1
 apps:
   hello: {path: ../hello, expect: {stdout: "Hello, Go!"}}
-measure: {precision: 0.05, runs: 30, max_runs: 3000, budget_s: 40, warmup: 2,
+measure: {precision: 0.05, runs: 30, max_runs: 20000, budget_s: 40, warmup: 2,
           inittrace: false, phases: false, calibration: "off"}
 """
     base = _tree(tmp_path / "base", {"hello": HELLO})

@@ -64,8 +64,21 @@ def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
     df = pd.DataFrame(rows, columns=EFFECTS_COLUMNS[:EFFECTS_COLUMNS.index("significant")])
     df["significant"] = significant(df["ratio"], df["ci95_low"], df["ci95_high"],
                                     min_effect) if len(df) else pd.Series(dtype=bool)
+    if len(df) and short_run(samples):
+        # blocks shorter than BLOCK_S: a drift longer than a block is not in these intervals
+        # (stats._short_run flags the cells alike)
+        df["significant"] = False
     df["phase"] = ""
     return df
+
+
+def short_run(samples: pd.DataFrame) -> bool:
+    """True when the run's timed samples span less than intervals.FULL_SPAN_S."""
+    if "done_unix_ns" not in samples or samples.empty:
+        return False
+    ok = samples[samples["ok"] & (samples["round"] >= 0)]
+    t = pd.to_numeric(ok["done_unix_ns"], errors="coerce").dropna()
+    return len(t) >= 2 and (float(t.max()) - float(t.min())) / 1e9 < intervals.FULL_SPAN_S
 
 
 def startup_rows(eff: pd.DataFrame) -> pd.DataFrame:
