@@ -337,6 +337,15 @@ static void usage(void) {
     exit(2);
 }
 
+/* NAME=HEXADDR into arr[*n] (usage error when malformed or full). */
+static void add_mark(char *arg, struct bp *arr, int *n, int max) {
+    char *eq = strchr(arg, '=');
+    if (!eq || *n >= max) usage();
+    *eq = 0;
+    arr[*n] = (struct bp){arg, strtoull(eq + 1, NULL, 16), 0, 0, -1};
+    (*n)++;
+}
+
 int main(int argc, char **argv) {
     long timeout_ms = 10000;
     const char *out = "/dev/null", *err = "/dev/null", *ready = NULL, *mode = "hw";
@@ -352,40 +361,13 @@ int main(int argc, char **argv) {
         case 'm': mode = optarg; break;
         case 'P': pie = 1; break;
         case 'x': elf_entry = strtoull(optarg, NULL, 16); break;
-        case 'b': {
-            char *eq = strchr(optarg, '=');
-            if (!eq || nbp >= MAX_BP) usage();
-            *eq = 0;
-            bps[nbp].name = optarg;
-            bps[nbp].addr = strtoull(eq + 1, NULL, 16);
-            bps[nbp].t = -1;
-            nbp++;
-            break;
-        }
-        case 's': {
-            char *eq = strchr(optarg, '=');
-            if (!eq || nsp >= MAX_SP / 2) usage();
-            *eq = 0;
-            sps[nsp].name = optarg;
-            sps[nsp].addr = strtoull(eq + 1, NULL, 16);
-            sps[nsp].t = -1;
-            nsp++;
-            break;
-        }
+        case 'b': add_mark(optarg, bps, &nbp, MAX_BP); break;
+        case 's': add_mark(optarg, sps, &nsp, MAX_SP / 2); break;
         case 'R':
             if (nret >= MAX_SP / 2) usage();
             ret_of[nret++] = optarg;
             break;
-        case 'L': {
-            char *eq = strchr(optarg, '=');
-            if (!eq || nlate >= MAX_BP) usage();
-            *eq = 0;
-            late[nlate].name = optarg;
-            late[nlate].addr = strtoull(eq + 1, NULL, 16);
-            late[nlate].t = -1;
-            nlate++;
-            break;
-        }
+        case 'L': add_mark(optarg, late, &nlate, MAX_BP); break;
         default: usage();
         }
     }
