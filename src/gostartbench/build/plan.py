@@ -81,7 +81,9 @@ def _go_args(b: dict[str, str], root: Path) -> tuple[list[str], dict[str, str], 
         args.append("-mod=vendor")
     if b["buildmode"] != "exe":
         args.append(f"-buildmode={b['buildmode']}")
-    if b["trimpath"] == "true":
+    if b["trimpath"] == "true" or b.get("rev"):
+        # `gate`: the same code checked out in two folders must build to the same bytes (a
+        # binary embeds its source paths; two layouts of one program start a few % apart)
         args.append("-trimpath")
     if b["tags"]:
         args.append(f"-tags={b['tags']}")
