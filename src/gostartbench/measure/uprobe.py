@@ -78,20 +78,19 @@ def probe_refused(binary: Path) -> str:
 
 def script(targets: Mapping[Path, Target]) -> str:
     """The bpftrace program: the kernel's exec and exit events, and a uprobe per mark per
-    binary (by file offset)."""
+    binary (its link-time address; bpftrace maps it to the file), each printing the binary's
+    index in `targets` (a path printed by bpftrace is cut at BPFTRACE_STRLEN)."""
     lines = [
-        'tracepoint:syscalls:sys_enter_execve { printf("X %d - %lld %s\\n", pid, nsecs, '
-        "str(args->filename)); }",
+        'tracepoint:syscalls:sys_enter_execve { printf("X %d - %lld\\n", pid, nsecs); }',
         'tracepoint:sched:sched_process_exec { printf("E %d - %lld\\n", pid, nsecs); }',
         'tracepoint:sched:sched_process_exit /pid == tid/ { printf("Q %d - %lld\\n", pid, '
         "nsecs); }",
     ]
-    for binary, t in targets.items():
+    for i, (binary, t) in enumerate(targets.items()):
         marks = {**t.addresses, **t.stages, **t.late}
         for label, addr in sorted(marks.items()):
-            # a link-time address: bpftrace maps it to the file offset (PIE too)
-            lines.append(f'uprobe:{binary}:{addr:#x} {{ printf("B %d {label} %lld\\n", pid, '
-                         "nsecs); }")
+            lines.append(f'uprobe:{binary}:{addr:#x} {{ printf("B %d {label}@{i} %lld\\n", '
+                         "pid, nsecs); }")
     return "\n".join(lines) + "\n"
 
 
@@ -104,25 +103,29 @@ class ProbedRun:
 
 
 def parse(text: str, binaries: Sequence[Path]) -> list[ProbedRun]:
-    """bpftrace's lines → one ProbedRun per process that exec'd one of `binaries`."""
-    wanted = {str(b) for b in binaries}
-    t0: dict[int, tuple[int, str]] = {}
+    """bpftrace's lines → one ProbedRun per process that reached a mark of one of `binaries`
+    (the index printed with each mark names it), its t0 that process's last execve."""
+    t0: dict[int, int] = {}
     marks: dict[int, dict[str, int]] = {}
+    exe: dict[int, str] = {}
     for line in text.splitlines():
         m = _EVENT.match(line.strip())
         if not m:
             continue
         kind, pid, label, ns = m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
-        if kind == "X":
-            if (m.group(5) or "") in wanted:
-                t0[pid] = (ns, m.group(5) or "")
-                marks[pid] = {}
+        if kind == "X":  # an execve entered: a new program in this process (t0)
+            t0[pid] = ns
+            marks[pid] = {}
+            exe.pop(pid, None)
             continue
         if pid not in t0:
             continue
+        if kind == "B":
+            label, _, idx = label.partition("@")
+            exe.setdefault(pid, str(binaries[int(idx)]))
         name = {"E": "exec", "Q": "exit"}.get(kind, label)
-        marks[pid].setdefault(name, ns - t0[pid][0])
-    return [ProbedRun(t0[p][1], marks[p]) for p in t0 if "exec" in marks[p]]
+        marks[pid].setdefault(name, ns - t0[pid])
+    return [ProbedRun(exe[p], marks[p]) for p in exe if "exec" in marks[p]]
 
 
 def probe_runs(targets: Mapping[Path, Target], run_all: Callable[[], None]) -> list[ProbedRun]:
