@@ -1,9 +1,10 @@
 """The second phase instrument: eBPF uprobes (bpftrace), in the kernel, no ptrace stop.
 
-One bpftrace process is attached, for a batch of binaries, to the same marks the ptrace tracer
-stops at (the ELF entry, runtime.schedinit, runtime.main, main.main, and the runtime's stage
-functions: uprobes at their file offsets, so stripped binaries are probed by the addresses
-gsbsym finds in the `go build` output), and to the kernel's own events: `execve` entered (t0),
+One bpftrace process is attached, for a batch of binaries, to the same phase marks the ptrace
+tracer stops at (the ELF entry, runtime.schedinit, runtime.main, main.main: uprobes at their
+link-time addresses, each reached once; not the stage functions, some of which run again and
+again — doInit1 per package, newm per thread — and would pile the uprobes' own cost into the
+phases), and to the kernel's own events: `execve` entered (t0),
 the exec done (`sched_process_exec`) and the main thread's exit (`sched_process_exit`). The
 programs are then started the usual way (the spawn helper), interleaved; bpftrace prints one
 line per event with CLOCK_MONOTONIC nanoseconds, and each run's marks become phases by the
@@ -87,8 +88,10 @@ def script(targets: Mapping[Path, Target]) -> str:
         "nsecs); }",
     ]
     for i, (binary, t) in enumerate(targets.items()):
-        marks = {**t.addresses, **t.stages, **t.late}
-        for label, addr in sorted(marks.items()):
+        # The phase marks only: each is reached once. A stage function called again and again
+        # (doInit1 per package, newm per thread) would fire its uprobe every time, and the
+        # uprobes' own cost (µs each) would pile up inside the phases compared.
+        for label, addr in sorted(t.addresses.items()):
             lines.append(f'uprobe:{binary}:{addr:#x} {{ printf("B %d {label}@{i} %lld\\n", '
                          "pid, nsecs); }")
     return "\n".join(lines) + "\n"

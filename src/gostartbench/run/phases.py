@@ -85,10 +85,15 @@ def _traced_rounds(run_dir: Path, units: list[dict[str, Any]],
     normalise_warm(warm)
     rng = random.Random(seed + 2)
     writer = results.AppendCsv(run_dir / results.PHASES_CSV, results.PHASES_COLUMNS)
-    prog = Progress(runs * len(units), "phases", quiet=not units)
+    # Phases come from runs with the four phase marks only; the runtime's stages from rounds
+    # of their own (half as many again), interleaved after them: a stage mark's stop inside a
+    # phase would move that phase by its cost's error.
+    stage_rounds = max(5, runs // 2)
+    prog = Progress((runs + stage_rounds) * len(units), "phases", quiet=not units)
     done = 0
     try:
-        for r in range(runs):
+        for r in range(runs + stage_rounds):
+            with_stages = r >= runs
             order = list(specs)
             rng.shuffle(order)
             for cell in order:
@@ -96,19 +101,20 @@ def _traced_rounds(run_dir: Path, units: list[dict[str, Any]],
                 target = targets[cell]
                 if unit.cache == "cold":
                     evict(unit.binary)
-                tr = trace_run(unit.spec, target if isinstance(target, Target) else None, work)
+                tr = trace_run(unit.spec, target if isinstance(target, Target) else None, work,
+                               stages=with_stages)
                 if unit.cache == "cold" and unit.binary in warm:
                     normalise_warm([unit.binary])
                 how = tr.method + ("" if not isinstance(target, Target)
                                    else f", symbols from {target.symbols_from}")
-                rows = [{"cell": cell, "run": r, "phase": ph, "start_ns": start,
-                         "duration_ns": dur, "method": how, "stop_cost_ns": round(stop_ns)}
-                        for ph, start, dur in phases(tr.marks, unit.spec.ready is not None,
-                                                     stop_ns)]
-                rows += [{"cell": cell, "run": r, "phase": st.phase, "stage": st.name,
-                          "start_ns": start, "duration_ns": dur, "method": how,
-                          "stop_cost_ns": round(stop_ns)}
-                         for st, start, dur in stages(tr.marks, stop_ns)]
+                rows = [{"cell": cell, "run": r, "phase": st.phase, "stage": st.name,
+                         "start_ns": start, "duration_ns": dur, "method": how,
+                         "stop_cost_ns": round(stop_ns)}
+                        for st, start, dur in stages(tr.marks, stop_ns)] if with_stages else \
+                    [{"cell": cell, "run": r, "phase": ph, "start_ns": start,
+                      "duration_ns": dur, "method": how, "stop_cost_ns": round(stop_ns)}
+                     for ph, start, dur in phases(tr.marks, unit.spec.ready is not None,
+                                                  stop_ns)]
                 writer.write_many(rows)
                 done += 1
                 prog.update(done, cell)
