@@ -49,7 +49,7 @@ def main() -> int:
     noop, delay = progs["noop"], progs["delay"]
     t_noop, t = target_for(noop, noop, "1.27.3"), target_for(delay, delay, "1.27.3")
     assert isinstance(t_noop, Target) and isinstance(t, Target)
-    stop = float(stop_cost(noop, t_noop, work, runs=30)["stop_ns"])
+    stop = float(stop_cost(noop, t_noop, work, runs=30, with_stages=True)["stop_ns"])
     specs = {us: RunSpec(argv=(str(delay),), env={**os.environ, "GSB_DELAY_US": str(us)})
              for us in (0, 500, 2000)}
     diffs: dict[int, list[float]] = {500: [], 2000: []}

@@ -289,21 +289,24 @@ def stages(marks: Mapping[str, int], stop_cost_ns: float) -> list[tuple[Stage, i
             for st in STAGES if st.start in corrected and st.end in corrected]
 
 
-def stop_cost(noop: Path, target: Target, workdir: Path, runs: int = 30) -> dict[str, Any]:
+def stop_cost(noop: Path, target: Target, workdir: Path, runs: int = 30,
+              with_stages: bool = False) -> dict[str, Any]:
     """The cost of one stop on this host: a static no-op traced with no breakpoint and with
-    every mark, interleaved; (median total with − without) / marks."""
+    the marks of a phases' run (or, `with_stages`, of a stages' run: int3 stops cost more than
+    a debug register's), interleaved; (median total with − without) / stops."""
     spec = RunSpec(argv=(str(noop),), env={"PATH": "/usr/bin:/bin"})
     with_bp: list[int] = []
     without: list[int] = []
     method = "none"
     for _ in range(runs):
         a = trace_run(spec, None, workdir)
-        b = trace_run(spec, target, workdir, stages=False)  # as the phases' runs are traced
+        b = trace_run(spec, target, workdir, stages=with_stages)  # as those runs are traced
         if "reaped" in a.marks and "reaped" in b.marks:
             without.append(a.marks["reaped"])
             with_bp.append(b.marks["reaped"])
             method = b.method
-    n = len(target.addresses)
+    n = len(target.addresses) + (len(target.stages) + sum(
+        1 for x in RETURN_MARKS if x in target.stages) if with_stages else 0)
     if not with_bp or not n:
         return {"stop_ns": 0.0, "runs": 0, "method": method}
     per = (statistics.median(with_bp) - statistics.median(without)) / n

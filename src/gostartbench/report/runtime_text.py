@@ -73,7 +73,7 @@ def _rows(cell: str, ph: pd.DataFrame, st: pd.DataFrame) -> list[list[str]]:
     for phase in PHASE_ORDER:
         if phase not in phases.index:
             continue
-        inner = [x for x in stages.index if by_name.get(str(x)) and by_name[str(x)].phase == phase]
+        inner = [x.name for x in STAGES if x.phase == phase and x.name in stages.index]
         if phase in PHASE_ROWS or not inner:
             bounds, article = PHASE_ROWS.get(phase, ("", ""))
             rows.append(row(phase.replace("_", " "), bounds, article, phases.loc[phase]))

@@ -50,7 +50,10 @@ def run_phases(run_dir: Path, plan: dict[str, Any], runs: int, failures: dict[st
         probe = target_for(noop, noop, DEFAULT_TOOLCHAIN)
         cost: dict[str, Any] = stop_cost(noop, probe, work) if isinstance(probe, Target) \
             else {"stop_ns": 0.0, "runs": 0, "method": "none"}
-        _traced_rounds(run_dir, units, targets, runs, float(cost["stop_ns"]), work, seed)
+        cost["stages"] = stop_cost(noop, probe, work, with_stages=True) \
+            if isinstance(probe, Target) else {"stop_ns": 0.0}
+        _traced_rounds(run_dir, units, targets, runs, float(cost["stop_ns"]),
+                       float(cost["stages"]["stop_ns"]), work, seed)
         second = _probed_rounds(run_dir, units, targets, runs, seed)
         no_target = {**tcp, **{c: t for c, t in targets.items() if isinstance(t, str)}}
         # A stage needs both its functions: one a binary's Go version lacks is named once.
@@ -77,8 +80,8 @@ def _targets(units: list[dict[str, Any]]) -> dict[str, Target | str]:
 
 
 def _traced_rounds(run_dir: Path, units: list[dict[str, Any]],
-                   targets: dict[str, Target | str], runs: int, stop_ns: float, work: Path,
-                   seed: int) -> None:
+                   targets: dict[str, Target | str], runs: int, stop_ns: float,
+                   stage_stop_ns: float, work: Path, seed: int) -> None:
     """Rounds of one traced run per cell, shuffled each round; rows appended as they come."""
     specs = {u["cell"]: unit_from_plan(u) for u in units}
     warm = sorted({s.binary for s in specs.values() if s.cache == "warm"})
@@ -109,8 +112,9 @@ def _traced_rounds(run_dir: Path, units: list[dict[str, Any]],
                                    else f", symbols from {target.symbols_from}")
                 rows = [{"cell": cell, "run": r, "phase": st.phase, "stage": st.name,
                          "start_ns": start, "duration_ns": dur, "method": how,
-                         "stop_cost_ns": round(stop_ns)}
-                        for st, start, dur in stages(tr.marks, stop_ns)] if with_stages else \
+                         "stop_cost_ns": round(stage_stop_ns)}
+                        for st, start, dur in stages(tr.marks, stage_stop_ns)] \
+                    if with_stages else \
                     [{"cell": cell, "run": r, "phase": ph, "start_ns": start,
                       "duration_ns": dur, "method": how, "stop_cost_ns": round(stop_ns)}
                      for ph, start, dur in phases(tr.marks, unit.spec.ready is not None,
