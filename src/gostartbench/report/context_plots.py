@@ -162,7 +162,10 @@ def stages_by_toolchain(stages: pd.DataFrame, summary: pd.DataFrame, out: Path
         return None
     apps = sorted(base["app"].unique())
     order = list(dict.fromkeys(stages.sort_values("start_p50_ms")["stage"]))
-    colours = {st: OKABE_ITO[i % len(OKABE_ITO)] for i, st in enumerate(order)}
+    # more stages than the house palette has colours: a qualitative map with enough of them
+    cmap = plt.get_cmap("tab20")
+    colours = {st: (OKABE_ITO[i] if len(order) <= len(OKABE_ITO) else cmap(i % 20))
+               for i, st in enumerate(order)}
     fig, axs = plt.subplots(len(apps), 1, figsize=(8.5, 1.2 + 0.5 * base["toolchain"].nunique()
                                                    * len(apps)), squeeze=False)
     for ax, app in zip(axs[:, 0], apps, strict=True):
