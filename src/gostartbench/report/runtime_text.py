@@ -20,7 +20,12 @@ RUNTIME_TEXT = (
     "inside bootstrap and package init the runtime's own stages, each bounded by the runtime "
     "functions named (breakpoints at their first instruction; the stops' cost subtracted). "
     "Median over the traced runs with a bootstrap ci95; share of the traced start (the sum of "
-    "its phases). A stage whose functions a binary lacks is not shown (run.json `phases` "
+    "its phases). Stages come from traced runs of their own, with a stop at each of 13 marks: "
+    "while the main thread is stopped the runtime's other threads run on, so a stage that "
+    "waits for them (GC enable waits for its sweeper and scavenger) can read longer than in an "
+    "untraced start, and a phase's stages can add up to more than the phase. Read them for "
+    "where the time goes and how a knob or a Go version moves it; the phases for how long. A "
+    "stage whose functions a binary lacks is not shown (run.json `phases` "
     "`stage_functions_missing` names them).")
 # The phases without stages of their own: their boundaries and the article's words.
 PHASE_ROWS = {
