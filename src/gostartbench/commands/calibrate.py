@@ -18,6 +18,7 @@ import random
 import shutil
 import statistics
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,64 @@ def calibrate(runs: int = 300, cpus: tuple[int, ...] | None = None, seed: int = 
         ex.close()
     return {"aa": _aa_figures(aa, seed), "runs": runs, "cpus": list(cpus) if cpus else None,
             "floor": _floor_figures(*floor, seed), "ladder": (rows := _ladder_rows(walls)),
-            "ladder_met": all(r["within"] for r in rows), "noise": stats.noise(floor[0])}
+            "ladder_met": all(r["within"] for r in rows), "noise": stats.noise(floor[0]),
+            "instruments": two_instruments(progs["delay"], toolchain)}
+
+
+def two_instruments(binary: Path, toolchain: str, runs: int = 20) -> dict[str, Any]:
+    """The phases of one Go program (the delay program, 0 µs: a static start like hello's)
+    timed by both instruments — the ptrace tracer (its stop cost subtracted) and eBPF uprobes
+    — each over `runs` runs; per phase both medians and whether they agree within
+    max(50 µs, 10%); or, where either cannot run here, why."""
+    from gostartbench.measure import uprobe
+    from gostartbench.measure.trace import (
+        Target,
+        phases,
+        ptrace_refused,
+        stop_cost,
+        target_for,
+        trace_run,
+    )
+
+    work = Path(tempfile.mkdtemp(prefix="gsb-cal-"))
+    try:
+        why = ptrace_refused(work) or uprobe.uprobe_refused()
+        t = target_for(binary, binary, toolchain)
+        if why or not isinstance(t, Target):
+            return {"skipped": why or str(t)}
+        spec = RunSpec(argv=(str(binary),), env={**_env(), "GSB_DELAY_US": "0"})
+        cost = float(stop_cost(binary, t, work)["stop_ns"])
+        traced: dict[str, list[float]] = {}
+        for _ in range(runs):
+            for ph, _, d in phases(trace_run(spec, t, work, stages=False).marks, False, cost):
+                traced.setdefault(ph, []).append(d / 1e6)
+        ex = SpawnExecutor()
+
+        def run_all() -> None:
+            for _ in range(runs):
+                ex.run(spec)
+
+        try:
+            seen = uprobe.probe_runs({binary: t}, run_all)
+        except RuntimeError as exc:
+            return {"skipped": str(exc)}
+        finally:
+            ex.close()
+        probed: dict[str, list[float]] = {}
+        for r in seen:
+            for ph, _, d in uprobe.run_phases(r):
+                probed.setdefault(ph, []).append(d / 1e6)
+        out: dict[str, Any] = {"runs": runs, "stop_cost_ns": round(cost), "phases": {}}
+        for ph in uprobe.COMPARED:
+            if ph in traced and ph in probed:
+                a, b = statistics.median(traced[ph]), statistics.median(probed[ph])
+                out["phases"][ph] = {"ptrace_ms": round(a, 4), "uprobe_ms": round(b, 4),
+                                     "agree": uprobe.agree(a * 1e6, b * 1e6)}
+        out["all_agree"] = bool(out["phases"]) and all(v["agree"]
+                                                        for v in out["phases"].values())
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _floor_runs(ex: SpawnExecutor, noop: RunSpec, binary: Path, runs: int,
@@ -264,6 +322,15 @@ def calibrate_command(args: argparse.Namespace) -> int:
     print(f"A/A (a binary and its byte-identical copy, interleaved): ratio {aa['ratio']:.4f} "
           f"[ci95 {aa['ci95'][0]:.4f}, {aa['ci95'][1]:.4f}], p={aa['p_value']:.2f}, "
           f"{'FLAGGED' if aa['flagged'] else 'not flagged'} (target: within 2%, not flagged)")
+    ins = res.get("instruments") or {}
+    if ins.get("skipped"):
+        print(f"phase instruments: the second one did not run: {ins['skipped']}")
+    elif ins:
+        print(f"phase instruments (the delay program, {ins['runs']} runs each; target: within "
+              "max(50 µs, 10%)):")
+        for ph, v in ins["phases"].items():
+            print(f"  {ph:14} ptrace {v['ptrace_ms']:.3f} ms   uprobes {v['uprobe_ms']:.3f} ms   "
+                  f"{'agree' if v['agree'] else 'DISAGREE'}")
     met = f["met"] and res["ladder_met"] and aa["met"]
     print("targets met" if met else "targets NOT met on this machine now (see above)")
     return 0

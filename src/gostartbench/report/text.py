@@ -131,6 +131,14 @@ def _calibration_rows(c: Mapping[str, Any] | None) -> list[tuple[str, str]]:
               if f.get("framework_spread") is not None else "")  # before 2026-11-28: absent
     rows.append(("noise", f"cv {n['cv']:.3f}; P50 resolution ±{n['p50_ci95_halfwidth_rel']:.2%}"
                  + spread))
+    ins = c.get("instruments") or {}
+    if ins.get("phases"):
+        rows.append(("two phase instruments", ", ".join(
+            f"{ph.replace('_', ' ')} {v['ptrace_ms']:.3f}/{v['uprobe_ms']:.3f} ms"
+            + ("" if v["agree"] else " (DISAGREE)") for ph, v in ins["phases"].items())
+            + " (ptrace/uprobes, the delay program)"))
+    elif ins.get("skipped"):
+        rows.append(("two phase instruments", f"not compared: {ins['skipped']}"))
     return rows
 
 
