@@ -20,7 +20,7 @@ from gostartbench.results import RunLock, read_csv_rows
 
 from .conftest import GOAPPS
 
-RUNS = 150
+RUNS = 1500  # seconds of timing: a signal after 40 samples lands mid-timing on a fast host
 
 
 def matrix(tmp: Path) -> Path:

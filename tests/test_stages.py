@@ -79,7 +79,9 @@ def test_the_uprobes_see_the_same_marks(hello: dict[str, Path]) -> None:
         assert names == list(uprobe.COMPARED), r.marks
         assert r.marks["exec"] < r.marks["entry"] < r.marks["schedinit"] < r.marks["rtmain"] \
             < r.marks["mainmain"] < r.marks["exit"]
-        assert {s for s, _, _, _ in uprobe.run_stages(r)} >= {"heap", "procs", "signals"}
+        # the phase marks only: a stage function called per package or thread would fire its
+        # uprobe every time and pile the uprobes' cost into the phases compared
+        assert not uprobe.run_stages(r)
 
 
 def test_a_run_has_stages_and_both_instruments(tmp_path: Path) -> None:
