@@ -125,6 +125,7 @@ def main() -> int:
     p.add_argument("--budget-s", type=float, default=60.0, help="timing per gate, both designs")
     p.add_argument("--shifts", default="0,3,8", help="the head's added delay, % of its start")
     p.add_argument("--out", help="keep the trees, runs and a JSON of every try here")
+    p.add_argument("--designs", default="one,two", help="one, two, or both (one,two)")
     a = p.parse_args()
     work = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="gsb-gate-rates-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -136,7 +137,8 @@ def main() -> int:
     for shift in shifts:
         head = lay_out(work / f"head-{shift}", round(p50 * shift / 100), a.budget_s)
         for i in range(a.tries):
-            designs = [("one run", one_run), ("two runs", two_runs)]
+            designs = [(n, f) for n, f in (("one run", one_run), ("two runs", two_runs))
+                       if n.split()[0] in a.designs.split(",")]
             if i % 2:
                 designs.reverse()
             for name, fn in designs:
