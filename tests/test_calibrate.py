@@ -5,9 +5,12 @@ what they are, never against a time bound (the targets live in the command's own
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from gostartbench.commands.calibrate import LADDER_MS
 from gostartbench.results import CALIBRATION_CSV
@@ -34,3 +37,14 @@ def test_calibrate_writes_every_figure_and_the_harness_noise(tmp_path: Path) -> 
     assert c["aa"]["flagged"] in (True, False) and c["aa"]["ci95"][0] <= c["aa"]["ci95"][1]
     assert (tmp_path / CALIBRATION_CSV).read_text().count("\n") == len(LADDER_MS) + 1
     assert "one start varies by" in r.stdout and "the bare C loop's" in r.stdout
+    # both phase instruments on the delay program, each phase's agreement recorded (or why not)
+    ins = c["instruments"]
+    if "skipped" in ins:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"both phase instruments are required under CI=true: {ins['skipped']}")
+    else:
+        from gostartbench.measure.uprobe import COMPARED
+
+        assert list(ins["phases"]) == list(COMPARED)
+        assert ins["all_agree"] == all(v["agree"] for v in ins["phases"].values())
+        assert "phase instruments" in r.stdout
