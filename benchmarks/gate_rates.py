@@ -126,10 +126,13 @@ def main() -> int:
     p.add_argument("--shifts", default="0,3,8", help="the head's added delay, % of its start")
     p.add_argument("--out", help="keep the trees, runs and a JSON of every try here")
     p.add_argument("--designs", default="one,two", help="one, two, or both (one,two)")
+    p.add_argument("--p50-us", type=float, default=None,
+                   help="the delay program's P50 (µs) instead of measuring it first (a probe on "
+                   "a busy machine would read it long and make every shift too big)")
     a = p.parse_args()
     work = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="gsb-gate-rates-"))
     work.mkdir(parents=True, exist_ok=True)
-    p50 = delay_p50_us(work)
+    p50 = a.p50_us if a.p50_us else delay_p50_us(work)
     print(f"delay program P50: {p50:.0f} µs", flush=True)
     shifts = [int(x) for x in a.shifts.split(",")]
     tries: list[dict[str, object]] = []
