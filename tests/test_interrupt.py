@@ -36,9 +36,17 @@ measure: {{runs: {RUNS}, warmup: 2, inittrace: false}}
     return p
 
 
+def _default_sigint() -> None:
+    # A test suite started as a background job inherits SIGINT ignored (the shell does that),
+    # and Python then never turns it into KeyboardInterrupt: the run under test gets a Ctrl-C
+    # as a user's terminal would deliver it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "gostartbench", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def wait_for_samples(path: Path, n: int, proc: subprocess.Popen[str], limit: float = 300) -> None:
