@@ -67,14 +67,27 @@ def _json_stream(text: str) -> list[dict[str, Any]]:
     return out
 
 
+# (module root, go binary, go.mod's text) → `go mod edit -json`'s exit code, stdout, stderr
+_MOD_EDIT: dict[tuple[str, str, str], tuple[int, str, str]] = {}
+
+
 def mod_edit_json(root: Path, tc: Toolchain) -> dict[str, Any]:
     """`go mod edit -json` of a module: its path, go version, requirements and replacements.
     Raises ValueError with go's one-line complaint when go.mod does not parse."""
-    p = subprocess.run([str(tc.go), "mod", "edit", "-json"], cwd=root, capture_output=True,
-                       text=True, env=go_env(tc.goroot), stdin=subprocess.DEVNULL, check=False)
-    if p.returncode != 0:
-        raise ValueError(f"{root / 'go.mod'}: {_one_line(p.stderr)}")
-    data: dict[str, Any] = json.loads(p.stdout)
+    try:
+        text = (root / "go.mod").read_text()
+    except OSError:
+        text = ""
+    key = (str(root), str(tc.go), text)  # every build's cache key asks: `go` runs once per go.mod
+    if key not in _MOD_EDIT:
+        p = subprocess.run([str(tc.go), "mod", "edit", "-json"], cwd=root, capture_output=True,
+                           text=True, env=go_env(tc.goroot), stdin=subprocess.DEVNULL,
+                           check=False)
+        _MOD_EDIT[key] = (p.returncode, p.stdout, p.stderr)
+    code, out, err = _MOD_EDIT[key]
+    if code != 0:
+        raise ValueError(f"{root / 'go.mod'}: {_one_line(err)}")
+    data: dict[str, Any] = json.loads(out)
     return data
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
-from gostartbench.measure.trace import LATE_MARKS, STAGE_MARKS, Target, phases, stages
+from gostartbench.measure.trace import Target, phases, stages
 
 TRACEFS = Path("/sys/kernel/tracing")
 ATTACH_TIMEOUT_S = 60.0  # bpftrace compiles its program first: seconds, more on a busy host
@@ -189,5 +189,5 @@ def agree(a_ns: float, b_ns: float) -> bool:
     return abs(a_ns - b_ns) <= max(AGREE_ABS_NS, AGREE_REL * max(a_ns, b_ns))
 
 
-__all__ = ["COMPARED", "LATE_MARKS", "STAGE_MARKS", "ProbedRun", "agree", "parse",
+__all__ = ["COMPARED", "ProbedRun", "agree", "parse",
            "probe_refused", "probe_runs", "run_phases", "run_stages", "script", "uprobe_refused"]
