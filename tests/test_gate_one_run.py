@@ -125,3 +125,73 @@ def test_gate_input_errors_are_one_line(tmp_path: Path,
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and key in err, err
     shutil.rmtree(tmp_path)
+
+
+def _busy(src: str, micros: int) -> str:
+    """hello with a busy-wait of `micros` µs in init."""
+    src = src.replace('import "fmt"', 'import (\n\t"fmt"\n\t"time"\n)')
+    return src + SLOW_INIT.replace("2*time.Millisecond", f"{micros}*time.Microsecond")
+
+
+def test_caps_that_end_the_run_early_never_pass_a_slower_head(tmp_path: Path) -> None:
+    """A new user's gate: a small max_runs and a short budget over a ~1-ms program whose head
+    busy-waits ~10% longer. The caps would end the timing after a few seconds, before the
+    significance rule can call anything; they give way until it can, and the gate does not
+    pass."""
+    from gostartbench import intervals
+
+    matrix = """version: 1
+apps:
+  hello: {path: ../hello, expect: {stdout: "Hello, Go!"}}
+measure: {precision: 0.02, runs: 20, max_runs: 60, budget_s: 3, warmup: 2,
+          inittrace: false, phases: false, calibration: "off"}
+"""
+    base = _tree(tmp_path / "base", {"hello": HELLO})
+    head = _tree(tmp_path / "head", {"hello": _busy(HELLO, 150)}, matrix)
+    out = tmp_path / "run"
+    code = main(["gate", "--base", str(base), "--head", str(head), "--out", str(out),
+                 "--no-report", "--fail-on", "startup>+3%", "-o", str(tmp_path / "gate.md")])
+    md = (tmp_path / "gate.md").read_text()
+    assert code != 0 and not md.startswith("## ✅"), md
+    run = json.loads((out / "run.json").read_text())
+    stop = run["stopping"]
+    assert stop["verdict_span_s"] == intervals.FULL_SPAN_S and stop["caps_gave_way"], stop
+    assert any(c["runs"] > 60 for c in stop["cells"].values()), stop
+    samples = pd.read_csv(out / "samples.csv")
+    t = samples.loc[samples["ok"] & (samples["round"] >= 0), "done_unix_ns"]
+    assert (t.max() - t.min()) / 1e9 >= intervals.FULL_SPAN_S
+    assert "max_runs and the budget gave way" in md
+
+
+def test_what_a_gate_cannot_judge_is_inconclusive_never_passed() -> None:
+    """The verdict on findings: a short run, a missing interval and an interval that holds
+    both no change and a change past the threshold are inconclusive (exit 3, first line says
+    so); a resolved change beyond the rule fails whatever else was not judged."""
+    from gostartbench.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK
+    from gostartbench.report import gate
+
+    rule = gate.parse_rule("startup>+3%")
+
+    def finding(q: float, lo: float, hi: float, sig: bool, short: str = "") -> gate.Finding:
+        return gate.Finding(rule.text, "cell", "hello", 1.0, q, "ms", q, lo, hi, sig,
+                            sig and rule.beyond(q), gate.unjudged_why(rule, q, lo, hi, sig,
+                                                                      short))
+
+    calm = finding(1.002, 0.99, 1.014, False)  # A/A, narrow: judged, passes
+    wide = finding(1.01, 0.97, 1.05, False)  # could be +5%: inconclusive
+    short = finding(1.107, 1.088, 1.127, False, gate.SHORT_RUN + ": 4.7 s")
+    nan = finding(1.0, float("nan"), float("nan"), False)
+    slower = finding(1.10, 1.08, 1.12, True)
+    assert not calm.inconclusive and gate.exit_code([calm]) == EXIT_OK
+    for f in (wide, short, nan):
+        assert f.inconclusive, f
+        md = gate.gate_markdown([calm, f], [rule], 0.01, None)
+        assert md.startswith("## ❔ Startup gate inconclusive"), md
+        assert gate.exit_code([calm, f]) == EXIT_INCONCLUSIVE
+    assert "holds both no change" in wide.unjudged and "4.7 s" in short.unjudged
+    assert gate.exit_code([wide, slower]) == EXIT_FAILED
+    assert gate.gate_markdown([wide, slower], [rule], 0.01, None).startswith("## ❌")
+    assert gate.exit_code([]) == EXIT_INCONCLUSIVE  # nothing compared is no pass either
+    # family-wise widening can turn a narrow pass into an inconclusive one, never the reverse
+    widened = gate.family_wise([finding(1.02, 1.001, 1.029, False)] * 30)
+    assert all(f.inconclusive for f in widened)

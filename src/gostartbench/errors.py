@@ -5,9 +5,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-# The command line's exit codes, one home: 0 complete; 1 cells or the run failed; 2 bad input
-# or usage (one line naming file, line and key); 130 interrupted (Ctrl-C, SIGTERM).
+# The command line's exit codes, one home: 0 complete; 1 cells or the run failed (a gate: a
+# rule failed); 2 bad input or usage (one line naming file, line and key); 3 a gate that could
+# not judge a comparison (inconclusive: never a pass); 130 interrupted (Ctrl-C, SIGTERM).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_INCONCLUSIVE = 3
 
 
 class InputError(Exception):

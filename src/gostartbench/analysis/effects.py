@@ -72,13 +72,19 @@ def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
     return df
 
 
-def short_run(samples: pd.DataFrame) -> bool:
-    """True when the run's timed samples span less than intervals.FULL_SPAN_S."""
+def timing_span_s(samples: pd.DataFrame) -> float:
+    """Seconds from a run's first ok timed sample to its last (inf when the samples carry no
+    times, runs before schema 1.2, which are judged as they were; 0 with fewer than two)."""
     if "done_unix_ns" not in samples or samples.empty:
-        return False
+        return float("inf")
     ok = samples[samples["ok"] & (samples["round"] >= 0)]
     t = pd.to_numeric(ok["done_unix_ns"], errors="coerce").dropna()
-    return len(t) >= 2 and (float(t.max()) - float(t.min())) / 1e9 < intervals.FULL_SPAN_S
+    return (float(t.max()) - float(t.min())) / 1e9 if len(t) >= 2 else 0.0
+
+
+def short_run(samples: pd.DataFrame) -> bool:
+    """True when the run's timed samples span less than intervals.FULL_SPAN_S."""
+    return timing_span_s(samples) < intervals.FULL_SPAN_S
 
 
 def startup_rows(eff: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import platform
 import sys
 from pathlib import Path
 
-from gostartbench import matrix, results
+from gostartbench import intervals, matrix, results
 from gostartbench.errors import EXIT_INTERRUPTED, InputError
 from gostartbench.host import tools
 from gostartbench.matrix import Matrix
@@ -71,6 +71,10 @@ def gate_command(args: argparse.Namespace) -> int:
                              "builds each app from the same place in both trees",
                              key=f"apps.{app.name}.path") from None
     mx = _measure_overrides(gate_matrix(mx, base, head), args)
+    # a gate is a verdict: its caps never end the timing before the significance rule can
+    # call a change (run/adaptive.py), so an early stop cannot read as a pass
+    mx = dataclasses.replace(mx, measure=dataclasses.replace(
+        mx.measure, verdict_span_s=intervals.FULL_SPAN_S))
     now = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.out) if args.out else Path("results") / f"gate-{now}-{platform.machine()}"
     if (run_dir / results.SAMPLES_CSV).exists():

@@ -32,10 +32,10 @@ from scipy import stats as sps
 
 from gostartbench import intervals
 from gostartbench.analysis import Analysis
-from gostartbench.analysis.effects import startup_rows
+from gostartbench.analysis.effects import startup_rows, timing_span_s
 from gostartbench.analysis.significance import rule_text, significant
 from gostartbench.analysis.stats import holm, timed_by_cell
-from gostartbench.errors import InputError
+from gostartbench.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, InputError
 from gostartbench.results import main_timer
 
 METRICS = {"startup": "P50 start time", "size": "file size", "rss": "median peak RSS"}
@@ -83,6 +83,33 @@ class Finding:
     high: float
     significant: bool
     failed: bool
+    # Why the comparison could not be judged ("" when it was): the run too short for the
+    # significance rule, no interval, or an interval holding both no change and a change past
+    # the rule's threshold. An inconclusive comparison is never a pass.
+    unjudged: str = ""
+
+    @property
+    def inconclusive(self) -> bool:
+        """True when the gate could not judge this comparison."""
+        return bool(self.unjudged) and not self.failed
+
+
+def unjudged_why(rule: Rule, ratio: float, low: float, high: float, significant: bool,
+                 short: str = "") -> str:
+    """Why a comparison cannot be judged under `rule` ("" when it can): `short` names a run
+    too short for the significance rule; an interval that is missing, or that reaches past the
+    threshold while not excluding "no change", cannot tell a pass from a fail."""
+    if short:
+        return short
+    if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(ratio)):
+        return "no interval (too few runs or blocks of time)"
+    if significant:
+        return ""  # resolved: judged by its point estimate
+    edge = 1 + rule.threshold
+    if (rule.op == ">" and high > edge) or (rule.op == "<" and low < edge):
+        return (f"its interval [{low - 1:+.1%}, {high - 1:+.1%}] holds both no change and a "
+                f"change past {rule.threshold:+.0%}: more timing would tell")
+    return ""
 
 
 def _p50_reps(x: np.ndarray, blocks: np.ndarray, b: int, rng: np.random.Generator,
@@ -105,6 +132,10 @@ def gate(base: Analysis, new: Analysis, rules: Sequence[Rule], reference: str | 
     if reference is not None and reference not in cells:
         raise InputError(f"--reference {reference}: not a cell measured in both runs",
                          key="--reference")
+    spans = {name: timing_span_s(x.samples) for name, x in (("BASE", base), ("NEW", new))}
+    too_short = "; ".join(f"{SHORT_RUN}: {name} has {v:.1f} s of timing, ≥ "
+                          f"{intervals.FULL_SPAN_S:g} s needed"
+                          for name, v in spans.items() if v < intervals.FULL_SPAN_S)
     out: list[Finding] = []
     for rule in rules:
         rows: list[dict[str, Any]] = []
@@ -149,15 +180,20 @@ def gate(base: Analysis, new: Analysis, rules: Sequence[Rule], reference: str | 
                 sig = bool(significant(r["ratio"], r["low"], r["high"], base.min_effect,
                                        None if not math.isfinite(pa) else pa)) \
                     if rule.metric != "size" else r["ratio"] != 1
+                if rule.metric != "size" and too_short:
+                    sig = False
+                why = "" if rule.metric == "size" else \
+                    unjudged_why(rule, r["ratio"], r["low"], r["high"], sig, too_short)
                 out.append(Finding(rule.text, "cell", r["what"], r["base"], r["new"], r["unit"],
                                    r["ratio"], r["low"], r["high"], sig,
-                                   sig and rule.beyond(r["ratio"])))
+                                   sig and rule.beyond(r["ratio"]), why))
         if rule.metric == "startup":
-            out += _effect_findings(base, new, rule)
+            out += _effect_findings(base, new, rule, too_short)
     return out
 
 
-def _effect_findings(base: Analysis, new: Analysis, rule: Rule) -> list[Finding]:
+def _effect_findings(base: Analysis, new: Analysis, rule: Rule, too_short: str = ""
+                     ) -> list[Finding]:
     """The change of each knob's cost: NEW's effect ratio / BASE's, its ci95 from the two
     (independent) intervals on the log scale."""
     key = ["axis", "value", "app", "timer", "cache"]
@@ -171,11 +207,12 @@ def _effect_findings(base: Analysis, new: Analysis, rule: Rule) -> list[Finding]
         se = math.hypot(*(math.log(r[f"ci95_high_{s}"] / r[f"ci95_low_{s}"]) / (2 * Z95)
                           for s in ("b", "n")))
         lo, hi, ratio = math.exp(lr - Z95 * se), math.exp(lr + Z95 * se), math.exp(lr)
-        sig = bool(significant(ratio, lo, hi, base.min_effect))
+        sig = bool(significant(ratio, lo, hi, base.min_effect)) and not too_short
         what = f"{r['axis']} {r['baseline_value_b'] or '∅'} → {r['value'] or '∅'} " \
                f"({r['app']}, {r['cache']})"
         out.append(Finding(rule.text, "effect", what, r["ratio_b"], r["ratio_n"], "× baseline",
-                           ratio, lo, hi, sig, sig and rule.beyond(ratio)))
+                           ratio, lo, hi, sig, sig and rule.beyond(ratio),
+                           unjudged_why(rule, ratio, lo, hi, sig, too_short)))
     return out
 
 
@@ -184,17 +221,30 @@ def gate_markdown(findings: Sequence[Finding], rules: Sequence[Rule], min_effect
     """The gate's verdict first, then what failed, in a form that reads well as a
     pull-request comment."""
     failed = [f for f in findings if f.failed]
+    unjudged = [f for f in findings if f.inconclusive]
     rules_txt = ", ".join(f"`{r.text}`" for r in rules)
     n_cells = len({f.what for f in findings if f.kind == "cell"})
     n_eff = len({f.what for f in findings if f.kind == "effect"})
-    head = (f"## ❌ Startup gate failed: {len(failed)} significant change(s) beyond {rules_txt}"
-            if failed else f"## ✅ Startup gate passed: no significant change beyond {rules_txt}")
+    if failed:
+        head = f"## ❌ Startup gate failed: {len(failed)} significant change(s) beyond {rules_txt}"
+    elif unjudged:
+        head = (f"## ❔ Startup gate inconclusive: {len(unjudged)} comparison(s) could not be "
+                f"judged against {rules_txt} (not a pass)")
+    elif not findings:
+        head = f"## ❔ Startup gate inconclusive: nothing could be compared under {rules_txt}"
+    else:
+        head = f"## ✅ Startup gate passed: no significant change beyond {rules_txt}"
     out = [head, "", f"{n_cells} cells and {n_eff} axis effects compared"
            + (f", startup relative to `{reference}`" if reference else "") + "."]
     if failed:
         out += ["", "| rule | what | BASE | NEW | change [ci95] |", "|---|---|---|---|---|"]
         out += [f"| `{f.rule}` | {_md(f.what)} | {_num(f.base, f.unit)} | {_num(f.new, f.unit)}"
-                f" | {f.ratio - 1:+.1%} [{f.low - 1:+.1%}, {f.high - 1:+.1%}] |" for f in failed]
+                f" | {_change(f)} |" for f in failed]
+    if unjudged:
+        out += ["", "Could not be judged (an inconclusive comparison is never a pass):", "",
+                "| rule | what | change [ci95] | why |", "|---|---|---|---|"]
+        out += [f"| `{f.rule}` | {_md(f.what)} | {_change(f)} | {_md(f.unjudged)} |"
+                for f in unjudged]
     near = [f for f in findings if not f.failed and f.significant]
     if near:
         out += ["", f"<details><summary>{len(near)} significant change(s) within the "
@@ -205,6 +255,12 @@ def gate_markdown(findings: Sequence[Finding], rules: Sequence[Rule], min_effect
     out += ["", f"{rule_text(min_effect).capitalize()}; beyond: the change's point estimate "
             "past the threshold."]
     return "\n".join(out) + "\n"
+
+
+def _change(f: Finding) -> str:
+    if not (math.isfinite(f.low) and math.isfinite(f.high)):
+        return f"{f.ratio - 1:+.1%} [no interval]" if math.isfinite(f.ratio) else "—"
+    return f"{f.ratio - 1:+.1%} [{f.low - 1:+.1%}, {f.high - 1:+.1%}]"
 
 
 def _md(text: str) -> str:
@@ -220,8 +276,13 @@ def _num(v: float, unit: str) -> str:
 
 
 def exit_code(findings: Sequence[Finding]) -> int:
-    """1 when any finding failed its rule, else 0."""
-    return 1 if any(f.failed for f in findings) else 0
+    """EXIT_FAILED when any finding failed its rule; else EXIT_INCONCLUSIVE when one could not
+    be judged or nothing was compared; else EXIT_OK."""
+    if any(f.failed for f in findings):
+        return EXIT_FAILED
+    if not findings or any(f.inconclusive for f in findings):
+        return EXIT_INCONCLUSIVE
+    return EXIT_OK
 
 
 def rules_from(texts: Sequence[str]) -> list[Rule]:
@@ -244,6 +305,7 @@ def check_two(dirs: Sequence[Any], rules: Sequence[Rule]) -> None:
 # `rev` effect pooled and per app (effects.csv).
 
 HEAD, BASE = "head", "base"
+SHORT_RUN = "the run was too short for the significance rule"
 # The one-run gate judges many comparisons at once (every head cell, every app's `rev` effect,
 # pooled): a per-comparison 95% interval would cry wolf in some gate out of a few by chance
 # alone. Its intervals are widened to a family-wise level instead (Bonferroni over the
@@ -275,8 +337,10 @@ def family_wise(findings: list[Finding], alpha: float = FAMILY_ALPHA) -> list[Fi
         hi = f.ratio * (f.high / f.ratio) ** scale
         sig = f.significant and (lo > 1 or hi < 1)
         rule = parse_rule(f.rule)
+        short = f.unjudged if f.unjudged.startswith(SHORT_RUN) else ""
         out.append(replace(f, low=lo, high=hi, significant=sig,
-                           failed=sig and rule.beyond(f.ratio)))
+                           failed=sig and rule.beyond(f.ratio),
+                           unjudged=unjudged_why(rule, f.ratio, lo, hi, sig, short)))
     return out
 
 
@@ -322,6 +386,9 @@ def one_run(a: Analysis, rules: Sequence[Rule], b: int = 2000, seed: int = 0) ->
     s = a.summary
     if s.empty:
         return OneRun([], head_failed, base_failed, new, short)
+    span = timing_span_s(a.samples)
+    too_short = (f"{SHORT_RUN}: {span:.1f} s of timing, ≥ {intervals.FULL_SPAN_S:g} s needed"
+                 if span < intervals.FULL_SPAN_S else "")
     timer = main_timer(s["timer"].unique())
     s = s[(s["timer"] == timer) & (s["rev"].astype(str) == HEAD)
           & (s["baseline"] != s["cell"])].copy()
@@ -336,10 +403,11 @@ def one_run(a: Analysis, rules: Sequence[Rule], b: int = 2000, seed: int = 0) ->
             base_row = by_cell.loc[r["baseline"]]
             if rule.metric == "startup":
                 sig = bool(r["significant"])
+                q, lo, hi = (float(r[k]) for k in ("ratio", "ratio_ci95_low", "ratio_ci95_high"))
                 out.append(Finding(rule.text, "cell", what, float(base_row["p50_ms"]),
-                                   float(r["p50_ms"]), "ms", float(r["ratio"]),
-                                   float(r["ratio_ci95_low"]), float(r["ratio_ci95_high"]), sig,
-                                   sig and rule.beyond(float(r["ratio"]))))
+                                   float(r["p50_ms"]), "ms", q, lo, hi, sig,
+                                   sig and rule.beyond(q),
+                                   unjudged_why(rule, q, lo, hi, sig, too_short)))
             elif rule.metric == "size":
                 vb, vn = base_row.get("size_bytes"), r.get("size_bytes")
                 if vb and vn and vb == vb and vn == vn:
@@ -355,16 +423,17 @@ def one_run(a: Analysis, rules: Sequence[Rule], b: int = 2000, seed: int = 0) ->
                 q = float(np.median(xn[2]) / np.median(xb[2]))
                 k = len(np.unique(np.concatenate([xn[0], xb[0]])))
                 iv = intervals.widen(q, float(lo), float(hi), k)
-                sig = bool(significant(q, iv.low, iv.high, a.min_effect))
+                sig = bool(significant(q, iv.low, iv.high, a.min_effect)) and not too_short
                 out.append(Finding(rule.text, "cell", what, float(np.median(xb[2])),
                                    float(np.median(xn[2])), "bytes", q, iv.low, iv.high, sig,
-                                   sig and rule.beyond(q)))
+                                   sig and rule.beyond(q),
+                                   unjudged_why(rule, q, iv.low, iv.high, sig, too_short)))
         if rule.metric == "startup":
-            out += _rev_effects(a, rule)
+            out += _rev_effects(a, rule, too_short)
     return OneRun(family_wise(out), head_failed, base_failed, new, short)
 
 
-def _rev_effects(a: Analysis, rule: Rule) -> list[Finding]:
+def _rev_effects(a: Analysis, rule: Rule, too_short: str = "") -> list[Finding]:
     """The `rev` effect (head against base over every pair of cells), pooled and per app."""
     e = startup_rows(a.effects)
     if e.empty:
@@ -375,15 +444,17 @@ def _rev_effects(a: Analysis, rule: Rule) -> list[Finding]:
         sig = bool(r["significant"])
         what = ("every cell" if r["app"] == "all" else f"every {r['app']} cell") + \
             (f" ({r['cache']})" if r["cache"] != "all" else "")
-        out.append(Finding(rule.text, "effect", what, 1.0, float(r["ratio"]), "× base",
-                           float(r["ratio"]), float(r["ci95_low"]), float(r["ci95_high"]), sig,
-                           sig and rule.beyond(float(r["ratio"]))))
+        q, lo, hi = float(r["ratio"]), float(r["ci95_low"]), float(r["ci95_high"])
+        out.append(Finding(rule.text, "effect", what, 1.0, q, "× base", q, lo, hi, sig,
+                           sig and rule.beyond(q), unjudged_why(rule, q, lo, hi, sig, too_short)))
     return out
 
 
 def one_run_exit(res: OneRun) -> int:
-    """1 for a resolved slowdown beyond a rule or a head that does not build or run; else 0."""
-    return 1 if res.head_failed or any(f.failed for f in res.findings) else 0
+    """EXIT_FAILED for a resolved slowdown beyond a rule or a head that does not build or run;
+    else EXIT_INCONCLUSIVE when a comparison could not be judged (or none could be made); else
+    EXIT_OK."""
+    return EXIT_FAILED if res.head_failed else exit_code(res.findings)
 
 
 def one_run_markdown(res: OneRun, rules: Sequence[Rule], min_effect: float,
@@ -417,6 +488,10 @@ def one_run_markdown(res: OneRun, rules: Sequence[Rule], min_effect: float,
         out += ["", f"Short of the precision target (±{prec:.1%}; named, never failed on a "
                 f"change their interval cannot resolve): {', '.join(res.short)}." if prec else
                 f"Stopped short: {', '.join(res.short)}."]
+    if stop.get("caps_gave_way"):
+        out += ["", f"max_runs and the budget gave way: a verdict needs ≥ "
+                f"{stop.get('verdict_span_s', intervals.FULL_SPAN_S):g} s of timing (the "
+                "significance rule's shortest run)."]
     t = (run.get("phases_s") or {}).get("timing")
     out += ["", "Base and head were built from their own trees and timed in the same shuffled "
             "rounds of one run" + (f" ({t:.0f} s of timing)" if t else "")

@@ -237,7 +237,9 @@ RUN_KEYS = _cols(
      "functions its binary lacks); second_instrument (the uprobes: cells probed, cells not "
      "probed and why, wall seconds, or why it did not run)"),
     ("stopping", "", "the precision target (precision, min_runs, max_runs, budget_s), the "
-     "timing's seconds, and per cell: runs, half_width reached, why it stopped"),
+     "timing's seconds, a judged run's verdict_span_s (the timing the significance rule needs; "
+     "0 for an unjudged run) and caps_gave_way (true when max_runs or the budget gave way to "
+     "it), and per cell: runs, half_width reached, why it stopped"),
 )
 
 

@@ -68,11 +68,16 @@ class Target:
     min_runs: int
     max_runs: int
     budget_s: float | None = None
+    # A run that is judged (a gate, --fail-on) must last long enough for the significance rule
+    # to call a change at all (intervals.FULL_SPAN_S): until its timing has lasted this long,
+    # max_runs and the budget give way, so a verdict is never cut short by its own caps.
+    verdict_span_s: float = 0.0
 
     @property
     def adaptive(self) -> bool:
         """True when rounds go on past the minimum."""
-        return self.precision is not None or self.budget_s is not None
+        return self.precision is not None or self.budget_s is not None or \
+            self.verdict_span_s > 0
 
 
 @dataclass
@@ -91,6 +96,7 @@ class Tracker:
 
     def __post_init__(self) -> None:
         self._cost_factor = 1.2  # until a batch has shown the real one
+        self.extended = False  # max_runs or the budget gave way to the verdict's span
         self._foreseen_s = self._spent_s = 0.0
         self.rng = np.random.default_rng(self.seed)
         self.shuffle = random.Random(self.seed + 2)
@@ -164,13 +170,23 @@ class Tracker:
         # An interval narrow after a few seconds may be a calm moment's: no cell stops on
         # precision before the run has seen the machine for FULL_SPAN_S (MIN_BLOCKS blocks of
         # BLOCK_S, the coverage study's length).
-        seen = self.span_s() >= intervals.FULL_SPAN_S
+        span = self.span_s()
+        seen = span >= intervals.FULL_SPAN_S
+        # a judged run short of its verdict's span: every cell not yet stopped on precision
+        # goes on, past max_runs and the budget
+        short = span < t.verdict_span_s
+        if short:
+            self.extended = True
         active = []
         for c in own:
             if t.precision is not None and widths[c] <= goal and seen:
                 self.stopped[c] = STOP_PRECISION
+            elif short:
+                active.append(c)
             elif self.n(c) >= t.max_runs:
                 self.stopped[c] = STOP_MAX_RUNS
+            elif t.precision is None and t.budget_s is None:
+                self.stopped[c] = STOP_RUNS  # fixed runs, the verdict's span reached
             else:
                 active.append(c)
         price = {c: float(np.median(self.walls[c])) / 1e9 if self.walls.get(c) else 1e-3
@@ -184,7 +200,9 @@ class Tracker:
             for c in self._best_value(active, widths, price, failures):
                 per[c] += 1
         rounds = self._rounds(active, widths, goal)
-        if t.budget_s is not None:
+        if short:
+            rounds = max(MIN_BATCH_ROUNDS, self._rounds_to_span(t.verdict_span_s - span))
+        elif t.budget_s is not None:
             # a run costs more than its program's P50 (the harness, the slow tail, bursts):
             # the factor is the largest a batch has shown of what it took over what was
             # foreseen, so the budget is kept rather than overrun
@@ -205,7 +223,9 @@ class Tracker:
         for c in per:
             self.stopped.pop(c, None)  # running again (a baseline serving its cells)
         batch: list[str] = []
-        left_runs = {c: t.max_runs - self.n(c) for c in per}
+        cap = t.max_runs if not short else max(t.max_runs, max(self.n(c) for c in per) + rounds
+                                               * max(per.values()))
+        left_runs = {c: cap - self.n(c) for c in per}
         for _ in range(rounds):
             one: list[str] = []
             for c, m in per.items():
@@ -215,6 +235,15 @@ class Tracker:
             self.shuffle.shuffle(one)
             batch += one
         return batch
+
+    def _rounds_to_span(self, left_s: float) -> int:
+        """Rounds that take about `left_s` more seconds at the run's pace so far (its span
+        over the most rounds a cell has had), with a tenth more for the slow tail."""
+        most = max((self.n(c) for c in self.cells), default=0)
+        span = self.span_s()
+        if most < 2 or span <= 0:
+            return MIN_BATCH_ROUNDS
+        return math.ceil(1.1 * left_s / (span / most))
 
     def _runs_per_round(self, active: Sequence[str], failures: Mapping[str, str]
                         ) -> dict[str, int]:
@@ -312,7 +341,9 @@ def run_batches(session: Session, tracker: Tracker, spent_s: Callable[[], float]
     budget = tracker.target.budget_s
     # a batch is planned to fit the budget by the runs' cost so far; should it cost more, it
     # ends where the budget does (the next check then stops the unfinished cells: "budget")
-    spent = (lambda: spent_s() >= budget) if budget is not None else None
+    floor = tracker.target.verdict_span_s
+    spent = (lambda: spent_s() >= budget and tracker.span_s() >= floor) \
+        if budget is not None else None
     while True:
         batch = tracker.next_batch(session.failures, spent_s())
         if not batch:

@@ -212,7 +212,8 @@ class BenchState:
         """The run's precision target (fixed runs when it has none)."""
         m = self.plan["measure"]
         return Target(precision=m.get("precision"), min_runs=int(m["runs"]),
-                      max_runs=int(m.get("max_runs") or m["runs"]), budget_s=m.get("budget_s"))
+                      max_runs=int(m.get("max_runs") or m["runs"]), budget_s=m.get("budget_s"),
+                      verdict_span_s=float(m.get("verdict_span_s") or 0.0))
 
     def _new_tracker(self) -> Tracker:
         base = {u["cell"]: u.get("baseline") for u in self.plan["units"]}
@@ -247,7 +248,9 @@ class BenchState:
             write_json(self.run_dir / STOPPING_JSON, {
                 "precision": target.precision, "min_runs": target.min_runs,
                 "max_runs": target.max_runs, "budget_s": target.budget_s,
-                "timing_s": round(time.monotonic() - t0, 2), "cells": tr.record()})
+                "timing_s": round(time.monotonic() - t0, 2),
+                "verdict_span_s": target.verdict_span_s, "caps_gave_way": tr.extended,
+                "cells": tr.record()})
 
     def rounds_for(self, cell: str, timer: str) -> list[int]:
         """The measured wall times of a cell, in round order."""
