@@ -25,7 +25,7 @@ from gostartbench.progress import Progress
 from gostartbench.run.bench import RUN_DIR_ENV
 from gostartbench.run.inittrace import run_inittrace
 from gostartbench.run.phases import run_phases
-from gostartbench.run.plan import make_plan, timer_skips
+from gostartbench.run.plan import make_plan, prepare_containers, timer_skips
 from gostartbench.run.verdict import (
     CASES_FILE,
     STATUS_COMPLETE,
@@ -132,7 +132,21 @@ def execute(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
               f"`gostartbench run --resume {run_dir}`", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
+        _remove_containers(mx, run_dir)
         lock.release()
+
+
+def _remove_containers(mx: Matrix, run_dir: Path) -> None:
+    """Nothing started is left running: every container labelled with this run's id (the
+    timing's helpers, an engine run the timeout or an interrupt cut short) is removed."""
+    if all(c.run_values.get("container", "none") == "none" for c in mx.cells):
+        return
+    from gostartbench.measure import container
+
+    engine, _ = container.find_engine(mx.measure.engine)
+    n = container.cleanup(engine, run_dir.resolve().name)
+    if n:
+        print(f"containers: removed {n} left by this run", file=sys.stderr)
 
 
 def _mark_interrupted(run_dir: Path) -> None:
@@ -246,11 +260,14 @@ def _build_and_plan(mx: Matrix, cells: list[Cell], run_dir: Path, run_json: dict
     prog.close()
     rows = build.cell_rows(mx, cells, built)
     run_json["warnings"] += timer_skips(mx, cells, rows)
+    boxes, run_json["containers"] = prepare_containers(
+        mx, cells, rows, run_dir.resolve().name,
+        note=lambda text: print(text, file=sys.stderr))
     cols = results.cells_columns(mx.axis_names)
     results.write_csv(run_dir / results.CELLS_CSV, rows, cols)
     results.write_csv(run_dir / results.DEPS_CSV, build.deps_rows(built), results.DEPS_COLUMNS)
     run_json["tools"]["go"] = sorted({r.go_version for r in built.values() if r.go_version})
-    plan = make_plan(mx, cells, built, rows)
+    plan = make_plan(mx, cells, built, rows, boxes)
     results.write_json(run_dir / results.PLAN_JSON, plan)
     results.write_json(run_dir / results.RUN_JSON, run_json)
     return rows, cols, plan

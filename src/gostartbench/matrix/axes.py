@@ -79,7 +79,30 @@ AXES: tuple[Axis, ...] = (
     Axis("cache", RUN, ("warm", "cold"), "warm", "", "{}",
          "page cache before each run: warm (binary read back in once), or cold (evicted "
          "before every run, no root needed)", "[warm, cold]"),
+    Axis("container", RUN, None, "none", "in", "in {}",
+         "where the program runs: `none` (the host), or an image its binary is copied into: "
+         "`scratch`, the local `gostartbench/musl` and `gostartbench/debian:bookworm-minbase` "
+         "(made here, no registry), or any image the engine can pull or has "
+         "(`alpine:3.20`, `gcr.io/distroless/static-debian12`)",
+         "[none, scratch, gostartbench/musl]"),
+    Axis("launch", RUN, ("direct", "engine"), "direct", "launch", "launch {}",
+         "in a container: `direct` times the program's own start inside the image (the spawn "
+         "timer runs in the container), `engine` the engine's `run --rm` of the image to exit "
+         "or ready (a pod's start beyond the pull); cells with container none run direct",
+         "[direct, engine]"),
+    Axis("container_cpus", RUN, None, "none", "cpus", "cpus={}",
+         "the container's CPU limit (`--cpus`, a CFS quota): `none` or a number of CPUs",
+         '[none, "0.5"]'),
 )
+HOST = "none"  # the `container` value of a cell run on the host
+
+
+def pointless(axes: dict[str, str]) -> bool:
+    """Run-axis combinations that mean nothing and are never cells: the engine's launch or a
+    container CPU limit for a program run on the host."""
+    on_host = axes.get("container", HOST) == HOST
+    return on_host and (axes.get("launch", "direct") != "direct"
+                        or axes.get("container_cpus", HOST) != HOST)
 BY_NAME = {a.name: a for a in AXES}
 BUILD_AXES: dict[str, tuple[str, ...] | None] = {a.name: a.values for a in AXES
                                                  if a.kind == BUILD}

@@ -7,7 +7,14 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gostartbench.matrix.axes import BUILD_DEFAULTS, RUN_AXES, RUN_DEFAULTS, RUNENV_PREFIX, token
+from gostartbench.matrix.axes import (
+    BUILD_DEFAULTS,
+    RUN_AXES,
+    RUN_DEFAULTS,
+    RUNENV_PREFIX,
+    pointless,
+    token,
+)
 from gostartbench.matrix.model import Cell
 
 
@@ -67,6 +74,8 @@ def expand(*, apps: Sequence[str], toolchains: Sequence[str],
             for rvals in itertools.product(*[v for _, v in run_axes]):
                 c = make(app, tc, dict(zip(bnames, bvals, strict=True)),
                          dict(zip(rnames, rvals, strict=True)))
+                if pointless(c.run_values):
+                    continue
                 hit = [i for i, rule in enumerate(exclude) if _matches(c, rule)]
                 for i in hit:
                     hits[i] += 1

@@ -36,7 +36,8 @@ TOP_KEYS = ("version", "toolchains", "apps", "axes", "run", "exclude", "include"
             "measure")
 MEASURE_KEYS = ("timer", "runs", "precision", "max_runs", "budget_s", "warmup", "order", "cpus",
                 "timeout_s", "seed", "min_effect", "phases", "phase_runs",
-                "inittrace", "inittrace_runs", "bootstrap", "calibration")
+                "inittrace", "inittrace_runs", "bootstrap", "calibration", "engine")
+ENGINES = ("auto", "podman", "docker")
 TIMERS = ("spawn", "hyperfine", "both")
 CALIBRATIONS = ("floor", "full", "off")
 ORDERS = ("interleaved", "sequential")
@@ -83,6 +84,18 @@ def _check_axis_value(doc: _Doc, axis: str, value: str, path: Sequence[Any],
     if axis == "goarm64" and value and not _GOARM64.match(value):
         raise doc.error(path, f"{value!r} is not a GOARM64 value; allowed: v8.0…v9.5 with "
                         "optional ,lse ,crypto")
+    if axis == "container_cpus" and value != "none":
+        try:
+            ok = float(value) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise doc.error(path, f"{value!r} is not a CPU limit; allowed: none or a positive "
+                            "number of CPUs (\"0.5\")")
+    if axis == "container" and (not value or any(c.isspace() for c in value)):
+        raise doc.error(path, f"{value!r} is not an image name; allowed: none, scratch, "
+                        "gostartbench/musl, gostartbench/debian:bookworm-minbase or an image "
+                        "reference (alpine:3.20)")
     if axis in ("ldflags", "gcflags", "flags", "tags") or axis.startswith(ENV_PREFIX):
         try:
             shlex.split(value)
@@ -371,7 +384,8 @@ def _measure(doc: _Doc, raw: Any) -> Measure:
 
     if m.get("calibration") is False:  # YAML 1.1 reads a bare `off` as false
         m = {**m, "calibration": "off"}
-    for k, choices in (("timer", TIMERS), ("order", ORDERS), ("calibration", CALIBRATIONS)):
+    for k, choices in (("timer", TIMERS), ("order", ORDERS), ("calibration", CALIBRATIONS),
+                       ("engine", ENGINES)):
         if k in m:
             v = _as_str(doc, m[k], ("measure", k))
             if v not in choices:

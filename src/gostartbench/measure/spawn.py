@@ -17,9 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gostartbench.host.tools import cache_dir, file_lock, find_tool
-from gostartbench.measure.spec import RunItem, RunResult, RunSpec, check
+from gostartbench.measure.spec import Inside, RunItem, RunResult, RunSpec, check
 
 HELPER_SOURCE = Path(__file__).with_name("gsb_spawn.c")
+HELPER_IN = "/.gsb/gsb-spawn"  # where the helper is mounted in a container it times in
 
 
 def helper_path() -> Path:
@@ -104,46 +105,52 @@ class SpawnExecutor:
         base = shm if shm.is_dir() else None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="gsb-", dir=base))
         self.capture_limit = capture_limit
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._buf = b""
-        self.cpus: tuple[int, ...] | None = None
+        # One helper per place it runs (the host, or inside one container image) and CPU set:
+        # interleaved rounds go from one to the next without restarting any.
+        self._servers: dict[_Key, _Server] = {}
+        self._current: _Server | None = None
 
-    def _server(self, cpus: tuple[int, ...] | None) -> subprocess.Popen[bytes]:
-        if self.proc is not None and self.proc.poll() is None and cpus == self.cpus:
-            return self.proc
-        self._stop()
-        argv = [self.helper, "-S"]
-        if cpus:
-            argv += ["-c", ",".join(str(c) for c in cpus)]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"})
-        self.cpus = cpus
-        return self.proc
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        """The helper process answering the current batch."""
+        return self._current.proc if self._current else None
+
+    def _server(self, spec: RunSpec) -> _Server:
+        key = (spec.cpus, spec.inside)
+        srv = self._servers.get(key)
+        if srv is not None and srv.proc.poll() is None:
+            self._current = srv
+            return srv
+        if srv is not None:
+            srv.stop()
+        cpu_args = ["-c", ",".join(str(c) for c in spec.cpus)] if spec.cpus else []
+        if spec.inside is None:
+            argv = [self.helper, "-S", *cpu_args]
+        else:  # the helper (static) runs in a container of the image, as its entrypoint
+            argv = [*spec.inside.engine_run, "-i", "-v", f"{self.helper}:{HELPER_IN}:ro",
+                    "-v", f"{self.workdir}:{self.workdir}", "--entrypoint", HELPER_IN,
+                    spec.inside.image, "-S", *cpu_args]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"})
+        srv = self._servers[key] = _Server(proc)
+        self._current = srv
+        return srv
 
     def _stop(self) -> None:
-        self._buf = b""
-        if self.proc is not None:
-            with contextlib.suppress(OSError):
-                if self.proc.stdin:
-                    self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            for pipe in (self.proc.stdout, self.proc.stderr):  # no file left open
-                if pipe is not None:
-                    pipe.close()
-            self.proc = None
+        for srv in self._servers.values():
+            srv.stop()
+        self._servers.clear()
+        self._current = None
 
     def request(self, spec: RunSpec, out: Path, err: Path, evict: Path | None = None,
                 read_back: Path | None = None) -> bytes:
         """One run's request to the helper: NUL-separated fields, a NUL to end."""
         fields = [f"t={max(1, int(spec.timeout_s * 1000))}", f"o={out}", f"e={err}"]
+        inner = spec.inside.inner if spec.inside is not None else str
         if evict is not None:
-            fields.append(f"X={evict}")
+            fields.append(f"X={inner(evict)}")
         if read_back is not None:
-            fields.append(f"R={read_back}")
+            fields.append(f"R={inner(read_back)}")
         if spec.ready is not None and spec.ready.stdout:
             fields.append(f"r={spec.ready.stdout}")
         elif spec.ready is not None and spec.ready.tcp:
@@ -173,11 +180,11 @@ class SpawnExecutor:
             for nxt in it:
                 chunk.append(nxt)
                 if len(chunk) >= self.batch or (len(chunk) > 1 and
-                                                 chunk[-1][0].cpus != chunk[0][0].cpus):
+                                                 _key(chunk[-1][0]) != _key(chunk[0][0])):
                     break
             if not chunk:
                 return
-            if len(chunk) > 1 and chunk[-1][0].cpus != chunk[0][0].cpus:
+            if len(chunk) > 1 and _key(chunk[-1][0]) != _key(chunk[0][0]):
                 last = chunk.pop()
                 it = itertools.chain([last], it)
             yield from self._batch(chunk)
@@ -191,7 +198,7 @@ class SpawnExecutor:
                 reqs.append(self.request(spec, out, err, ev, back))
             except ValueError:
                 reqs.append(None)
-        proc = self._server(chunk[0][0].cpus)
+        proc = self._server(chunk[0][0]).proc
         try:
             assert proc.stdin is not None
             proc.stdin.write(b"".join(r for r in reqs if r is not None))
@@ -208,17 +215,20 @@ class SpawnExecutor:
         return results
 
     def _answer(self, spec: RunSpec, out: Path, err: Path) -> RunResult:
-        proc = self.proc
+        srv = self._current
         line = ""
-        if proc is not None and proc.stdout is not None:
+        if srv is not None and srv.proc.stdout is not None:
             # A batch answers when all its runs are done.
-            line = self._readline(proc, (spec.timeout_s + 5) * self.batch + 30)
+            line = srv.readline((spec.timeout_s + 5) * self.batch + 30)
         if not line.startswith("status="):
             why = "no answer"
-            if proc is not None and proc.poll() is not None and proc.stderr is not None:
-                why = proc.stderr.read(4096).decode(errors="replace").strip() or "died"
-            self._stop()
-            return self._fail("spawnerr", f"spawn helper: {why}")
+            if srv is not None:
+                why = srv.why()
+                srv.stop()
+                self._servers = {k: v for k, v in self._servers.items() if v is not srv}
+                self._current = None
+            where = "spawn helper" if spec.inside is None else "spawn helper in the container"
+            return self._fail("spawnerr", f"{where}: {why}")
         d = parse_helper_line(line)
         status = d.get("status", "spawnerr")
         res = RunResult(
@@ -233,13 +243,37 @@ class SpawnExecutor:
         ok, reason = check(spec, res)
         return RunResult(**{**res.__dict__, "ok": ok, "reason": reason})
 
-    def _readline(self, proc: subprocess.Popen[bytes], timeout_s: float) -> str:
+    @staticmethod
+    def _fail(status: str, reason: str) -> RunResult:
+        return RunResult(status, -1, 0, 0, None, None, None, None, None, ok=False, reason=reason)
+
+    def close(self) -> None:
+        """Stop the helper and remove its work folder."""
+        self._stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+_Key = tuple[tuple[int, ...] | None, Inside | None]
+
+
+def _key(spec: RunSpec) -> _Key:
+    return (spec.cpus, spec.inside)
+
+
+class _Server:
+    """One running helper and the bytes of its answers not yet read."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.buf = b""
+
+    def readline(self, timeout_s: float) -> str:
         """One answer line, read from the raw pipe with our own buffer (select() on a
         buffered reader would wait for lines it already holds)."""
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + timeout_s
-        while b"\n" not in self._buf:
+        while b"\n" not in self.buf:
             left = deadline - time.monotonic()
             if left <= 0:
                 return ""
@@ -250,18 +284,34 @@ class SpawnExecutor:
                 return ""
             if ready and not chunk:
                 return ""  # the helper is gone
-            self._buf += chunk
-        line, _, self._buf = self._buf.partition(b"\n")
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
         return line.decode(errors="replace")
 
-    @staticmethod
-    def _fail(status: str, reason: str) -> RunResult:
-        return RunResult(status, -1, 0, 0, None, None, None, None, None, ok=False, reason=reason)
+    def why(self) -> str:
+        """What a helper that stopped answering said (its stderr), once it has ended."""
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return "no answer"
+        if self.proc.stderr is None:
+            return "died"
+        text = self.proc.stderr.read(4096).decode(errors="replace").strip()
+        return " ".join(text.split()) or "died"
 
-    def close(self) -> None:
-        """Stop the helper and remove its work folder."""
-        self._stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+    def stop(self) -> None:
+        """Close its input (it ends when out of requests), then kill it if it lingers."""
+        with contextlib.suppress(OSError):
+            if self.proc.stdin:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for pipe in (self.proc.stdout, self.proc.stderr):  # no file left open
+            if pipe is not None:
+                pipe.close()
 
 
 def _read(path: Path, limit: int) -> str:

@@ -3,6 +3,7 @@ protocol every timer implements, and the expect/ready checks (one line of reason
 
 from __future__ import annotations
 
+import errno
 import signal
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -10,6 +11,25 @@ from pathlib import Path
 from typing import Protocol
 
 from gostartbench.matrix import Expect, Ready
+
+
+@dataclass(frozen=True)
+class Inside:
+    """Where the spawn timer itself runs when a program is timed inside a container image: the
+    engine's `run` command up to the image (its options), the image, and the host folder whose
+    files are the image's top layer (a file under it is at the same path below / in the
+    container: page-cache eviction and read-back act on it from either side, one page cache).
+    The executor adds its helper and work folder as bind mounts."""
+
+    engine_run: tuple[str, ...]
+    image: str
+    root: str
+    interp: str = ""  # the binary's PT_INTERP ("" static): what an image may lack
+    base: str = ""  # the base image's name, as the matrix gives it
+
+    def inner(self, host_path: Path) -> str:
+        """A host path under `root` as the container sees it."""
+        return "/" + str(host_path.relative_to(self.root)).lstrip("/")
 
 
 @dataclass(frozen=True)
@@ -22,6 +42,7 @@ class RunSpec:
     ready: Ready | None = None
     cpus: tuple[int, ...] | None = None
     expect: Expect = field(default_factory=Expect)
+    inside: Inside | None = None  # time the program inside a container image (argv there)
 
 
 @dataclass(frozen=True)
@@ -74,6 +95,10 @@ def signal_name(sig: int) -> str:
 
 def check(spec: RunSpec, res: RunResult) -> tuple[bool, str]:
     """Whether a run did what the app's `expect` / `ready` says, and if not, why (one line)."""
+    if res.status == "spawnerr" and spec.inside is not None and spec.inside.interp and \
+            res.exit_code == errno.ENOENT:
+        return False, (f"exec failed (ENOENT): the image {spec.inside.base} has no "
+                       f"{spec.inside.interp}, the binary's dynamic loader")
     if res.status == "spawnerr":
         return False, f"cannot start the program (errno {res.exit_code})"
     if res.status == "timeout":

@@ -33,6 +33,7 @@ from typing import Any
 from gostartbench.host.tools import HOW_TO_GET, find_tool
 from gostartbench.matrix import Expect, Ready
 from gostartbench.measure import RunSpec, SpawnExecutor, hyperfine_available, run_env
+from gostartbench.measure.spec import Inside
 from gostartbench.progress import Progress
 from gostartbench.results import (
     PLAN_JSON,
@@ -91,10 +92,14 @@ def unit_from_plan(u: dict[str, Any]) -> Unit:
     """A measurable unit from one plan.json entry, with the harness's environment added."""
     ready = Ready(**u["ready"]) if u.get("ready") else None
     base = {k: v for k, v in os.environ.items() if k != RUN_DIR_ENV}
+    ins = u.get("inside")
+    inside = Inside(**{**ins, "engine_run": tuple(ins["engine_run"])}) if ins else None
     spec = RunSpec(
-        argv=tuple(u["argv"]), env=run_env(base, dict(u["env"])), timeout_s=float(u["timeout_s"]),
-        ready=ready, cpus=tuple(u["cpus"]) if u.get("cpus") else None,
-        expect=Expect(**u["expect"]),
+        # inside an image the program gets its own variables only, not the host's
+        argv=tuple(u["argv"]), env=dict(u["env"]) if inside else run_env(base, dict(u["env"])),
+        timeout_s=float(u["timeout_s"]), ready=ready,
+        cpus=tuple(u["cpus"]) if u.get("cpus") else None, expect=Expect(**u["expect"]),
+        inside=inside,
     )
     return Unit(cell=u["cell"], binary=Path(u["binary"]), spec=spec, cache=u["cache"])
 

@@ -19,7 +19,7 @@ def run_inittrace(run_dir: Path, plan: dict[str, Any], runs: int,
     todo = []
     for u in plan["units"]:
         bid = plan["cells"][u["cell"]]["build_id"]
-        if bid in seen or u["cell"] in failures or u["cache"] != "warm":
+        if bid in seen or u["cell"] in failures or u["cache"] != "warm" or u.get("container"):
             continue
         seen.add(bid)
         todo.append(u)

@@ -44,6 +44,10 @@ def run_phases(run_dir: Path, plan: dict[str, Any], runs: int, failures: dict[st
         # A server ready on a TCP port is not traced (the tracer watches stdout only).
         tcp = {u["cell"]: "ready on a TCP port: not traced" for u in plan["units"]
                if (u.get("ready") or {}).get("tcp")}
+        # The tracer runs on the host: a container cell's start is not traced (its binary is
+        # traced in its host cells).
+        tcp.update({u["cell"]: "in a container: not traced" for u in plan["units"]
+                    if u.get("container")})
         units = [u for u in plan["units"] if u["cell"] not in failures and u["cell"] not in tcp]
         targets = _targets(units)
         noop = calib_programs()["noop"]

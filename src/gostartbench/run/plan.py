@@ -4,18 +4,22 @@ and for `pytest bench/` — and which cells a timer cannot measure."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from gostartbench import build
 from gostartbench.matrix import Cell, Matrix
-from gostartbench.measure import RunSpec
+from gostartbench.measure import RunSpec, container
 from gostartbench.run.schedule import HYPERFINE_READY_REASON, hyperfine_skip_reason
 
 
 def make_plan(mx: Matrix, cells: list[Cell], built: dict[str, build.BuildResult],
-              rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """plan.json: per runnable cell what is run (argv, its own environment, expect, ready, cache)
-    and every cell's status."""
+              rows: list[dict[str, Any]], boxes: Boxes | None = None) -> dict[str, Any]:
+    """plan.json: per runnable cell what is run (argv, its own environment, expect, ready, cache,
+    and for a container cell where: `inside`, or the engine's argv) and every cell's status."""
+    boxes = boxes or Boxes()
     by_cell = {r["cell"]: r for r in rows}
     units = []
     cells_meta: dict[str, Any] = {}
@@ -36,6 +40,23 @@ def make_plan(mx: Matrix, cells: list[Cell], built: dict[str, build.BuildResult]
             expect=app.expect,
         )
         base = mx.baseline_of(c)
+        unit: dict[str, Any] = {}
+        img = boxes.images.get(c.id)
+        if img is not None and boxes.engine is not None:
+            own_env = {**dict(app.env), **c.run_env}
+            cpus = c.run_values.get("container_cpus")
+            if c.run_values.get("launch") == "engine":
+                # the engine on the host, the cell's variables passed into the container
+                unit = {"argv": container.engine_argv(boxes.engine, img, boxes.run_id, cpus,
+                                                      own_env, app.args), "env": {}}
+            else:
+                ins = container.inside(boxes.engine, img, boxes.run_id, cpus,
+                                       str(r.get("interpreter") or ""))
+                unit = {"argv": [container.IN_IMAGE, *app.args], "inside":
+                        dataclasses.asdict(ins)}
+            # the binary as the host sees it in the image's layer: eviction and read-back
+            unit["binary"] = str(img.host_binary)
+            unit["container"] = img.base
         units.append({
             # Only the cell's own variables: the harness's environment is added when the run
             # starts (plan.json is kept with the results and must not copy secrets).
@@ -49,9 +70,65 @@ def make_plan(mx: Matrix, cells: list[Cell], built: dict[str, build.BuildResult]
             "program": str(b.program or b.binary), "toolchain": c.toolchain,
             # the cell its ratio is to: a precision target is met on that ratio's interval
             "baseline": base.id if base else None,
+            **unit,
         })
     return {"measure": dataclasses.asdict(mx.measure), "units": units, "cells": cells_meta,
             "order": [c.id for c in cells]}
+
+
+@dataclasses.dataclass(frozen=True)
+class Boxes:
+    """The containers of a run: the engine, the run's id (its containers' label) and each
+    container cell's image."""
+
+    engine: container.Engine | None = None
+    run_id: str = ""
+    images: dict[str, container.CellImage] = dataclasses.field(default_factory=dict)
+
+
+def prepare_containers(mx: Matrix, cells: list[Cell], rows: list[dict[str, Any]], run_id: str,
+                       note: Any = print) -> tuple[Boxes, dict[str, Any]]:
+    """The engine and each container cell's image (built once per binary and base image);
+    a cell whose image cannot be made fails with the engine's answer; where no engine can run
+    containers here, every container cell is skipped with why (failed under CI=true, so CI
+    never passes by skipping). Returns the boxes and what run.json records."""
+    todo = [c for c in cells if c.run_values.get("container", container.NONE) != container.NONE]
+    if not todo:
+        return Boxes(), {}
+    by_cell = {r["cell"]: r for r in rows}
+    engine, why = container.find_engine(mx.measure.engine)
+    why = container.usable(engine, why)
+    if why or engine is None:
+        status = "failed" if os.environ.get("CI") == "true" else "skipped"
+        for c in todo:
+            r = by_cell[c.id]
+            if r["status"] == "ok":
+                r["status"], r["reason"] = status, f"containers cannot run here: {why}"
+        note(f"containers: {len(todo)} cell(s) {status}: {why} (see `gostartbench doctor`)")
+        return Boxes(), {"skipped": why}
+    images: dict[str, container.CellImage] = {}
+    made: dict[tuple[str, str], container.CellImage | str] = {}
+    for c in todo:
+        r = by_cell[c.id]
+        if r["status"] != "ok":
+            continue
+        base = c.run_values["container"]
+        key = (str(r["sha256"]), base)
+        if key not in made:
+            try:
+                made[key] = container.cell_image(engine, base, Path(str(r["binary"])),
+                                                 str(r["sha256"]))
+            except (container.ContainerError, OSError, subprocess.TimeoutExpired) as exc:
+                made[key] = str(exc)
+        got = made[key]
+        if isinstance(got, str):
+            r["status"], r["reason"] = "failed", got
+        else:
+            images[c.id] = got
+    info = {"engine": engine.name, "version": engine.version, "path": engine.path,
+            "run_args": list(engine.run_args), "label": f"{container.RUN_LABEL}={run_id}",
+            "images": {f"{img.base}": {"size_bytes": img.size_bytes} for img in images.values()}}
+    return Boxes(engine, run_id, images), info
 
 
 def timer_skips(mx: Matrix, cells: list[Cell], rows: list[dict[str, Any]]) -> list[str]:
