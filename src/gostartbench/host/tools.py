@@ -36,10 +36,14 @@ HOW_TO_GET = {
     "musl-gcc": f"apt-get install musl-tools (needed for libc: musl-static), or: {INSTALL_COMMAND}",
     "bpftrace": ("apt-get install bpftrace (the second phase instrument: eBPF uprobes, as root), "
                  f"or: {INSTALL_COMMAND}"),
+    "podman": f"apt-get install podman (container cells), or: {INSTALL_COMMAND}",
+    "docker": "docker with a running daemon (or use podman: measure.engine)",
+    "debootstrap": ("apt-get install debootstrap (the local Debian base image), or: "
+                    f"{INSTALL_COMMAND}"),
 }
 # Tools the install script provides, by the Debian package that carries them.
 DEBIAN_TOOLS = {"upx": "upx-ucl", "musl-gcc": "musl-tools", "strip": "binutils", "cc": "gcc",
-                "bpftrace": "bpftrace"}
+                "bpftrace": "bpftrace", "podman": "podman", "debootstrap": "debootstrap"}
 # Where tools are looked for: this variable if set (a PATH-like list; tests use it to hide a
 # tool), else this Python environment's scripts folder, where pip puts hyperfine (the
 # astral-dev-toolchain-hyperfine wheel) even when the venv is not activated, then PATH.
@@ -347,7 +351,8 @@ def doctor_rows() -> list[tuple[str, str, str, str]]:
     rows.append(("go (system)", "ok" if sysgo else "missing",
                  (_first_line([sysgo, "version"]) or "") if sysgo else "",
                  "PATH" if sysgo else "optional: only for `toolchains: [system]`"))
-    for name in ("cc", "strip", "upx", "hyperfine", "musl-gcc", "bpftrace"):
+    for name in ("cc", "strip", "upx", "hyperfine", "musl-gcc", "bpftrace", "podman",
+                 "debootstrap"):
         t = find_tool(name)
         rows.append((name, "ok" if t.found else "missing",
                      f"{t.version} ({t.path})" if t.found else "",

@@ -147,21 +147,8 @@ def cgroup_problem() -> tuple[str, list[list[str]]]:
                  ["mount", "-t", "cgroup", "-o", c, "cgroup", f"/sys/fs/cgroup/{c}"]]
     text = " && ".join(" ".join(c) for c in cmds)
     return (f"cgroups in hybrid mode with {', '.join(ctl)} on the cgroup2 mount: crun refuses "
-            f"to run containers; as root: {text}"), cmds
-
-
-def fix_cgroups() -> str:
-    """Apply cgroup_problem's commands where this user is root; what was done or why not."""
-    why, cmds = cgroup_problem()
-    if not why:
-        return ""
-    if os.geteuid() != 0:
-        return why
-    for c in cmds:
-        p = _run(c)
-        if p.returncode != 0:
-            return f"{why} (failed: {_tail(p.stderr)})"
-    return f"moved the cgroup2 mount's controllers to v1 hierarchies ({' '.join(cmds[-1][4:5])})"
+            f"to run containers; as root: {text} (`gostartbench doctor --install` does it)"), \
+        cmds
 
 
 def usable(engine: Engine | None, why: str) -> str:
@@ -212,23 +199,33 @@ def _debian_root(root: Path) -> None:
     with contextlib.suppress(OSError):
         suite = dict(ln.split("=", 1) for ln in Path("/etc/os-release").read_text().splitlines()
                      if "=" in ln).get("VERSION_CODENAME", suite).strip('"') or suite
-    p = _run([tool.path, "--variant=minbase", suite, str(root), *_mirror()], timeout=1800)
+    p = _run([tool.path, "--variant=minbase", suite, str(root), *_mirror(suite)],
+             timeout=1800)
     if p.returncode != 0:
         raise ContainerError(f"{LOCAL_DEBIAN}: debootstrap: {_tail(p.stderr or p.stdout)}")
 
 
-def _mirror() -> list[str]:
-    """The first Debian mirror URI the host's apt sources name (none: debootstrap's own)."""
-    texts = []
-    for f in [Path("/etc/apt/sources.list"), *Path("/etc/apt/sources.list.d").glob("*")]:
+def _mirror(suite: str) -> list[str]:
+    """The mirror URI of the host's apt sources that serves `suite` with `main` (deb822
+    `.sources` stanzas or one-line `.list` entries); none: debootstrap's own default."""
+    d = Path("/etc/apt/sources.list.d")
+    files = [Path("/etc/apt/sources.list"), *sorted(d.glob("*.list")), *sorted(d.glob("*.sources"))]
+    for f in files:
         try:
-            texts.append(f.read_text())
+            text = f.read_text()
         except OSError:
             continue
-    for m in re.finditer(r"(?:^URIs:\s*|^deb\s+(?:\[[^\]]*\]\s+)?)(\S+)", "\n".join(texts),
-                         re.M):
-        if "security" not in m.group(1):
-            return [m.group(1)]
+        if f.suffix == ".sources":
+            for stanza in re.split(r"\n\s*\n", text):
+                kv = dict(m.groups() for m in re.finditer(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
+                if "deb" in kv.get("Types", "").split() and suite in kv.get(
+                        "Suites", "").split() and "main" in kv.get("Components", "").split():
+                    return kv.get("URIs", "").split()[:1]
+            continue
+        for line in text.splitlines():
+            m = re.match(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)\s+(.*)$", line.strip())
+            if m and m.group(2) == suite and "main" in m.group(3).split():
+                return [m.group(1)]
     return []
 
 
@@ -304,6 +301,13 @@ def cell_image(engine: Engine, base: str, binary: Path, sha256: str) -> CellImag
     return CellImage(tag, base, host_binary, int(size or 0))
 
 
+def run_id(run_dir: Path) -> str:
+    """The label value of a run's containers: its folder's name and a hash of its path (two
+    runs into folders of the same name never share it)."""
+    path = str(run_dir.resolve())
+    return f"{_safe(run_dir.resolve().name)}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
+
+
 def run_args(engine: Engine, run_id: str, cpus: str | None, env: dict[str, str]
              ) -> list[str]:
     """The engine's `run` options every container of a run gets: removed when done, labelled
@@ -348,11 +352,15 @@ def cleanup(engine: Engine | None, run_id: str | None = None) -> int:
     return len(ids)
 
 
-def remove_images(engine: Engine) -> int:
-    """`gostartbench clean`: remove this tool's images (cells' and local bases); how many."""
+def remove_images(engine: Engine, bases: bool = False) -> int:
+    """`gostartbench clean`: stop and remove this tool's containers, then its cells' images
+    (and with `bases` the local base images too); how many images were removed."""
     cleanup(engine)
-    p = _run(engine.cmd("images", "-q", "--filter", f"label={LABEL}"))
-    ids = sorted(set(p.stdout.split()))
+    kinds = ("cell", "base") if bases else ("cell",)
+    ids: set[str] = set()
+    for kind in kinds:
+        p = _run(engine.cmd("images", "-q", "--filter", f"label={LABEL}={kind}"))
+        ids.update(p.stdout.split())
     if ids:
-        _run(engine.cmd("rmi", "-f", *ids), timeout=300)
+        _run(engine.cmd("rmi", "-f", *sorted(ids)), timeout=300)
     return len(ids)

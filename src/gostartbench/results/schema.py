@@ -236,6 +236,9 @@ RUN_KEYS = _cols(
      "seconds, or why phases were skipped; stage_functions_missing (cell → the runtime "
      "functions its binary lacks); second_instrument (the uprobes: cells probed, cells not "
      "probed and why, wall seconds, or why it did not run)"),
+    ("containers", "", "container cells: the engine (name, version, path), the `run` options "
+     "this host needs (ulimits), the label of the run's containers, and each base image's "
+     "cell-image size in bytes; or why they were skipped"),
     ("stopping", "", "the precision target (precision, min_runs, max_runs, budget_s), the "
      "timing's seconds, a judged run's verdict_span_s (the timing the significance rule needs; "
      "0 for an unjudged run) and caps_gave_way (true when max_runs or the budget gave way to "
