@@ -139,8 +139,8 @@ def _load(path: str, max_cells: int | None = None) -> Any:
 def _dispatch(args: argparse.Namespace) -> int:
     """Run the command; its exit code."""
     handlers = {"validate": _validate, "list": _list, "build": _build, "doctor": _doctor,
-                "clean": _clean, "run": _run, "report": _report, "compare": _compare, "calibrate": _calibrate,
-                "gate": _gate}
+                "clean": _clean, "run": _run, "report": _report, "compare": _compare,
+                "calibrate": _calibrate, "gate": _gate}
     if args.command not in handlers:
         raise InputError(f"unknown command {args.command!r}", key="usage")
     return handlers[args.command](args)
@@ -175,7 +175,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
     code = EXIT_OK
     if args.install:
-        ok, line = tools.install_debian_tools()
+        from gostartbench.measure import container
+
+        ok, line = tools.install_debian_tools(container.cgroup_problem()[0])
         print(f"install: {line}")
         code = EXIT_OK if ok else EXIT_FAILED
     _table(["tool", "status", "version (path)", "from / how to get it"],

@@ -376,15 +376,18 @@ def _privilege_prefix() -> list[str] | None:
     return [sudo, "-n"] if ok else None
 
 
-def install_debian_tools() -> tuple[bool, str]:
+def install_debian_tools(host_setting: str = "") -> tuple[bool, str]:
     """Install the missing Debian tools with the packaged script (the same step CI runs) when
-    this user may (root, or password-less sudo). Returns (all present now, one line)."""
+    this user may (root, or password-less sudo); the script also makes the host setting the
+    container engine needs (`host_setting`: what is missing, "" when nothing). Returns (all
+    present now, one line)."""
     missing = missing_debian_tools()
-    if not missing:
+    if not missing and not host_setting:
         return True, "all Debian tools present"
     prefix = _privilege_prefix()
     if prefix is None or not Path("/etc/debian_version").exists():
-        return False, (f"missing: {', '.join(missing)}; to install them run: {INSTALL_COMMAND}")
+        return False, (f"missing: {', '.join(missing) or host_setting}; to install them run: "
+                       f"{INSTALL_COMMAND}")
     p = subprocess.run([*prefix, "bash", str(INSTALL_SCRIPT)], capture_output=True, text=True,
                        stdin=subprocess.DEVNULL, check=False)
     _TOOL_CACHE.clear()
@@ -393,4 +396,5 @@ def install_debian_tools() -> tuple[bool, str]:
         last = (p.stderr.strip().splitlines() or ["no output"])[-1]
         return False, (f"installing {', '.join(missing)} failed ({last}); still missing: "
                        f"{', '.join(still) or 'none'}")
-    return True, f"installed: {', '.join(missing)}"
+    return True, f"installed: {', '.join(missing) or 'nothing'}" + (
+        "; the container engine's host setting made" if host_setting else "")

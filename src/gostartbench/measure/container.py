@@ -217,7 +217,8 @@ def _mirror(suite: str) -> list[str]:
             continue
         if f.suffix == ".sources":
             for stanza in re.split(r"\n\s*\n", text):
-                kv = dict(m.groups() for m in re.finditer(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
+                kv: dict[str, str] = {m.group(1): m.group(2) for m in
+                                      re.finditer(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M)}
                 if "deb" in kv.get("Types", "").split() and suite in kv.get(
                         "Suites", "").split() and "main" in kv.get("Components", "").split():
                     return kv.get("URIs", "").split()[:1]
