@@ -76,9 +76,12 @@ AXES: tuple[Axis, ...] = (
     Axis("rev", BUILD, ("base", "head"), "", "rev", "{}",
          "the source tree a cell is built from: set by `gostartbench gate` (base and head of a "
          "change, timed in the same rounds), never written in a matrix file", "[base, head]"),
-    Axis("cache", RUN, ("warm", "cold"), "warm", "", "{}",
-         "page cache before each run: warm (binary read back in once), or cold (evicted "
-         "before every run, no root needed)", "[warm, cold]"),
+    Axis("cache", RUN, ("warm", "cold", "prewarm-read", "prewarm-mmap"), "warm", "", "{}",
+         "page cache before each run: warm (binary read back in once), cold (evicted before "
+         "every run, no root needed), or evicted and then prewarmed by a process of its own: "
+         "prewarm-read (read(2) every byte: an init container's `cat`), prewarm-mmap (the "
+         "article's warmup_mmap: mmap, touch each page, MADV_DONTNEED, munmap)",
+         "[warm, cold, prewarm-read, prewarm-mmap]"),
     Axis("container", RUN, None, "none", "in", "in {}",
          "where the program runs: `none` (the host), or an image its binary is copied into: "
          "`scratch`, the local `gostartbench/musl` and `gostartbench/debian:bookworm-minbase` "
@@ -95,6 +98,9 @@ AXES: tuple[Axis, ...] = (
          '[none, "0.5"]'),
 )
 HOST = "none"  # the `container` value of a cell run on the host
+# `cache` values whose binary is evicted before every run (and then prewarmed, for some)
+EVICTED = ("cold", "prewarm-read", "prewarm-mmap")
+PREWARM = {"prewarm-read": "read", "prewarm-mmap": "mmap"}  # cache value → the helper's step
 
 
 def pointless(axes: dict[str, str]) -> bool:

@@ -60,6 +60,7 @@ class Measure:
     bootstrap: int = 2000
     calibration: str = "floor"  # floor: the no-op's P50; full: `calibrate` (100 runs); off
     engine: str = "auto"  # the container engine: auto (podman, else docker) | podman | docker
+    evict: str = "file"  # how cold and prewarm cells evict: file (fadvise) | drop-caches (echo 3)
     # Set by the commands that judge a run (`gate`, `--fail-on`), not a matrix key: the timing
     # the significance rule needs before it can call a change (intervals.FULL_SPAN_S). Until
     # the run has lasted this long, max_runs and budget_s give way (run/adaptive.py).

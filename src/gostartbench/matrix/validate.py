@@ -36,8 +36,9 @@ TOP_KEYS = ("version", "toolchains", "apps", "axes", "run", "exclude", "include"
             "measure")
 MEASURE_KEYS = ("timer", "runs", "precision", "max_runs", "budget_s", "warmup", "order", "cpus",
                 "timeout_s", "seed", "min_effect", "phases", "phase_runs",
-                "inittrace", "inittrace_runs", "bootstrap", "calibration", "engine")
+                "inittrace", "inittrace_runs", "bootstrap", "calibration", "engine", "evict")
 ENGINES = ("auto", "podman", "docker")
+EVICTIONS = ("file", "drop-caches")
 TIMERS = ("spawn", "hyperfine", "both")
 CALIBRATIONS = ("floor", "full", "off")
 ORDERS = ("interleaved", "sequential")
@@ -385,7 +386,7 @@ def _measure(doc: _Doc, raw: Any) -> Measure:
     if m.get("calibration") is False:  # YAML 1.1 reads a bare `off` as false
         m = {**m, "calibration": "off"}
     for k, choices in (("timer", TIMERS), ("order", ORDERS), ("calibration", CALIBRATIONS),
-                       ("engine", ENGINES)):
+                       ("engine", ENGINES), ("evict", EVICTIONS)):
         if k in m:
             v = _as_str(doc, m[k], ("measure", k))
             if v not in choices:

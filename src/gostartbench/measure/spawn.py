@@ -151,6 +151,10 @@ class SpawnExecutor:
             fields.append(f"X={inner(evict)}")
         if read_back is not None:
             fields.append(f"R={inner(read_back)}")
+        if spec.prewarm and evict is not None:
+            fields.append(f"W={spec.prewarm}")
+        if spec.drop_caches and evict is not None:
+            fields.append("D=1")
         if spec.ready is not None and spec.ready.stdout:
             fields.append(f"r={spec.ready.stdout}")
         elif spec.ready is not None and spec.ready.tcp:

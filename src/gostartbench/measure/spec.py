@@ -43,6 +43,8 @@ class RunSpec:
     cpus: tuple[int, ...] | None = None
     expect: Expect = field(default_factory=Expect)
     inside: Inside | None = None  # time the program inside a container image (argv there)
+    prewarm: str = ""  # after the eviction, a process of its own: "read" | "mmap" the binary
+    drop_caches: bool = False  # evict host-wide (`echo 3 > /proc/sys/vm/drop_caches`)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,10 @@ def check(spec: RunSpec, res: RunResult) -> tuple[bool, str]:
             res.exit_code == errno.ENOENT:
         return False, (f"exec failed (ENOENT): the image {spec.inside.base} has no "
                        f"{spec.inside.interp}, the binary's dynamic loader")
+    if res.status == "spawnerr" and spec.drop_caches and res.exit_code in (
+            errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT):
+        return False, (f"drop-caches: cannot write /proc/sys/vm/drop_caches (errno "
+                       f"{res.exit_code}: it needs root with CAP_SYS_ADMIN, on the host)")
     if res.status == "spawnerr":
         return False, f"cannot start the program (errno {res.exit_code})"
     if res.status == "timeout":

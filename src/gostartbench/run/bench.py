@@ -99,7 +99,7 @@ def unit_from_plan(u: dict[str, Any]) -> Unit:
         argv=tuple(u["argv"]), env=dict(u["env"]) if inside else run_env(base, dict(u["env"])),
         timeout_s=float(u["timeout_s"]), ready=ready,
         cpus=tuple(u["cpus"]) if u.get("cpus") else None, expect=Expect(**u["expect"]),
-        inside=inside,
+        inside=inside, prewarm=u.get("prewarm", ""), drop_caches=bool(u.get("drop_caches")),
     )
     return Unit(cell=u["cell"], binary=Path(u["binary"]), spec=spec, cache=u["cache"])
 
@@ -339,7 +339,8 @@ def run_case(benchmark: Any, cell: str, state: BenchState) -> None:
         raise CellFailed(f"build failed: {meta['reason']}")
     if timer == "hyperfine" and cell in state.units:
         unit = state.units[cell]
-        why = hyperfine_skip_reason(unit.cache, unit.spec.ready is not None)
+        why = hyperfine_skip_reason(unit.cache, unit.spec.ready is not None,
+                                    unit.spec.inside is not None)
         if why:
             pytest.skip(why)
     assert state.session is not None

@@ -48,6 +48,8 @@ def run_phases(run_dir: Path, plan: dict[str, Any], runs: int, failures: dict[st
         # traced in its host cells).
         tcp.update({u["cell"]: "in a container: not traced" for u in plan["units"]
                     if u.get("container")})
+        tcp.update({u["cell"]: "a prewarm condition: not traced" for u in plan["units"]
+                    if u.get("prewarm")})
         units = [u for u in plan["units"] if u["cell"] not in failures and u["cell"] not in tcp]
         targets = _targets(units)
         noop = calib_programs()["noop"]

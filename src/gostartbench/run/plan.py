@@ -11,8 +11,13 @@ from typing import Any
 
 from gostartbench import build
 from gostartbench.matrix import Cell, Matrix
+from gostartbench.matrix.axes import EVICTED, PREWARM
 from gostartbench.measure import RunSpec, container
-from gostartbench.run.schedule import HYPERFINE_READY_REASON, hyperfine_skip_reason
+from gostartbench.run.schedule import (
+    HYPERFINE_INSIDE_REASON,
+    HYPERFINE_READY_REASON,
+    hyperfine_skip_reason,
+)
 
 
 def make_plan(mx: Matrix, cells: list[Cell], built: dict[str, build.BuildResult],
@@ -66,6 +71,8 @@ def make_plan(mx: Matrix, cells: list[Cell], built: dict[str, build.BuildResult]
             "ready": dataclasses.asdict(app.ready) if app.ready else None,
             "cpus": list(spec.cpus) if spec.cpus else None,
             "expect": dataclasses.asdict(app.expect), "cache": c.cache,
+            "prewarm": PREWARM.get(c.cache, ""),
+            "drop_caches": mx.measure.evict == "drop-caches" and c.cache in EVICTED,
             # for traced runs: symbols come from the `go build` output (before strip and UPX)
             "program": str(b.program or b.binary), "toolchain": c.toolchain,
             # the cell its ratio is to: a precision target is met on that ratio's interval
@@ -141,11 +148,13 @@ def timer_skips(mx: Matrix, cells: list[Cell], rows: list[dict[str, Any]]) -> li
     warnings: list[str] = []
     for r in rows:
         c = by_id[r["cell"]]
-        why = hyperfine_skip_reason(c.cache, mx.app(c.app).ready is not None)
+        inside = c.run_values.get("container", "none") != "none" and \
+            c.run_values.get("launch", "direct") == "direct"
+        why = hyperfine_skip_reason(c.cache, mx.app(c.app).ready is not None, inside)
         if not why or r["status"] != "ok":
             continue
         if timer == "hyperfine":
             r["status"], r["reason"] = "skipped", why
-        elif why == HYPERFINE_READY_REASON:
+        elif why in (HYPERFINE_READY_REASON, HYPERFINE_INSIDE_REASON):
             warnings.append(f"{c.id}: not timed by hyperfine: {why}")
     return warnings

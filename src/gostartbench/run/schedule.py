@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gostartbench.matrix.axes import EVICTED
 from gostartbench.measure import (
     Executor,
     RunItem,
@@ -133,7 +134,7 @@ class Session:
 
     def _item(self, task: Task) -> tuple[Unit, RunSpec, Path | None, Path | None]:
         unit = self.by_cell[task.cell]
-        cold = unit.cache == "cold"
+        cold = unit.cache in EVICTED
         # After a cold run of a binary warm cells share, read it back in (same way as the
         # warm normalisation), so the next warm run of it is warm.
         back = unit.binary if cold and unit.binary in self.warm_binaries else None
@@ -236,7 +237,8 @@ class Session:
         is recorded with its check; a failed run or a hyperfine error fails the cell, as the
         spawn timer's do."""
         cells = [u for u in self.units
-                 if hyperfine_skip_reason(u.cache, u.spec.ready is not None) == ""
+                 if hyperfine_skip_reason(u.cache, u.spec.ready is not None,
+                                          u.spec.inside is not None) == ""
                  and u.cell not in self.failures]
         per = max(1, -(-self.runs // chunks))
         rng = random.Random(self.seed + 1)
@@ -284,9 +286,11 @@ class Session:
         return n
 
 
-def hyperfine_skip_reason(cache: str, ready: bool) -> str:
+def hyperfine_skip_reason(cache: str, ready: bool, inside: bool = False) -> str:
     """Why hyperfine does not time a cell of this cache state and mode ('' when it does):
     the one rule, for the plan (cells.csv) and the session alike."""
+    if inside:
+        return HYPERFINE_INSIDE_REASON
     if cache != "warm":
         return HYPERFINE_COLD_REASON
     if ready:
@@ -294,6 +298,9 @@ def hyperfine_skip_reason(cache: str, ready: bool) -> str:
     return ""
 
 
+HYPERFINE_INSIDE_REASON = (
+    "timer=hyperfine runs on the host: a program inside a container image is timed by the "
+    "spawn helper running in it; use timer: both or spawn")
 HYPERFINE_COLD_REASON = (
     "timer=hyperfine measures warm cells only (it cannot evict the page cache between runs "
     "without a shell); use timer: both or spawn for cold cells")
