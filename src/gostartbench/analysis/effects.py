@@ -31,8 +31,10 @@ Pair = tuple[dict[str, Any], dict[str, Any]]  # (cell's summary row, its baselin
 def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
             baseline: Mapping[str, str], *, b: int = 500, seed: int = 0,
             min_effect: float = DEFAULT_MIN_EFFECT,
-            axis_values: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
-    """effects.csv from summary rows and raw samples (see the module's doc)."""
+            axis_values: Mapping[str, Sequence[str]] | None = None,
+            only: Sequence[str] | None = None) -> pd.DataFrame:
+    """effects.csv from summary rows and raw samples (see the module's doc); `only`: the axes
+    to give rows for (pairs are still matched on every axis)."""
     rng = _rng(seed)
     walls = timed_by_cell(samples)
     # Each cell's replicates are drawn once per report and shared by every pair it is in: a
@@ -45,7 +47,7 @@ def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
     apps = sorted(sm["app"].astype(str).unique()) if "app" in sm else []
     scopes = [ALL_APPS, *apps] if len(apps) > 1 else [ALL_APPS]
     rows = []
-    for axis in axes:
+    for axis in (only if only is not None else axes):
         values = list(axis_values[axis]) if axis_values and axis in axis_values else \
             sorted(sm[axis].unique())
         base_v = str(baseline.get(axis, values[0]))

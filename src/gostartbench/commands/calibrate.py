@@ -60,6 +60,40 @@ def quick_floor(cpus: tuple[int, ...] | None = None, runs: int = 40,
             "program": f"static no-op Go binary (go {toolchain}, cgo=0)"}
 
 
+def engine_floor(runs: int = 10, toolchain: str = DEFAULT_TOOLCHAIN,
+                 engine_name: str = "auto", run_id: str = "") -> dict[str, Any]:
+    """The container engine's own cost, like the harness floor: P50 of the engine's `run --rm`
+    of the static no-op in `scratch` (ms), beside the no-op's own start inside that image."""
+    from gostartbench.measure import container
+
+    eng, why = container.find_engine(engine_name)
+    why = container.usable(eng, why)
+    if why or eng is None:
+        return {"skipped": why}
+    noop = calib_programs(toolchain)["noop"]
+    import hashlib
+
+    img = container.cell_image(eng, container.SCRATCH, noop,
+                               hashlib.sha256(noop.read_bytes()).hexdigest())
+    rid = run_id or f"floor-{os.getpid()}"
+    ex = SpawnExecutor()
+    try:
+        outer = RunSpec(argv=tuple(container.engine_argv(eng, img, rid, None, {}, [])),
+                        env=_env(), timeout_s=60)
+        inner = RunSpec(argv=(container.IN_IMAGE,), env={},
+                        inside=container.inside(eng, img, rid, None, ""))
+        eng_ms = [r.wall_ns / 1e6 for r in ex.run_many((outer, None, None)
+                                                        for _ in range(runs + 1))][1:]
+        own_ms = [r.wall_ns / 1e6 for r in ex.run_many((inner, None, None)
+                                                        for _ in range(runs + 1))][1:]
+    finally:
+        ex.close()
+        container.cleanup(eng, rid)
+    return {"engine": eng.name, "engine_run_p50_ms": round(statistics.median(eng_ms), 2),
+            "noop_inside_p50_ms": round(statistics.median(own_ms), 3), "runs": runs,
+            "program": f"static no-op Go binary (go {toolchain}, cgo=0) in scratch"}
+
+
 def c_loop(binary: Path, runs: int, cpus: tuple[int, ...] | None) -> list[int]:
     """The minimal C loop: the helper spawning the program `runs` times back to back."""
     argv = [str(helper_path()), "-n", str(runs)]

@@ -280,6 +280,9 @@ def _calibration(mx: Matrix, run_dir: Path, run_json: dict[str, Any]) -> None:
 
         if mx.measure.calibration != "off":
             run_json["harness_floor"] = calibrate.quick_floor(mx.measure.cpus)
+            if run_json.get("containers", {}).get("engine"):
+                run_json["containers"]["floor"] = calibrate.engine_floor(
+                    engine_name=mx.measure.engine, run_id=container.run_id(run_dir))
         if mx.measure.calibration == "full":
             cal = calibrate.calibrate(runs=100, cpus=mx.measure.cpus)
             run_json["calibration"] = {"floor": cal["floor"], "ladder_met": cal["ladder_met"],

@@ -322,7 +322,8 @@ def warm_vs_cold(summary: pd.DataFrame, axes: Sequence[str], out: Path) -> list[
     key = [c for c in ["app", "toolchain", *axes] if c != "cache" and c in s]
     w = s[s["cache"] == "warm"].set_index(key)
     c = s[s["cache"] == "cold"].set_index(key)
-    both = w.join(c, lsuffix="_w", rsuffix="_c", how="inner").reset_index()
+    both = w.merge(c, left_index=True, right_index=True, suffixes=("_w", "_c"),
+                   how="inner").reset_index()
     if both.empty:
         return None
     both = both.sort_values(["app", "p50_ms_c"])

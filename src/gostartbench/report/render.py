@@ -11,6 +11,7 @@ from typing import Any
 
 from gostartbench.analysis import Analysis, stats
 from gostartbench.analysis.effects import startup_rows
+from gostartbench.report import containers_text
 from gostartbench.report.deps_text import DEPS_TEXT, MODULE_HEAD, dependency_blocks
 from gostartbench.report.runtime_text import (
     INSTRUMENTS_HEAD,
@@ -118,6 +119,11 @@ def render_md(a: Analysis, charts: Sequence[tuple[str, Path, str]], run_dir: Pat
             if blk.knob_rows:
                 parts += ["How the knobs move them (ms; · = ci95 holds 0):", "",
                           _md_table(blk.knob_head, blk.knob_rows), ""]
+    where = containers_text.section(a)
+    if where:
+        parts += ["## Where it runs", ""] + [f"{_md_escape(x)}\n" for x in where.lines]
+        for title, head, table in where.tables:
+            parts += [f"### {_md_escape(title)}", "", _md_table(head, table), ""]
     e = startup_rows(a.effects)
     if len(e):
         parts += ["## Effects", "", _md_table(
@@ -209,6 +215,10 @@ def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
     if two:
         h.append(f"<h2>Two instruments</h2><p>{e(two)}</p>"
                  + (_table(INSTRUMENTS_HEAD, two_rows) if two_rows else ""))
+    where = containers_text.section(a)
+    if where:
+        h.append("<h2>Where it runs</h2>" + "".join(f"<p>{e(x)}</p>" for x in where.lines))
+        h += [f"<h3>{e(title)}</h3>" + _table(head, rows) for title, head, rows in where.tables]
     blocks = dependency_blocks(a)
     if blocks:
         h.append(f"<h2>Which dependency costs the start</h2><p>{e(DEPS_TEXT)}</p>")
