@@ -237,8 +237,10 @@ RUN_KEYS = _cols(
      "functions its binary lacks); second_instrument (the uprobes: cells probed, cells not "
      "probed and why, wall seconds, or why it did not run)"),
     ("containers", "", "container cells: the engine (name, version, path), the `run` options "
-     "this host needs (ulimits), the label of the run's containers, and each base image's "
-     "cell-image size in bytes; or why they were skipped"),
+     "this host needs (ulimits), the label of the run's containers, each base image's "
+     "cell-image size in bytes, and `floor` (the engine's `run --rm` of a static no-op in "
+     "scratch: engine_run_p50_ms, and the no-op's own start inside it: noop_inside_p50_ms); "
+     "or why they were skipped"),
     ("stopping", "", "the precision target (precision, min_runs, max_runs, budget_s), the "
      "timing's seconds, a judged run's verdict_span_s (the timing the significance rule needs; "
      "0 for an unjudged run) and caps_gave_way (true when max_runs or the budget gave way to "
