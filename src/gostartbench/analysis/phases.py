@@ -17,6 +17,9 @@ from gostartbench.results.schema import main_timer
 
 PHASE_ORDER = ("exec", "pre_entry", "runtime_entry", "bootstrap", "package_init", "main",
                "teardown")
+# Every traced start has these; `teardown` only a program timed to exit (one timed to ready
+# ends there).
+REQUIRED_PHASES = PHASE_ORDER[:-1]
 # Traced total and untraced P50 disagree when apart by more than this (stated in the docs):
 # the tracer forks instead of posix_spawn and each stop perturbs caches beyond its own cost.
 AGREE_REL, AGREE_ABS_MS = 0.25, 0.3
@@ -63,15 +66,36 @@ def stage_table(stages: pd.DataFrame, b: int = 500, seed: int = 0) -> pd.DataFra
     return out.sort_values(["cell", "start_p50_ms"]).reset_index(drop=True)
 
 
+def missing_phases(table: pd.DataFrame) -> dict[str, list[str]]:
+    """cell → the phases its traced runs lack (a mark that could not be placed in its binary
+    or never fired): such a cell has no traced total and no waterfall bar."""
+    if table.empty:
+        return {}
+    have = table.groupby("cell")["phase"].agg(set)
+    return {str(c): [p for p in REQUIRED_PHASES if p not in got] for c, got in have.items()
+            if any(p not in got for p in REQUIRED_PHASES)}
+
+
+def missing_text(phases: Sequence[str]) -> str:
+    """The one wording of a cell without usable marks (summary warning, report)."""
+    return (f"phases not traced: {', '.join(phases)} (their marks could not be placed in this "
+            "binary or never fired): no traced total, no waterfall bar")
+
+
 def traced_vs_untraced(table: pd.DataFrame, summary: pd.DataFrame) -> dict[str, str]:
     """cell → a warning where the traced total (the sum of its phase medians) and its untraced
-    P50 disagree beyond max(AGREE_REL, AGREE_ABS_MS)."""
+    P50 disagree beyond max(AGREE_REL, AGREE_ABS_MS), or where phases are missing (then there
+    is no traced total to compare)."""
     if table.empty or summary.empty:
         return {}
     totals = table.groupby("cell")["p50_ms"].sum()
+    missing = missing_phases(table)
     s = summary[summary["timer"] == main_timer(summary["timer"].unique())]
     out = {}
     for cell, p50 in zip(s["cell"], s["p50_ms"], strict=True):
+        if cell in missing:
+            out[cell] = missing_text(missing[cell])
+            continue
         if cell not in totals:
             continue
         t = float(totals[cell])

@@ -208,6 +208,12 @@ static int prewarm(const char *how, const char *path) {
 }
 
 static int run_once(const struct opts *o, char **prog, char **envp) {
+    /* A port that accepts before the program starts would read as an instant "ready": refuse
+     * the run instead (a previous run's server, or someone else's, still holds it). */
+    if (o->ready_port && tcp_ready(o->ready_port)) {
+        report("spawnerr", EADDRINUSE, 0, 0, NULL);
+        return 2;
+    }
     if (o->drop_caches && drop_caches() != 0) {
         report("spawnerr", errno ? errno : EPERM, 0, 0, NULL);
         return 2;

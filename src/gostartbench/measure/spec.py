@@ -101,6 +101,11 @@ def check(spec: RunSpec, res: RunResult) -> tuple[bool, str]:
             res.exit_code == errno.ENOENT:
         return False, (f"exec failed (ENOENT): the image {spec.inside.base} has no "
                        f"{spec.inside.interp}, the binary's dynamic loader")
+    if res.status == "spawnerr" and res.exit_code == errno.EADDRINUSE and spec.ready is not None \
+            and spec.ready.tcp:
+        return False, (f"port {spec.ready.tcp} already accepted connections before the program "
+                       "started (a previous run's server, or another program, holds it): its "
+                       "ready time would be no time at all")
     if res.status == "spawnerr" and spec.drop_caches and res.exit_code in (
             errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT):
         return False, (f"drop-caches: cannot write /proc/sys/vm/drop_caches (errno "

@@ -14,7 +14,7 @@ import pandas as pd
 from gostartbench.analysis import Analysis
 from gostartbench.analysis.effects import ALL_APPS, pareto_front, startup_rows
 from gostartbench.analysis.labels import change_label
-from gostartbench.analysis.phases import PHASE_ORDER, where_it_lands
+from gostartbench.analysis.phases import PHASE_ORDER, missing_phases, where_it_lands
 from gostartbench.results.schema import main_timer
 
 
@@ -195,11 +195,14 @@ def phase_rows(a: Analysis) -> list[list[str]]:
     labels = dict(zip(s["cell"], s["label"], strict=False))
     p50 = dict(zip(s["cell"], s["p50_ms"], strict=False))
     rows = []
+    missing = missing_phases(t)
     for cell, g in t.groupby("cell", sort=False):
         med = dict(zip(g["phase"], g["p50_ms"], strict=True))
         rows.append([labels.get(cell, str(cell)),
-                     *[f"{med[p]:.3f}" if p in med else "" for p in PHASE_ORDER],
-                     f"{sum(med.values()):.3f}",
+                     *[f"{med[p]:.3f}" if p in med else
+                       ("not traced" if p in missing.get(str(cell), ()) else "")
+                       for p in PHASE_ORDER],
+                     "incomplete" if str(cell) in missing else f"{sum(med.values()):.3f}",
                      f"{p50[cell]:.3f}" if cell in p50 else ""])
     return sorted(rows)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Rectangle
 
-from gostartbench.analysis.phases import PHASE_ORDER
+from gostartbench.analysis.phases import PHASE_ORDER, missing_phases
 from gostartbench.report.plots import OKABE_ITO, _main_timer, _save, styled
 
 # One colour-blind-safe colour per phase, in order (Okabe–Ito, black last for teardown).
@@ -24,7 +24,8 @@ def waterfall(phases: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Pa
     if phases.empty or summary.empty:
         return None
     s = _main_timer(summary)
-    s = s[s["cell"].isin(set(phases["cell"]))]
+    # a cell without all its phases is named in the report, never drawn as a partial start
+    s = s[s["cell"].isin(set(phases["cell"]) - set(missing_phases(phases)))]
     if s.empty:
         return None
     med = phases.pivot_table(index="cell", columns="phase", values="p50_ms", aggfunc="first")
