@@ -56,7 +56,7 @@ func main() {{}}
 """
 
 
-def lay_out(root: Path, delay_us: int, budget_s: float) -> Path:
+def lay_out(root: Path, delay_us: int, budget_s: float, measure: str | None = None) -> Path:
     """A checkout: go.mod, hello, netcli, noop and delay (waiting delay_us), bench/gate.yaml."""
     shutil.rmtree(root, ignore_errors=True)
     (root / "bench").mkdir(parents=True)
@@ -69,6 +69,9 @@ def lay_out(root: Path, delay_us: int, budget_s: float) -> Path:
     gate = gate.replace("  noop:\n    path: ../noop\n",
                         "  noop:\n    path: ../noop\n  delay:\n    path: ../delay\n")
     gate = gate.replace("budget_s: 300", f"budget_s: {budget_s:g}")
+    if measure:  # a user's configuration instead of bench/gate.yaml's
+        gate = gate[:gate.index("measure:")] + (
+            f"measure: {{{measure}, inittrace: false, phases: false, calibration: \"off\"}}\n")
     (root / "bench" / "gate.yaml").write_text(gate)
     return root
 
@@ -126,6 +129,10 @@ def main() -> int:
     p.add_argument("--shifts", default="0,3,8", help="the head's added delay, % of its start")
     p.add_argument("--out", help="keep the trees, runs and a JSON of every try here")
     p.add_argument("--designs", default="one,two", help="one, two, or both (one,two)")
+    p.add_argument("--measure", default=None,
+                   help="a gate matrix's measure keys as a user writes them, e.g. "
+                   "'precision: 0.02, runs: 50, max_runs: 1500, budget_s: 40' (default: "
+                   "bench/gate.yaml's, with --budget-s)")
     p.add_argument("--p50-us", type=float, default=None,
                    help="the delay program's P50 (µs) instead of measuring it first (a probe on "
                    "a busy machine would read it long and make every shift too big)")
@@ -136,9 +143,10 @@ def main() -> int:
     print(f"delay program P50: {p50:.0f} µs", flush=True)
     shifts = [int(x) for x in a.shifts.split(",")]
     tries: list[dict[str, object]] = []
-    base = lay_out(work / "base", 0, a.budget_s)
+    base = lay_out(work / "base", 0, a.budget_s, a.measure)
     for shift in shifts:
-        head = lay_out(work / f"head-{shift}", round(p50 * shift / 100), a.budget_s)
+        head = lay_out(work / f"head-{shift}", round(p50 * shift / 100), a.budget_s,
+                       a.measure)
         for i in range(a.tries):
             designs = [(n, f) for n, f in (("one run", one_run), ("two runs", two_runs))
                        if n.split()[0] in a.designs.split(",")]
@@ -153,12 +161,14 @@ def main() -> int:
     df = pd.DataFrame(tries)
     df["on_delay"] = df["failing"].map(lambda r: any("delay" in x for x in r))
     df["on_other"] = df["failing"].map(lambda r: any("delay" not in x for x in r))
-    print(f"\nbudget {a.budget_s:g} s of timing per gate; rule {RULE}; delay P50 {p50:.0f} µs")
-    print("| design | head's change | tries | gate failed | on delay (detected) | on another "
-          "program (false alarm) | median wall per gate |")
-    print("|---|---|---|---|---|---|---|")
+    how = a.measure or f"bench/gate.yaml, budget {a.budget_s:g} s"
+    print(f"\nmeasure: {how}; rule {RULE}; delay P50 {p50:.0f} µs")
+    print("| design | head's change | tries | gate failed | inconclusive (exit 3) | passed | "
+          "on delay (detected) | on another program (false alarm) | median wall per gate |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for (shift, design), g in df.groupby(["shift", "design"]):
         print(f"| {design} | +{shift}% | {len(g)} | {int((g['exit'] == 1).sum())} | "
+              f"{int((g['exit'] == 3).sum())} | {int((g['exit'] == 0).sum())} | "
               f"{int(g['on_delay'].sum())} | {int(g['on_other'].sum())} | "
               f"{g['wall_s'].median():.0f} s |")
     if not a.out:

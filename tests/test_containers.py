@@ -182,3 +182,27 @@ run: {container: [none, scratch], launch: [direct, engine], container_cpus: [non
                c.run_values["container_cpus"]) for c in cells}
     assert combos == {("none", "direct", "none"), *{("scratch", launch, cpus)
                       for launch in ("direct", "engine") for cpus in ("none", "0.5")}}
+
+
+def test_a_cpu_limit_reaches_the_container(engine: container.Engine, write_matrix: WriteMatrix,
+                                           tmp_path: Path) -> None:
+    """container_cpus: the engine's --cpus on both launches; GOMAXPROCS follows it in Go 1.25+
+    (the program inside reads its cgroup): a CPU-limited start still runs and is timed."""
+    m = write_matrix("""version: 1
+apps:
+  hello: {path: @GOAPPS@/hello, expect: {stdout: "Hello, Go!"}}
+run:
+  container: [scratch]
+  launch: [direct, engine]
+  container_cpus: [none, "0.5"]
+measure: {runs: 3, warmup: 1, inittrace: false, phases: false, calibration: "off"}
+""")
+    out = tmp_path / "run"
+    assert main(["run", "-m", str(m), "--out", str(out), "--no-report"]) == 0
+    plan = json.loads((out / "plan.json").read_text())
+    limited = [u for u in plan["units"] if "cpus-0.5" in u["cell"]]
+    assert len(limited) == 2
+    for u in limited:
+        argv = u["inside"]["engine_run"] if u.get("inside") else u["argv"]
+        assert "--cpus" in argv and argv[argv.index("--cpus") + 1] == "0.5", u["cell"]
+    assert _left(engine, out) == []

@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--plan-only", action="store_true",
                     help="build and write the run folder's plan.json, then stop (time it with "
                     "`pytest bench/` or `gostartbench run --resume DIR`)")
+    sp.add_argument("--fail-on", action="append", default=[], metavar="BUDGET",
+                    help="a budget on every cell: 'startup>20ms', 'init>5ms', "
+                    "'init[MODULE]>1ms', 'size>30MB', 'rss>64MB'; exit 1 when a cell's whole "
+                    "ci95 is past one, 3 when an interval holds it (repeatable)")
     sp = sub.add_parser("report", help="(re)compute statistics, charts and report of a run")
     sp.add_argument("run_dir")
     sp = sub.add_parser("compare", help="runs side by side")
@@ -63,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("-o", "--output", help="write here instead of stdout")
     sp.add_argument("--fail-on", action="append", default=[], metavar="RULE",
                     help="a gate: exit 1 when a change is significant and beyond RULE, e.g. "
-                    "'startup>+3%%', 'size>+5%%', 'rss>+10%%' (repeatable; BASE NEW only)")
+                    "'startup>+3%%', 'size>+5%%', 'rss>+10%%', or a budget on NEW "
+                    "('startup>20ms', 'init>5ms', 'size>30MB'); 3 when one cannot be judged "
+                    "(repeatable; BASE NEW only)")
     sp.add_argument("--reference", metavar="CELL",
                     help="with --fail-on: measure startup relative to this unchanged cell in "
                     "each run (cancels a machine slower as a whole during one run)")

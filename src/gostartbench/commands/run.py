@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gostartbench import __version__, build, matrix, results
+from gostartbench import __version__, build, intervals, matrix, results
 from gostartbench.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InputError
 from gostartbench.host import hostinfo, tools
 from gostartbench.matrix import Cell, Matrix
@@ -109,7 +109,51 @@ def run_command(args: argparse.Namespace) -> int:
     cells = matrix.select(mx.cells, expr)
     if not cells:
         raise InputError(f"-k {expr!r} selects no cell", key="-k")
-    return execute(mx, cells, run_dir, expr, prev, args)
+    rules = budget_rules(getattr(args, "fail_on", None) or [])
+    if rules:  # a judged run: its caps never end the timing before a verdict can be reached
+        mx = dataclasses.replace(mx, measure=dataclasses.replace(
+            mx.measure, verdict_span_s=intervals.FULL_SPAN_S))
+    code = execute(mx, cells, run_dir, expr, prev, args)
+    if not rules or code == EXIT_INTERRUPTED or not (run_dir / results.SAMPLES_CSV).exists():
+        return code
+    return _judge_budgets(run_dir, rules, code)
+
+
+def budget_rules(texts: list[str]) -> list[Any]:
+    """`run --fail-on`: budgets only (a change needs a base: `gate` or `compare`)."""
+    from gostartbench.report import gate
+
+    rules = gate.rules_from(texts)
+    for r in rules:
+        if r.budget is None:
+            raise InputError(f"--fail-on {r.text!r}: a change needs a base to compare with "
+                             "(`gostartbench gate` or `compare`); `run` judges budgets such as "
+                             "'startup>20ms', 'init>5ms', 'size>30MB'", key="--fail-on")
+    return rules
+
+
+def _judge_budgets(run_dir: Path, rules: list[Any], code: int) -> int:
+    """Every budget on every measured cell; the verdict to stdout and budgets.md; the exit."""
+    from gostartbench.report import analyse_run, gate
+    from gostartbench.report.budgets import budget_findings
+
+    a = analyse_run(run_dir, write=False)
+    timer = results.main_timer(a.summary["timer"].unique()) if len(a.summary) else "spawn"
+    s = a.summary[a.summary["timer"] == timer] if len(a.summary) else a.summary
+    labels = dict(zip(s["cell"], s["label"], strict=False)) if len(s) else {}
+    from gostartbench.analysis.effects import timing_span_s
+
+    span = timing_span_s(a.samples)
+    short = (f"{gate.SHORT_RUN}: {span:.1f} s of timing, ≥ {intervals.FULL_SPAN_S:g} s needed"
+             if span < intervals.FULL_SPAN_S else "")
+    findings = budget_findings(a, rules, list(labels), lambda c: str(labels.get(c) or c),
+                               short)
+    md = gate.gate_markdown(findings, rules, a.min_effect, None).replace(
+        "Startup gate", "Budgets")
+    results.write_atomic(run_dir / "budgets.md", md)
+    sys.stdout.write(md)
+    verdict = gate.exit_code(findings)
+    return code if code != EXIT_OK else verdict
 
 
 def execute(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,

@@ -38,34 +38,58 @@ from gostartbench.analysis.stats import holm, timed_by_cell
 from gostartbench.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, InputError
 from gostartbench.results import main_timer
 
-METRICS = {"startup": "P50 start time", "size": "file size", "rss": "median peak RSS"}
-_RULE = re.compile(r"^\s*(startup|size|rss)\s*([<>])\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
+METRICS = {"startup": "P50 start time", "size": "file size", "rss": "median peak RSS",
+           "init": "package init (GODEBUG=inittrace=1, the sum; init[MODULE]: one module's)"}
+_RULE = re.compile(r"^\s*(startup|size|rss|init)(?:\[([^\]\s]+)\])?\s*([<>])\s*"
+                   r"([+-]?\d+(?:\.\d+)?)\s*(%|ms|s|B|kB|KB|MB|MiB|GB|GiB)\s*$")
 Z95 = intervals.Z95
+# An absolute rule's unit → its factor to the metric's own unit (ms for times, bytes for sizes)
+TIME_UNITS = {"ms": 1.0, "s": 1000.0}
+SIZE_UNITS = {"B": 1.0, "kB": 1e3, "KB": 1e3, "MB": 1e6, "MiB": 2.0 ** 20, "GB": 1e9,
+              "GiB": 2.0 ** 30}
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One --fail-on rule: a metric, a direction and a threshold (0.03: 3%)."""
+    """One --fail-on rule: a metric, a direction and a threshold — relative to the base
+    (`startup>+3%`: threshold +0.03) or, a budget, absolute on the head alone (`startup>20ms`,
+    `init[google.golang.org/grpc]>1ms`, `size>30MB`: `budget` in ms or bytes)."""
 
     metric: str
-    op: str  # '>': fail on an increase beyond; '<': on a decrease beyond
-    threshold: float  # signed fraction, e.g. +0.03 or -0.05
+    op: str  # '>': fail on an increase beyond (or a value above); '<': a decrease (value below)
+    threshold: float  # relative rules: signed fraction, e.g. +0.03 or -0.05
     text: str
+    budget: float | None = None  # absolute rules: the limit, in ms (times) or bytes (sizes)
+    module: str | None = None  # init[MODULE]
 
     def beyond(self, ratio: float) -> bool:
-        """True when a ratio NEW/BASE goes past the threshold in the rule's direction."""
+        """True when a ratio NEW/BASE (or value/budget) goes past the rule's edge."""
         if not math.isfinite(ratio):
             return False
-        return ratio > 1 + self.threshold if self.op == ">" else ratio < 1 + self.threshold
+        edge = 1.0 if self.budget is not None else 1 + self.threshold
+        return ratio > edge if self.op == ">" else ratio < edge
 
 
 def parse_rule(text: str) -> Rule:
-    """'startup>+3%' → Rule (InputError, exit 2, on anything else)."""
+    """'startup>+3%', 'startup>20ms', 'init[MODULE]>1ms', 'size>30MB' → Rule (InputError, exit
+    2, on anything else)."""
     m = _RULE.match(text)
+    bad = (f"--fail-on {text!r}: expected METRIC>+N% (against the base) or METRIC>N UNIT (a "
+           f"budget on the head: ms or s for startup and init, B/kB/MB/MiB/GB for size and rss) "
+           f"with METRIC one of {', '.join(METRICS)}, or init[MODULE] (e.g. 'startup>+3%', "
+           "'startup>20ms', 'init>5ms', 'size>30MB')")
     if not m:
-        raise InputError(f"--fail-on {text!r}: expected METRIC>+N% or METRIC<-N% with METRIC "
-                         f"one of {', '.join(METRICS)} (e.g. 'startup>+3%')", key="--fail-on")
-    return Rule(m.group(1), m.group(2), float(m.group(3)) / 100, text.strip())
+        raise InputError(bad, key="--fail-on")
+    metric, module, op, num, unit = m.groups()
+    if unit == "%":
+        if metric == "init" or module:
+            raise InputError(f"--fail-on {text!r}: init rules are budgets (init>5ms, "
+                             "init[MODULE]>1ms), not changes against the base", key="--fail-on")
+        return Rule(metric, op, float(num) / 100, text.strip())
+    units = TIME_UNITS if metric in ("startup", "init") else SIZE_UNITS
+    if unit not in units or (module and metric != "init"):
+        raise InputError(bad, key="--fail-on")
+    return Rule(metric, op, 0.0, text.strip(), budget=float(num) * units[unit], module=module)
 
 
 @dataclass(frozen=True)
@@ -112,6 +136,18 @@ def unjudged_why(rule: Rule, ratio: float, low: float, high: float, significant:
     return ""
 
 
+def budget_why(rule: Rule, low: float, high: float, short: str = "") -> str:
+    """Why a budget cannot be judged ("" when it can): a short run, no interval, or an interval
+    (as a ratio to the budget) holding the budget itself."""
+    if short:
+        return short
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "no interval (too few runs or blocks of time)"
+    if low <= 1.0 <= high:
+        return "its interval holds the budget: more runs would tell"
+    return ""
+
+
 def _p50_reps(x: np.ndarray, blocks: np.ndarray, b: int, rng: np.random.Generator,
               ref: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     """Replicates of a P50, or of P50 / reference P50 resampled by the same blocks."""
@@ -137,7 +173,7 @@ def gate(base: Analysis, new: Analysis, rules: Sequence[Rule], reference: str | 
                           f"{intervals.FULL_SPAN_S:g} s needed"
                           for name, v in spans.items() if v < intervals.FULL_SPAN_S)
     out: list[Finding] = []
-    for rule in rules:
+    for rule in [r for r in rules if r.budget is None]:
         rows: list[dict[str, Any]] = []
         for c in cells:
             if reference is not None and c == reference and rule.metric == "startup":
@@ -189,6 +225,12 @@ def gate(base: Analysis, new: Analysis, rules: Sequence[Rule], reference: str | 
                                    sig and rule.beyond(r["ratio"]), why))
         if rule.metric == "startup":
             out += _effect_findings(base, new, rule, too_short)
+    from gostartbench.report.budgets import budget_findings
+
+    labels = sn["label"].to_dict() if "label" in sn else {}
+    new_short = too_short if spans["NEW"] < intervals.FULL_SPAN_S else ""
+    out += budget_findings(new, rules, list(sn.index), lambda c: str(labels.get(c) or c),
+                           new_short, b=b, seed=seed)
     return out
 
 
@@ -223,7 +265,7 @@ def gate_markdown(findings: Sequence[Finding], rules: Sequence[Rule], min_effect
     failed = [f for f in findings if f.failed]
     unjudged = [f for f in findings if f.inconclusive]
     rules_txt = ", ".join(f"`{r.text}`" for r in rules)
-    n_cells = len({f.what for f in findings if f.kind == "cell"})
+    n_cells = len({f.what for f in findings if f.kind in ("cell", "budget")})
     n_eff = len({f.what for f in findings if f.kind == "effect"})
     if failed:
         head = f"## ❌ Startup gate failed: {len(failed)} significant change(s) beyond {rules_txt}"
@@ -237,7 +279,8 @@ def gate_markdown(findings: Sequence[Finding], rules: Sequence[Rule], min_effect
     out = [head, "", f"{n_cells} cells and {n_eff} axis effects compared"
            + (f", startup relative to `{reference}`" if reference else "") + "."]
     if failed:
-        out += ["", "| rule | what | BASE | NEW | change [ci95] |", "|---|---|---|---|---|"]
+        out += ["", "| rule | what | BASE or budget | NEW | change or value [ci95] |",
+                "|---|---|---|---|---|"]
         out += [f"| `{f.rule}` | {_md(f.what)} | {_num(f.base, f.unit)} | {_num(f.new, f.unit)}"
                 f" | {_change(f)} |" for f in failed]
     if unjudged:
@@ -258,6 +301,10 @@ def gate_markdown(findings: Sequence[Finding], rules: Sequence[Rule], min_effect
 
 
 def _change(f: Finding) -> str:
+    if f.kind == "budget":  # the value with its interval, in the metric's unit
+        return f"{_num(f.new, f.unit)} [{_num(f.low * f.base, f.unit)}, " \
+               f"{_num(f.high * f.base, f.unit)}]" if math.isfinite(f.low) else \
+               f"{_num(f.new, f.unit)} [no interval]" if math.isfinite(f.new) else "—"
     if not (math.isfinite(f.low) and math.isfinite(f.high)):
         return f"{f.ratio - 1:+.1%} [no interval]" if math.isfinite(f.ratio) else "—"
     return f"{f.ratio - 1:+.1%} [{f.low - 1:+.1%}, {f.high - 1:+.1%}]"
@@ -397,7 +444,7 @@ def one_run(a: Analysis, rules: Sequence[Rule], b: int = 2000, seed: int = 0) ->
     rss = timed_by_cell(a.samples, rss=True)
     rng = np.random.default_rng(seed)
     out: list[Finding] = []
-    for rule in rules:
+    for rule in [r for r in rules if r.budget is None]:
         for r in s.to_dict("records"):
             what = label(str(r["cell"]))
             base_row = by_cell.loc[r["baseline"]]
@@ -430,7 +477,12 @@ def one_run(a: Analysis, rules: Sequence[Rule], b: int = 2000, seed: int = 0) ->
                                    unjudged_why(rule, q, iv.low, iv.high, sig, too_short)))
         if rule.metric == "startup":
             out += _rev_effects(a, rule, too_short)
-    return OneRun(family_wise(out), head_failed, base_failed, new, short)
+    from gostartbench.report.budgets import budget_findings
+
+    heads = [str(c) for c in by_cell.index if str(cells.loc[c, "rev"]) == HEAD] \
+        if len(by_cell) else []
+    budgets = budget_findings(a, rules, heads, label, too_short, b=b, seed=seed)
+    return OneRun(family_wise(out) + budgets, head_failed, base_failed, new, short)
 
 
 def _rev_effects(a: Analysis, rule: Rule, too_short: str = "") -> list[Finding]:
