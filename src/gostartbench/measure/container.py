@@ -324,9 +324,22 @@ def run_args(engine: Engine, run_id: str, cpus: str | None, env: dict[str, str]
 
 
 def engine_argv(engine: Engine, image: CellImage, run_id: str, cpus: str | None,
-                env: dict[str, str], args: Sequence[str]) -> list[str]:
-    """`launch: engine`: the engine's run of the cell's image (the program is its entrypoint)."""
-    return engine.cmd(*run_args(engine, run_id, cpus, env), image.tag, *args)
+                env: dict[str, str], args: Sequence[str], name: str = "") -> list[str]:
+    """`launch: engine`: the engine's run of the cell's image (the program is its entrypoint),
+    named where given."""
+    named = ["--name", name] if name else []
+    return engine.cmd(*run_args(engine, run_id, cpus, env), *named, image.tag, *args)
+
+
+def ready_name(run_id: str, cell: str) -> str:
+    """The container name of a cell timed to ready through the engine: one at a time, removed
+    after each run (`remove_argv`), so the next finds its port free."""
+    return "gsb-" + hashlib.sha256(f"{run_id}\0{cell}".encode()).hexdigest()[:16]
+
+
+def remove_argv(engine: Engine, name: str) -> list[str]:
+    """The engine's forced removal of one container, waited for (stopped at once)."""
+    return engine.cmd("rm", "-f", *(["-t", "0"] if engine.name == "podman" else []), name)
 
 
 def inside(engine: Engine, image: CellImage, run_id: str, cpus: str | None, interp: str

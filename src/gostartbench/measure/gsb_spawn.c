@@ -143,6 +143,7 @@ struct opts {
     int ready_port;
     const char *evict_path, *readback_path;
     const char *prewarm;  /* "read" | "mmap": a step of its own process after the eviction */
+    char **after;         /* argv run (untimed, waited for) once the run is stopped and reported */
     int drop_caches;      /* evict with `echo 3 > /proc/sys/vm/drop_caches` (host-wide, root) */
 };
 
@@ -321,6 +322,21 @@ static int run_once(const struct opts *o, char **prog, char **envp) {
                WIFSIGNALED(st) ? WTERMSIG(st) : 0, wall, &ru);
     }
     child_pgid = 0;
+    if (o->after && o->after[0]) {
+        /* e.g. the engine's `rm -f NAME` of a container timed to ready: gone before the next
+         * run, whose port must be free */
+        pid_t ap;
+        posix_spawn_file_actions_t afa;
+        posix_spawn_file_actions_init(&afa);
+        posix_spawn_file_actions_addopen(&afa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_addopen(&afa, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&afa, 2, "/dev/null", O_WRONLY, 0);
+        if (posix_spawn(&ap, o->after[0], &afa, NULL, o->after, envp) == 0) {
+            int ast;
+            while (waitpid(ap, &ast, 0) < 0 && errno == EINTR) {}
+        }
+        posix_spawn_file_actions_destroy(&afa);
+    }
     if (o->readback_path) read_back(o->readback_path);
     return 0;
 }
@@ -329,7 +345,9 @@ static int run_once(const struct opts *o, char **prog, char **envp) {
  * NUL-terminated fields ended by an empty field: option fields "t=MS", "g=MS", "o=PATH",
  * "e=PATH", "r=TEXT", "p=PORT", "E=NAME=VALUE" (the whole environment, one field each) and
  * "A=ARG" (the argv, in order; prefixed so that an empty argument is not a terminator),
- * "X=PATH" (evict PATH from the page cache before the spawn), "R=PATH" (read PATH back after).
+ * "X=PATH" (evict PATH from the page cache before the spawn), "R=PATH" (read PATH back after),
+ * "W=read|mmap" (prewarm the evicted file in a process of its own), "D=1" (evict host-wide by
+ * drop_caches instead), "Z=ARG" (an argv run after the run, untimed: e.g. removing a container).
  * Requests can be queued ahead: a batch runs back to back, and its results are flushed when
  * the helper runs out of requests. Keeping one warm helper makes each run a back-to-back spawn, as in a
  * C loop or hyperfine, rather than an exec of the helper first. */
@@ -373,13 +391,15 @@ static int serve(void) {
             dropped = used_up;
         }
         struct opts o = {10000, 1000, "/dev/null", "/dev/null", NULL, 0, NULL, NULL};
-        size_t cap_f = 64, ne = 0, na = 0;
+        size_t cap_f = 64, ne = 0, na = 0, nz = 0;
         char **envp = malloc(cap_f * sizeof *envp), **args = malloc(cap_f * sizeof *args);
+        char **after = malloc(cap_f * sizeof *after);
         for (char *f = buf + pos; f < buf + end; f += strlen(f) + 1) {
-            if (ne + 2 >= cap_f || na + 2 >= cap_f) {
+            if (ne + 2 >= cap_f || na + 2 >= cap_f || nz + 2 >= cap_f) {
                 cap_f *= 2;
                 envp = realloc(envp, cap_f * sizeof *envp);
                 args = realloc(args, cap_f * sizeof *args);
+                after = realloc(after, cap_f * sizeof *after);
             }
             if (f[0] == 0 || f[1] != '=') continue;
             switch (f[0]) {
@@ -394,16 +414,20 @@ static int serve(void) {
             case 'X': o.evict_path = f + 2; break;
             case 'R': o.readback_path = f + 2; break;
             case 'W': o.prewarm = f + 2; break;
+            case 'Z': after[nz++] = f + 2; break;
             case 'D': o.drop_caches = atoi(f + 2); break;
             default: break;
             }
         }
         envp[ne] = NULL;
         args[na] = NULL;
+        after[nz] = NULL;
+        o.after = after;
         if (na == 0) report("spawnerr", 22, 0, 0, NULL);
         else run_once(&o, args, envp);
         free(envp);
         free(args);
+        free(after);
         pos = end + 1;
     }
 }

@@ -155,6 +155,7 @@ class SpawnExecutor:
             fields.append(f"W={spec.prewarm}")
         if spec.drop_caches and evict is not None:
             fields.append("D=1")
+        fields += [f"Z={a}" for a in spec.after]
         if spec.ready is not None and spec.ready.stdout:
             fields.append(f"r={spec.ready.stdout}")
         elif spec.ready is not None and spec.ready.tcp:

@@ -45,6 +45,7 @@ class RunSpec:
     inside: Inside | None = None  # time the program inside a container image (argv there)
     prewarm: str = ""  # after the eviction, a process of its own: "read" | "mmap" the binary
     drop_caches: bool = False  # evict host-wide (`echo 3 > /proc/sys/vm/drop_caches`)
+    after: tuple[str, ...] = ()  # an argv run once the run is stopped (untimed), e.g. `rm -f`
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def check(spec: RunSpec, res: RunResult) -> tuple[bool, str]:
     if spec.ready is not None:
         if res.status != "ready":
             what = f"line containing {spec.ready.stdout!r}" if spec.ready.stdout else \
-                f"a connection on port {spec.ready.tcp}"
+                f"connection accepted on port {spec.ready.tcp}"
             how = _how_ended(res)
             return False, f"never ready: no {what} before it {how}" + _tail(res.stderr)
         return True, ""

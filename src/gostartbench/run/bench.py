@@ -100,6 +100,7 @@ def unit_from_plan(u: dict[str, Any]) -> Unit:
         timeout_s=float(u["timeout_s"]), ready=ready,
         cpus=tuple(u["cpus"]) if u.get("cpus") else None, expect=Expect(**u["expect"]),
         inside=inside, prewarm=u.get("prewarm", ""), drop_caches=bool(u.get("drop_caches")),
+        after=tuple(u.get("after") or ()),
     )
     return Unit(cell=u["cell"], binary=Path(u["binary"]), spec=spec, cache=u["cache"])
 

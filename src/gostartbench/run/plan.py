@@ -52,8 +52,12 @@ def make_plan(mx: Matrix, cells: list[Cell], built: dict[str, build.BuildResult]
             cpus = c.run_values.get("container_cpus")
             if c.run_values.get("launch") == "engine":
                 # the engine on the host, the cell's variables passed into the container
+                # a server timed to ready is stopped by a signal the engine may not pass on
+                # in time: each run's container is named and removed before the next
+                name = container.ready_name(boxes.run_id, c.id) if app.ready else ""
                 unit = {"argv": container.engine_argv(boxes.engine, img, boxes.run_id, cpus,
-                                                      own_env, app.args), "env": {}}
+                                                      own_env, app.args, name), "env": {},
+                        "after": container.remove_argv(boxes.engine, name) if name else []}
             else:
                 ins = container.inside(boxes.engine, img, boxes.run_id, cpus,
                                        str(r.get("interpreter") or ""))
