@@ -62,6 +62,10 @@ def make_report(run_dir: Path, heat: tuple[str, str] | None = None) -> Path:
                 plots.size_vs_p50(s, axes, out, y="maxrss_p50_bytes", name="rss_vs_p50"),
                 "Peak RSS of the program itself (ru_maxrss from a tiny spawner, see "
                 "docs/methodology.md).")
+        add("Where it runs", context_plots.where_it_runs(s, dict(a.baseline), out),
+            "Per app and place (the host, each image): the program's own start timed inside "
+            "the image (warm, cold, prewarmed) and the container's start through the engine, to "
+            "exit or ready; P50 on a log scale, the baseline build.")
         add("Warm against cold", plots.warm_vs_cold(s, axes, out),
             "Cold: the binary evicted from the page cache before every run.")
         add("Distribution of runs", plots.distribution(a.samples, s, axes, out),

@@ -31,8 +31,8 @@ IMAGE_HEAD = ["image", "program inside, warm [ci95]", "program inside, cold [ci9
               "container to exit/ready, warm", "image size", "cells that cannot run in it"]
 PREWARM_HEAD = ["where", "prewarm", "against", "pairs", "P50 ratio [ci95]",
                 "the article's \"60%+\""]
-LIBC_HEAD = ["app", "cache", f"glibc-dynamic in {GLIBC_IMAGE}", f"musl-static in {MUSL_IMAGE}",
-             "ratio [ci95]"]
+LIBC_HEAD = ["app", "cache", f"cgo=1, glibc, in {GLIBC_IMAGE}",
+             f"cgo=1, musl-static, in {MUSL_IMAGE}", "ratio [ci95]"]
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,9 @@ def section(a: Analysis) -> Section | None:
                          f"{ARTICLE_GLIBC[1]} ms against a static musl one in "
                          f"{ARTICLE_MUSL[0]} at {ARTICLE_MUSL[1]} ms "
                          f"(×{ARTICLE_GLIBC[1] / ARTICLE_MUSL[1]:.1f}); here, the same Go "
-                         f"program linked each way and run in the local images stands at "
-                         f"×{q:.2f} warm (median over apps; per app below).")
+                         f"program built with cgo=1 against each libc (glibc: dynamic where it "
+                         f"imports net) and run in the local images stands at ×{q:.2f} warm "
+                         "(median over apps; per app below).")
     if not pre.empty:
         rows = [[str(r["container"]), str(r["prewarm"]), str(r["against"]), str(r["pairs"]),
                  _ratio(r["ratio"], r["ci95_low"], r["ci95_high"])

@@ -188,3 +188,56 @@ def stages_by_toolchain(stages: pd.DataFrame, summary: pd.DataFrame, out: Path
                bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return _save(fig, out, "stages_by_go_version")
+
+
+WHERE_BARS = (("direct", "warm", "program, warm"), ("direct", "cold", "program, cold"),
+              ("direct", "prewarm-read", "program, prewarm-read"),
+              ("direct", "prewarm-mmap", "program, prewarm-mmap"),
+              ("engine", "warm", "container to exit/ready, warm"),
+              ("engine", "cold", "container to exit/ready, cold"))
+
+
+@styled
+def where_it_runs(summary: pd.DataFrame, baseline: dict[str, str], out: Path
+                  ) -> list[Path] | None:
+    """Per app, per place it runs (the host, each image): the program's own start (warm, cold,
+    prewarmed) and the container's start through the engine, P50 on a log scale — every other
+    axis at the baseline's value (the baseline build)."""
+    if "container" not in summary or summary["container"].nunique() < 2:
+        return None
+    s = _main_timer(summary)
+    for axis, v in baseline.items():
+        if axis in s and axis not in ("container", "launch", "cache"):
+            s = s[s[axis].astype(str) == str(v)]
+    if s.empty:
+        return None
+    apps = sorted(s["app"].astype(str).unique())
+    seen = list(dict.fromkeys(s["container"].astype(str)))
+    places = [p for p in seen if p == "none"] + [p for p in seen if p != "none"]
+    fig, axs = plt.subplots(1, len(apps), figsize=(4.4 * len(apps), 0.5 * len(places) * 2 + 2.4),
+                            squeeze=False, sharey=True)
+    h = 0.8 / len(WHERE_BARS)
+    for ax, app in zip(axs[0], apps, strict=True):
+        a = s[s["app"].astype(str) == app]
+        for i, (launch, cache, name) in enumerate(WHERE_BARS):
+            vals = []
+            for p in places:
+                m = a[(a["container"].astype(str) == p)
+                      & (a.get("launch", pd.Series("direct", index=a.index)).astype(str)
+                         == launch)
+                      & (a.get("cache", pd.Series("warm", index=a.index)).astype(str) == cache)]
+                vals.append(float(m["p50_ms"].median()) if len(m) else np.nan)
+            y = np.arange(len(places)) + (i - len(WHERE_BARS) / 2 + 0.5) * h
+            ax.barh(y, vals, height=h, color=OKABE_ITO[i % len(OKABE_ITO)], label=name)
+        ax.set_xscale("log")
+        ax.set_yticks(np.arange(len(places)), ["host" if p == "none" else p for p in places],
+                      fontsize=8)
+        ax.invert_yaxis()  # the host on top
+        ax.set_xlabel("P50 (ms, log scale)")
+        ax.set_title(app, loc="left")
+    handles, names = axs[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncols=3, fontsize=7)
+    fig.suptitle("Where it runs: the program's own start in each image, and the container's "
+                 "through the engine (missing bar: cannot run there)", fontsize=8)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return _save(fig, out, "where_it_runs")
