@@ -206,3 +206,23 @@ measure: {runs: 3, warmup: 1, inittrace: false, phases: false, calibration: "off
         argv = u["inside"]["engine_run"] if u.get("inside") else u["argv"]
         assert "--cpus" in argv and argv[argv.index("--cpus") + 1] == "0.5", u["cell"]
     assert _left(engine, out) == []
+
+
+def test_an_image_that_cannot_be_pulled_fails_its_own_cells(
+        engine: container.Engine, write_matrix: WriteMatrix, tmp_path: Path) -> None:
+    """A registry that does not answer (a port on loopback nobody listens on): the image's
+    cells fail with one line naming it and the engine's answer; the host cell is measured."""
+    m = write_matrix("""version: 1
+apps:
+  hello: {path: @GOAPPS@/hello, expect: {stdout: "Hello, Go!"}}
+run:
+  container: [none, "localhost:1/gostartbench/nope:1"]
+measure: {runs: 3, warmup: 1, inittrace: false, phases: false, calibration: "off"}
+""")
+    out = tmp_path / "run"
+    assert main(["run", "-m", str(m), "--out", str(out), "--no-report"]) == 1
+    cells = pd.read_csv(out / "cells.csv", dtype=str).set_index("container")
+    assert cells.loc["none", "status"] == "ok"
+    why = cells.loc["localhost:1/gostartbench/nope:1", "reason"]
+    assert why.startswith("image localhost:1/gostartbench/nope:1: podman pull:"), why
+    assert "\n" not in why

@@ -61,11 +61,15 @@ measure: {precision: 0.05, runs: 30, max_runs: 20000, budget_s: 40, warmup: 2,
     out = tmp_path / "run"
     code = main(["gate", "--base", str(base), "--head", str(head), "--out", str(out),
                  "--fail-on", "startup>+3%", "--fail-on", "size>+50%",
+                 "--fail-on", "size>1kB", "--fail-on", "startup>10s",
                  "-o", str(tmp_path / "gate.md")])
     md = (tmp_path / "gate.md").read_text()
     assert code == 1, md
     assert md.startswith("## ❌ Startup gate failed")
     assert "hello" in md.split("<details>")[0] and "`startup>+3%`" in md
+    # budgets judge the head alone: over 1 kB (exact) fails, under 10 s passes
+    failed = md.split("<details>")[0]
+    assert "`size>1kB`" in failed and "`startup>10s`" not in failed
     # rev is an axis of the run like any other: cells, summary and effects read it.
     cells = pd.read_csv(out / "cells.csv", dtype=str)
     assert sorted(cells["rev"]) == ["base", "head"]

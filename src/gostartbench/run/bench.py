@@ -337,7 +337,7 @@ def run_case(benchmark: Any, cell: str, state: BenchState) -> None:
     if meta["status"] == "skipped":
         pytest.skip(meta["reason"])
     if meta["status"] == "failed":
-        raise CellFailed(f"build failed: {meta['reason']}")
+        raise CellFailed(str(meta["reason"]))  # the build's or the image's own words
     if timer == "hyperfine" and cell in state.units:
         unit = state.units[cell]
         why = hyperfine_skip_reason(unit.cache, unit.spec.ready is not None,
