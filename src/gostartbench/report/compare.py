@@ -165,7 +165,8 @@ def to_benchstat(dirs: Sequence[Path]) -> str:
 def compare_command(dirs: Sequence[Path], fmt: str, fail_on: Sequence[str] = (),
                     reference: str | None = None) -> tuple[str, int]:
     """`gostartbench compare` in the asked format (md, csv, benchstat), and its exit code:
-    with --fail-on rules, 1 when the gate fails (report/gate.py), else 0."""
+    with --fail-on rules, 1 when the gate fails, 3 when it could not judge a comparison
+    (report/gate.py), else 0."""
     rules = gate.rules_from(fail_on)
     gate.check_two(dirs, rules)
     if fmt == "benchstat" and rules:
@@ -178,19 +179,23 @@ def compare_command(dirs: Sequence[Path], fmt: str, fail_on: Sequence[str] = (),
     runs = load_runs(dirs)
     df, mismatched = compare_table(runs)
     findings = gate.gate(runs[0], runs[1], rules, reference) if rules else []
-    code = gate.exit_code(findings)
+    code = gate.exit_code(findings) if rules else EXIT_OK
     if fmt == "csv":
         text = str(df.to_csv(index=False, float_format="%.10g"))
         if mismatched:
             text += "".join(f"# mismatched: {m}\n" for m in mismatched)
-        text += "".join(f"# gate: {'FAIL' if f.failed else 'ok'} {f.rule} {f.kind} {f.what}: "
+        text += "".join(f"# gate: {_verdict(f)} {f.rule} {f.kind} {f.what}: "
                         f"{f.ratio:.4f} [{f.low:.4f}, {f.high:.4f}]\n"
-                        for f in findings if f.failed or f.significant)
+                        for f in findings if f.failed or f.significant or f.inconclusive)
         return text, code
     md = to_markdown(runs, df, mismatched, collapse=bool(rules))
     if rules:
         md = gate.gate_markdown(findings, rules, runs[0].min_effect, reference) + "\n" + md
     return md + "\n" + drift_note(df, reference) + "\n", code
+
+
+def _verdict(f: gate.Finding) -> str:
+    return "FAIL" if f.failed else "INCONCLUSIVE" if f.inconclusive else "ok"
 
 
 def drift_note(df: pd.DataFrame, reference: str | None) -> str:
