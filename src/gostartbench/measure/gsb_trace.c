@@ -10,7 +10,9 @@
  *            added here from AT_ENTRY)
  *   exit     the process is exiting (PTRACE_EVENT_EXIT of the main thread)
  *   reaped   wait4 returned its status
- *   ready    (-r TEXT) a stdout line contained TEXT: the start is over; the group is killed
+ *   ready    (-r TEXT) a stdout line contained TEXT, or (-p PORT) 127.0.0.1:PORT accepted a
+ *            connection: the start is over; the group is killed. A reader process watches
+ *            (the pipe, or the port every 100 µs), so the tracer's own waits never poll.
  * Breakpoints are hardware ones (debug registers: they fire whatever the memory holds, so they
  * also catch a UPX-packed program's original entry), or int3/BRK written into the code where
  * the CPU or the kernel refuses debug registers (-m int3 forces it).
@@ -27,7 +29,7 @@
  *            thread's alone, so NAME may be first called on any thread (netpoll's init): it is
  *            seen where the main thread reaches it, and never harms another thread.
  *
- *   gsb-trace [-t TIMEOUT_MS] [-o OUT] [-e ERR] [-r READY] [-m hw|int3] [-P -x ELF_ENTRY]
+ *   gsb-trace [-t TIMEOUT_MS] [-o OUT] [-e ERR] [-r READY | -p PORT] [-m hw|int3] [-P -x ELF_ENTRY]
  *             [-b NAME=HEXADDR]... [-s NAME=HEXADDR]... [-R NAME]... [-L NAME=HEXADDR]... -- PROG ARGS...
  *
  * Prints one line: status=exited|signaled|timeout|ready|traceerr code=N sig=N method=hw|int3
@@ -46,7 +48,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -346,14 +351,29 @@ static void add_mark(char *arg, struct bp *arr, int *n, int max) {
     (*n)++;
 }
 
+/* True when 127.0.0.1:PORT accepts a connection (a server timed to ready on a port). */
+static int port_accepts(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
 int main(int argc, char **argv) {
     long timeout_ms = 10000;
     const char *out = "/dev/null", *err = "/dev/null", *ready = NULL, *mode = "hw";
-    int pie = 0;
+    int pie = 0, port = 0;
     uint64_t elf_entry = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "t:o:e:r:m:Px:b:s:R:L:")) != -1) {
+    while ((opt = getopt(argc, argv, "t:o:e:r:p:m:Px:b:s:R:L:")) != -1) {
         switch (opt) {
+        case 'p': port = atoi(optarg); break;
         case 't': timeout_ms = atol(optarg); break;
         case 'o': out = optarg; break;
         case 'e': err = optarg; break;
@@ -374,9 +394,17 @@ int main(int argc, char **argv) {
     if (optind >= argc) usage();
 
     int pipefd[2] = {-1, -1}, readyfd[2] = {-1, -1};
-    if (ready && (pipe2(pipefd, O_CLOEXEC) != 0 || pipe2(readyfd, O_CLOEXEC) != 0)) {
+    if (ready && pipe2(pipefd, O_CLOEXEC) != 0) {
         perror("pipe");
         return 2;
+    }
+    if ((ready || port) && pipe2(readyfd, O_CLOEXEC) != 0) {
+        perror("pipe");
+        return 2;
+    }
+    if (port && port_accepts(port)) {  /* someone else's server: "ready" would be no time */
+        printf("status=traceerr code=%d sig=0 method=%s why=port_in_use\n", EADDRINUSE, mode);
+        return 0;
     }
     /* Opened before the clock starts: the child only dup2()s them. */
     int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -392,7 +420,18 @@ int main(int argc, char **argv) {
     setpgid(pid, pid);
     close(in); close(o); close(e);
     pid_t reader = -1;
-    if (ready) {
+    if (port) {
+        reader = fork();
+        if (reader == 0) {
+            struct timespec ts = {0, 100000};
+            while (!port_accepts(port)) nanosleep(&ts, NULL);
+            int64_t t = now_ns() - t0;
+            kill(-pid, SIGKILL);
+            if (write(readyfd[1], &t, sizeof t) != (ssize_t)sizeof t) _exit(1);
+            _exit(0);
+        }
+        close(readyfd[1]);
+    } else if (ready) {
         /* A reader process watches the program's stdout, so the tracer's waitpid() blocks
          * (polling between stops would delay every stop by up to the poll interval). */
         reader = fork();

@@ -207,6 +207,8 @@ def trace_run(spec: RunSpec, target: Target | None, workdir: Path, mode: str = "
             "-o", str(workdir / "trace.out"), "-e", str(workdir / "trace.err"), "-m", mode]
     if spec.ready is not None and spec.ready.stdout:
         argv += ["-r", spec.ready.stdout]
+    elif spec.ready is not None and spec.ready.tcp:
+        argv += ["-p", str(spec.ready.tcp)]  # a reader process polls the port
     if target is not None:
         if target.pie:
             argv += ["-P", "-x", f"{target.elf_entry:x}"]

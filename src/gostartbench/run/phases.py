@@ -17,6 +17,8 @@ from gostartbench.build.calib import calib_programs
 from gostartbench.matrix import DEFAULT_TOOLCHAIN
 from gostartbench.measure import SpawnExecutor, evict, normalise_warm, uprobe
 from gostartbench.measure.trace import (
+    MARKS,
+    PHASES,
     Target,
     phases,
     ptrace_refused,
@@ -41,16 +43,15 @@ def run_phases(run_dir: Path, plan: dict[str, Any], runs: int, failures: dict[st
         why = ptrace_refused(work)
         if why:
             return {"skipped": why}
-        # A server ready on a TCP port is not traced (the tracer watches stdout only).
-        tcp = {u["cell"]: "ready on a TCP port: not traced" for u in plan["units"]
-               if (u.get("ready") or {}).get("tcp")}
         # The tracer runs on the host: a container cell's start is not traced (its binary is
-        # traced in its host cells).
-        tcp.update({u["cell"]: "in a container: not traced" for u in plan["units"]
-                    if u.get("container")})
-        tcp.update({u["cell"]: "a prewarm condition: not traced" for u in plan["units"]
+        # traced in its host cells); nor is a prewarm condition (the tracer evicts, it does
+        # not prewarm).
+        untraced = {u["cell"]: "in a container: not traced" for u in plan["units"]
+               if u.get("container")}
+        untraced.update({u["cell"]: "a prewarm condition: not traced" for u in plan["units"]
                     if u.get("prewarm")})
-        units = [u for u in plan["units"] if u["cell"] not in failures and u["cell"] not in tcp]
+        units = [u for u in plan["units"]
+                 if u["cell"] not in failures and u["cell"] not in untraced]
         targets = _targets(units)
         noop = calib_programs()["noop"]
         probe = target_for(noop, noop, DEFAULT_TOOLCHAIN)
@@ -61,7 +62,26 @@ def run_phases(run_dir: Path, plan: dict[str, Any], runs: int, failures: dict[st
         _traced_rounds(run_dir, units, targets, runs, float(cost["stop_ns"]),
                        float(cost["stages"]["stop_ns"]), work, seed)
         second = _probed_rounds(run_dir, units, targets, runs, seed)
-        no_target = {**tcp, **{c: t for c, t in targets.items() if isinstance(t, str)}}
+        no_target = {**untraced, **{c: t for c, t in targets.items() if isinstance(t, str)}}
+        # marks that never fired (an address the binary's symbols gave wrongly, a path not
+        # taken): their phases are missing, named here and in the report, never drawn
+        got: dict[str, set[str]] = {}
+        for r in results.read_csv_rows(run_dir / results.PHASES_CSV):
+            if not r.get("stage"):
+                got.setdefault(r["cell"], set()).add(r["phase"])
+        for c, have in got.items():
+            lost = [p for p in PHASES[:-1] if p not in have]  # teardown: not when ready
+            if lost:
+                no_target[c] = (f"phases not traced: {', '.join(lost)} (their marks never "
+                                "fired)")
+        # marks a binary's symbols could not place: their phases are missing too
+        for c, t in targets.items():
+            lost = [label for label, _ in MARKS if isinstance(t, Target)
+                    and label not in t.addresses]
+            if lost:
+                no_target[c] = (f"marks not placed: {', '.join(lost)} (not found in the "
+                                f"binary's {t.symbols_from if isinstance(t, Target) else ''} "
+                                "symbols): their phases are not traced")
         # A stage needs both its functions: one a binary's Go version lacks is named once.
         missing = {c: "no " + ", ".join(t.missing) for c, t in targets.items()
                    if isinstance(t, Target) and t.missing}
