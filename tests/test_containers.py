@@ -226,3 +226,32 @@ measure: {runs: 3, warmup: 1, inittrace: false, phases: false, calibration: "off
     why = cells.loc["localhost:1/gostartbench/nope:1", "reason"]
     assert why.startswith("image localhost:1/gostartbench/nope:1: podman pull:"), why
     assert "\n" not in why
+
+
+def test_the_start_inside_an_image_is_traced_there(engine: container.Engine,
+                                                    write_matrix: WriteMatrix,
+                                                    tmp_path: Path) -> None:
+    """The tracer runs inside the cell's container (its clock starts there): a direct cell gets
+    its phases, CPU-limited or not; an engine cell is named as not traced, with why."""
+    m = write_matrix("""version: 1
+apps:
+  hello: {path: @GOAPPS@/hello, expect: {stdout: "Hello, Go!"}}
+run:
+  container: [gostartbench/musl]
+  launch: [direct, engine]
+  container_cpus: [none, "0.5"]
+measure: {runs: 4, warmup: 1, inittrace: false, phases: true, phase_runs: 3,
+          calibration: "off"}
+""")
+    out = tmp_path / "run"
+    assert main(["run", "-m", str(m), "--out", str(out), "--no-report"]) == 0
+    ph = pd.read_csv(out / "phases.csv")
+    direct = {c for c in ph["cell"] if "launch-direct" in c}
+    assert len(direct) == 2, sorted(set(ph["cell"]))
+    for cell in direct:
+        got = set(ph[(ph["cell"] == cell) & ph["stage"].isna()]["phase"])
+        assert {"exec", "bootstrap", "package_init", "main"} <= got, (cell, got)
+    without = json.loads((out / "run.json").read_text())["phases"]["cells_without_marks"]
+    assert {c for c in without if "launch-engine" in c} == \
+        {c for c in pd.read_csv(out / "cells.csv")["cell"] if "launch-engine" in c}
+    assert _left(engine, out) == []

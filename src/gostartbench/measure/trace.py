@@ -27,6 +27,7 @@ toolchain), taken from the `go build` output (the same code before strip and UPX
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
 import subprocess
@@ -194,6 +195,9 @@ def target_for(binary: Path, program: Path, toolchain: str) -> Target | str:
                   late={label: syms[fn] for label, fn in LATE_MARKS if fn in syms})
 
 
+TRACER_IN = "/.gsb/gsb-trace"  # where the tracer is mounted in a container it traces in
+
+
 def tracer_path() -> Path:
     """The compiled gsb-trace (cached)."""
     return compiled_helper(TRACE_SOURCE, "gsb-trace")
@@ -222,9 +226,19 @@ def trace_run(spec: RunSpec, target: Target | None, workdir: Path, mode: str = "
                 for label, addr in target.late.items():
                     argv += ["-L", f"{label}={addr:x}"]
             argv += [x for label in RETURN_MARKS for x in ("-R", label)]
-    p = subprocess.run([*argv, "--", *spec.argv], env=dict(spec.env), capture_output=True,
+    env = dict(spec.env)
+    if spec.inside is not None:
+        # traced inside the cell's image: the (static) tracer is the container's entrypoint,
+        # its clock starts there, so the engine's own start is not in any phase
+        ins = spec.inside
+        pre = [*ins.engine_run, "-v", f"{argv[0]}:{TRACER_IN}:ro", "-v", f"{workdir}:{workdir}",
+               *[x for k, v in env.items() for x in ("-e", f"{k}={v}")],
+               "--entrypoint", TRACER_IN, ins.image]
+        argv = [*pre, *argv[1:]]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    p = subprocess.run([*argv, "--", *spec.argv], env=env, capture_output=True,
                        text=True, stdin=subprocess.DEVNULL, check=False,
-                       timeout=spec.timeout_s + 30)
+                       timeout=spec.timeout_s + 60)
     d = dict(_LINE.findall(p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""))
     if "status" not in d:
         return Trace("traceerr", "none", reason=(p.stderr.strip() or "no answer")[:200])

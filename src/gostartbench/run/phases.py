@@ -43,13 +43,13 @@ def run_phases(run_dir: Path, plan: dict[str, Any], runs: int, failures: dict[st
         why = ptrace_refused(work)
         if why:
             return {"skipped": why}
-        # The tracer runs on the host: a container cell's start is not traced (its binary is
-        # traced in its host cells); nor is a prewarm condition (the tracer evicts, it does
-        # not prewarm).
-        untraced = {u["cell"]: "in a container: not traced" for u in plan["units"]
-               if u.get("container")}
-        untraced.update({u["cell"]: "a prewarm condition: not traced" for u in plan["units"]
-                    if u.get("prewarm")})
+        # The engine's run is not traced (its time is the engine's; the program's start in
+        # the image is, in the `direct` cell, by the tracer running inside the container); nor
+        # is a prewarm condition (the tracer evicts, it does not prewarm).
+        untraced = {u["cell"]: "launched by the engine: not traced (its direct cell is)"
+                    for u in plan["units"] if u.get("container") and not u.get("inside")}
+        untraced.update({u["cell"]: "a prewarm condition: not traced"
+                         for u in plan["units"] if u.get("prewarm")})
         units = [u for u in plan["units"]
                  if u["cell"] not in failures and u["cell"] not in untraced]
         targets = _targets(units)
@@ -167,6 +167,10 @@ def _probed_rounds(run_dir: Path, units: list[dict[str, Any]],
     for u in units:
         t = targets[u["cell"]]
         if u["cache"] != "warm" or not isinstance(t, Target):
+            continue
+        if u.get("inside"):
+            refused[u["cell"]] = ("in a container: the uprobes match a program by its host "
+                                  "path, the container runs it by the image's")
             continue
         no = uprobe.probe_refused(Path(u["binary"]))
         if no:
