@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -38,6 +39,16 @@ exclude:
   - {app: hello, cgo: 1}
 measure: {runs: RUNS, warmup: 1, inittrace: false, phases: false, calibration: "off"}
 """
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_images_left() -> Iterator[None]:
+    """The cells' images these tests built are removed when they are done (the local base
+    images stay, as after `gostartbench clean`: remade only when missing)."""
+    yield
+    eng, _ = container.find_engine("podman")
+    if eng is not None:
+        container.remove_images(eng)
 
 
 @pytest.fixture
