@@ -152,7 +152,9 @@ def test_without_an_engine_container_cells_are_skipped_with_why(
         write_matrix: WriteMatrix, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No engine found: container cells skipped with one line of why (host cells measured);
     under CI=true the same cells fail, so CI never passes by skipping."""
-    m = write_matrix(MATRIX.replace("RUNS", "2").replace("cgo: [0, 1]", "cgo: [0]"))
+    # engine: docker — podman would be installed by the run where it may (root), like upx
+    m = write_matrix(MATRIX.replace("RUNS", "2").replace("cgo: [0, 1]", "cgo: [0]")
+                     .replace("measure: {", "measure: {engine: docker, "))
     empty = tmp_path / "no-tools"
     empty.mkdir()
     monkeypatch.setenv("GOSTARTBENCH_TOOLS_PATH", str(empty))  # no engine on this path
@@ -164,7 +166,7 @@ def test_without_an_engine_container_cells_are_skipped_with_why(
         cells = pd.read_csv(out / "cells.csv", dtype=str, keep_default_na=False)
         boxed = cells[cells["container"] != "none"]
         assert len(boxed) and (boxed["status"] == status).all()
-        assert all("containers cannot run here: podman not installed" in r
+        assert all("containers cannot run here: docker not installed" in r
                    for r in boxed["reason"])
         assert (cells.loc[cells["container"] == "none", "status"] == "ok").all()
 

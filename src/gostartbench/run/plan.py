@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gostartbench import build
+from gostartbench.host import tools
 from gostartbench.matrix import Cell, Matrix
 from gostartbench.matrix.axes import EVICTED, PREWARM
 from gostartbench.measure import RunSpec, container
@@ -109,6 +110,13 @@ def prepare_containers(mx: Matrix, cells: list[Cell], rows: list[dict[str, Any]]
     by_cell = {r["cell"]: r for r in rows}
     engine, why = container.find_engine(mx.measure.engine)
     why = container.usable(engine, why)
+    if why and mx.measure.engine != "docker":
+        # installed by the bench where it may, like upx: podman and the host setting it needs
+        ok, line = tools.install_debian_tools(container.cgroup_problem()[0], containers=True)
+        note(f"containers: {line}")
+        if ok:
+            engine, why = container.find_engine(mx.measure.engine)
+            why = container.usable(engine, why)
     if why or engine is None:
         status = "failed" if os.environ.get("CI") == "true" else "skipped"
         for c in todo:
