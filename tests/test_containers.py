@@ -44,11 +44,12 @@ measure: {runs: RUNS, warmup: 1, inittrace: false, phases: false, calibration: "
 @pytest.fixture(scope="module", autouse=True)
 def no_images_left() -> Iterator[None]:
     """The cells' images these tests built are removed when they are done (the local base
-    images stay, as after `gostartbench clean`: remade only when missing)."""
+    images stay, as after `gostartbench clean`: remade only when missing); an image another
+    run is using, and every container, is left alone."""
     yield
     eng, _ = container.find_engine("podman")
     if eng is not None:
-        container.remove_images(eng)
+        container.remove_images(eng, force=False)
 
 
 @pytest.fixture

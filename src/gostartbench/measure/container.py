@@ -366,15 +366,21 @@ def cleanup(engine: Engine | None, run_id: str | None = None) -> int:
     return len(ids)
 
 
-def remove_images(engine: Engine, bases: bool = False) -> int:
+def remove_images(engine: Engine, bases: bool = False, force: bool = True) -> int:
     """`gostartbench clean`: stop and remove this tool's containers, then its cells' images
-    (and with `bases` the local base images too); how many images were removed."""
-    cleanup(engine)
+    (and with `bases` the local base images too); how many images were removed. Without
+    `force`, containers are left alone and an image some container uses is kept."""
+    if force:
+        cleanup(engine)
     kinds = ("cell", "base") if bases else ("cell",)
     ids: set[str] = set()
     for kind in kinds:
         p = _run(engine.cmd("images", "-q", "--filter", f"label={LABEL}={kind}"))
         ids.update(p.stdout.split())
-    if ids:
+    removed = 0
+    for i in sorted(ids) if not force else []:
+        removed += _run(engine.cmd("rmi", i), timeout=120).returncode == 0
+    if force and ids:
         _run(engine.cmd("rmi", "-f", *sorted(ids)), timeout=300)
-    return len(ids)
+        removed = len(ids)
+    return removed
