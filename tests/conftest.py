@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import textwrap
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 import pytest
 
@@ -20,15 +20,19 @@ TOOLCHAIN = "1.27.3"
 os.environ.setdefault("GOSTARTBENCH_CACHE", str(REPO / ".gsb-cache"))
 
 
+def skip_or_fail(needed: str, why: str) -> NoReturn:
+    """The one rule for a test whose requirement is missing here: skip with the reason; under
+    CI=true fail instead, so CI never passes by skipping."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{needed} is required under CI=true: {why}")
+    pytest.skip(why)
+
+
 def require(tool: str) -> None:
-    """Skip where `tool` is missing, with how to get it; under CI=true fail instead, so CI
-    never passes by skipping."""
+    """Skip where `tool` is missing, with how to get it (fail under CI=true)."""
     if find_tool(tool).found:  # PATH and this environment's own tools (hyperfine's wheel)
         return
-    how = HOW_TO_GET.get(tool, "install it")
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{tool} is required under CI=true but missing: {how}")
-    pytest.skip(f"{tool} not installed: {how}")
+    skip_or_fail(tool, f"{tool} not installed: {HOW_TO_GET.get(tool, 'install it')}")
 
 
 class WriteMatrix(Protocol):

@@ -3,7 +3,6 @@ and a run with crashing and hanging programs goes on and says why."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 
 from gostartbench.cli import main
 
-from .conftest import FIXTURES, GOAPPS
+from .conftest import FIXTURES, GOAPPS, skip_or_fail
 
 
 def _run(tmp: Path, name: str, body: str, expect_code: int = 0) -> Path:
@@ -135,10 +134,7 @@ def _benchstat() -> Path:
     p = subprocess.run([str(tc.go), "install", BENCHSTAT], capture_output=True, text=True,
                        env=go_env(tc.goroot, {"GOBIN": str(gobin)}), timeout=600, check=False)
     if p.returncode != 0:
-        why = f"go install {BENCHSTAT} failed: {p.stderr.strip()[-300:]}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
+        skip_or_fail("benchstat", f"go install {BENCHSTAT} failed: {p.stderr.strip()[-300:]}")
     return gobin / "benchstat"
 
 

@@ -7,7 +7,6 @@ under CI=true)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from gostartbench.cli import main
 from gostartbench.matrix import load
 from gostartbench.measure import container
 
-from .conftest import WriteMatrix, require
+from .conftest import WriteMatrix, require, skip_or_fail
 
 MATRIX = """\
 version: 1
@@ -59,9 +58,7 @@ def engine() -> container.Engine:
     eng, why = container.find_engine("podman")
     problem = container.usable(eng, why)
     if eng is None or problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"containers cannot run here under CI=true: {problem}")
-        pytest.skip(f"containers cannot run here: {problem}")
+        skip_or_fail("a container engine", f"containers cannot run here: {problem}")
     return eng
 
 

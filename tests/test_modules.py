@@ -5,7 +5,6 @@ and the direct requirement that pulls it in (a local module with a known 1 ms in
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -16,7 +15,7 @@ import pytest
 from gostartbench import build, matrix, results
 from gostartbench.analysis import analyse
 
-from .conftest import FIXTURES, GOAPPS, TOOLCHAIN
+from .conftest import FIXTURES, GOAPPS, TOOLCHAIN, skip_or_fail
 from .test_run import gsb
 
 DEPS_APP = FIXTURES / "deps" / "app"
@@ -32,9 +31,7 @@ def _matrix(tmp: Path, apps: str, extra: str = "") -> Path:
 def _network_or_skip(reason: str) -> None:
     """A test that needs the Go module proxy: under CI=true it fails where the proxy is out of
     reach (CI reaches it), elsewhere it skips with the reason."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"the Go module proxy is required under CI=true: {reason}")
-    pytest.skip(f"the Go module proxy is out of reach: {reason}")
+    skip_or_fail("the Go module proxy", f"the Go module proxy is out of reach: {reason}")
 
 
 @pytest.fixture(scope="module")

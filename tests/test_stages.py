@@ -16,16 +16,14 @@ from gostartbench.measure import uprobe
 from gostartbench.measure.spec import RunSpec
 from gostartbench.measure.trace import STAGES, ptrace_refused, target_for, trace_run
 
-from .conftest import GOAPPS, TOOLCHAIN
+from .conftest import GOAPPS, TOOLCHAIN, skip_or_fail
 from .test_run import gsb
 
 
 def _need_uprobes() -> None:
     why = uprobe.uprobe_refused()
     if why:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"eBPF uprobes are required under CI=true: {why}")
-        pytest.skip(why)
+        skip_or_fail("eBPF uprobes", why)
 
 
 @pytest.fixture(scope="module")
