@@ -141,13 +141,8 @@ def _judge_budgets(run_dir: Path, rules: list[Any], code: int) -> int:
     timer = results.main_timer(a.summary["timer"].unique()) if len(a.summary) else "spawn"
     s = a.summary[a.summary["timer"] == timer] if len(a.summary) else a.summary
     labels = dict(zip(s["cell"], s["label"], strict=False)) if len(s) else {}
-    from gostartbench.analysis.effects import timing_span_s
-
-    span = timing_span_s(a.samples)
-    short = (f"{gate.SHORT_RUN}: {span:.1f} s of timing, ≥ {intervals.FULL_SPAN_S:g} s needed"
-             if span < intervals.FULL_SPAN_S else "")
     findings = budget_findings(a, rules, list(labels), lambda c: str(labels.get(c) or c),
-                               short)
+                               gate.short_run_why(a.samples))
     md = gate.gate_markdown(findings, rules, a.min_effect, None).replace(
         "Startup gate", "Budgets")
     results.write_atomic(run_dir / "budgets.md", md)

@@ -168,10 +168,8 @@ def gate(base: Analysis, new: Analysis, rules: Sequence[Rule], reference: str | 
     if reference is not None and reference not in cells:
         raise InputError(f"--reference {reference}: not a cell measured in both runs",
                          key="--reference")
-    spans = {name: timing_span_s(x.samples) for name, x in (("BASE", base), ("NEW", new))}
-    too_short = "; ".join(f"{SHORT_RUN}: {name} has {v:.1f} s of timing, ≥ "
-                          f"{intervals.FULL_SPAN_S:g} s needed"
-                          for name, v in spans.items() if v < intervals.FULL_SPAN_S)
+    new_short = short_run_why(new.samples, "NEW")
+    too_short = "; ".join(w for w in (short_run_why(base.samples, "BASE"), new_short) if w)
     out: list[Finding] = []
     for rule in [r for r in rules if r.budget is None]:
         rows: list[dict[str, Any]] = []
@@ -228,7 +226,6 @@ def gate(base: Analysis, new: Analysis, rules: Sequence[Rule], reference: str | 
     from gostartbench.report.budgets import budget_findings
 
     labels = sn["label"].to_dict() if "label" in sn else {}
-    new_short = too_short if spans["NEW"] < intervals.FULL_SPAN_S else ""
     out += budget_findings(new, rules, list(sn.index), lambda c: str(labels.get(c) or c),
                            new_short, b=b, seed=seed)
     return out
@@ -353,6 +350,15 @@ def check_two(dirs: Sequence[Any], rules: Sequence[Rule]) -> None:
 
 HEAD, BASE = "head", "base"
 SHORT_RUN = "the run was too short for the significance rule"
+
+
+def short_run_why(samples: Any, name: str = "") -> str:
+    """Why a run's comparisons cannot be judged for its length ("" when it is long enough)."""
+    span = timing_span_s(samples)
+    if span >= intervals.FULL_SPAN_S:
+        return ""
+    return (f"{SHORT_RUN}: {name + ' has ' if name else ''}{span:.1f} s of timing, ≥ "
+            f"{intervals.FULL_SPAN_S:g} s needed")
 # The one-run gate judges many comparisons at once (every head cell, every app's `rev` effect,
 # pooled): a per-comparison 95% interval would cry wolf in some gate out of a few by chance
 # alone. Its intervals are widened to a family-wise level instead (Bonferroni over the
@@ -433,9 +439,7 @@ def one_run(a: Analysis, rules: Sequence[Rule], b: int = 2000, seed: int = 0) ->
     s = a.summary
     if s.empty:
         return OneRun([], head_failed, base_failed, new, short)
-    span = timing_span_s(a.samples)
-    too_short = (f"{SHORT_RUN}: {span:.1f} s of timing, ≥ {intervals.FULL_SPAN_S:g} s needed"
-                 if span < intervals.FULL_SPAN_S else "")
+    too_short = short_run_why(a.samples)
     timer = main_timer(s["timer"].unique())
     s = s[(s["timer"] == timer) & (s["rev"].astype(str) == HEAD)
           & (s["baseline"] != s["cell"])].copy()
