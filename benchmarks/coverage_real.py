@@ -4,7 +4,7 @@ Copies of goapps/hello that differ only in their module name (Go's build info, a
 names in the line table; the machine code is the same, checked on .text) are timed by
 `gostartbench run` like any matrix, REPEATS times. For every copy against the first, the
 ratio's ci95 should cover 1 in ≥ 93% of pairs and `significant` should fire in ≤ 5%. Printed
-for the bootstrap the tool uses (page-cache placement epochs, gostartbench.intervals) and, to
+for the bootstrap the tool uses (page-cache placement epochs, gostartbench.stats.intervals) and, to
 show why it is chosen, for resampling single runs, rounds, and blocks of time.
 
     python benchmarks/coverage_real.py [--repeats 12] [--runs 300] [--copies 4] [--filler]
@@ -28,9 +28,10 @@ import pandas as pd
 from elftools.elf.elffile import ELFFile
 from scipy import stats as sps
 
-from gostartbench import intervals, results
-from gostartbench.analysis.significance import significant
-from gostartbench.analysis.stats import holm, sample_blocks
+from gostartbench import results
+from gostartbench.analysis.summary import sample_blocks
+from gostartbench.stats import intervals
+from gostartbench.stats.significance import holm, significant
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCKS = {"single runs (iid)": None, "rounds (paired)": "round", "time, 0.25 s": 0.25,

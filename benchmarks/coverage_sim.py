@@ -5,8 +5,8 @@ Tracker and batches as a real run, with the fake executor) on a simulated shared
 lognormal noise, bursts that come and go in (simulated) seconds, and a page-cache placement
 effect redrawn every epoch. Four programs: a baseline, an A/A copy of it (truth 1), one 10%
 slower (truth 1.1) and a packed one 6× as slow. Each repeat stops at `--precision`; the final
-interval is the report's (gostartbench.intervals, blocks by epoch). Targets: the ci95 covers the
-truth in ≥ 93% of cells, and the A/A copy is called significant in ≤ 5% of repeats.
+interval is the report's (gostartbench.stats.intervals, blocks by epoch). Targets: the ci95
+covers the truth in ≥ 93% of cells, and the A/A copy is called significant in ≤ 5% of repeats.
 
     python benchmarks/coverage_sim.py [--repeats 1000] [--precision 0.02] [--jobs 2]
                                       [--budget-s S] [--max-runs N]
@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from gostartbench.analysis.significance import significant
-from gostartbench.analysis.stats import holm, sample_blocks
-from gostartbench.intervals import ratio_interval
+from gostartbench.analysis.summary import sample_blocks
 from gostartbench.measure.fake import BurstyMachine
 from gostartbench.run.adaptive import Target, simulate
+from gostartbench.stats.intervals import ratio_interval
+from gostartbench.stats.significance import holm, significant
 
 MS = 1_000_000
 P50 = {"base": 3 * MS, "copy": 3 * MS, "slower": int(3.3 * MS), "packed": 18 * MS}

@@ -26,7 +26,7 @@ import numpy as np
 from placement import copies, timed_rounds
 from scipy import stats as sps
 
-from gostartbench.analysis.stats import spread
+from gostartbench.stats.spread import spread
 
 EVERY = 15  # rounds per placement epoch, as a run of this length has
 ESTIMATORS: dict[str, Callable[[np.ndarray], float]] = {

@@ -11,9 +11,12 @@ import argparse
 import os
 import random
 
-from gostartbench.analysis import stats
+import numpy as np
+
 from gostartbench.build.calib import calib_programs
 from gostartbench.measure import RunSpec, SpawnExecutor
+from gostartbench.stats.resample import paired_delta_interval
+from gostartbench.stats.resample import rng as make_rng
 
 DELAYS_US = (0, 500, 2000, 6000)
 
@@ -42,9 +45,10 @@ def main() -> int:
         ex.close()
     print("injected  measured  ci95                error")
     for us in DELAYS_US:
-        d = stats.paired_delta_ms(walls[us], walls[0])
-        print(f"{us / 1000:6.2f}ms  {d['delta_ms']:7.3f}ms  [{d['ci95_low_ms']:.3f}, "
-              f"{d['ci95_high_ms']:.3f}]  {(d['delta_ms'] - us / 1000) * 1000:+6.0f}µs")
+        d = paired_delta_interval(np.asarray(walls[us], float) / 1e6,
+                                  np.asarray(walls[0], float) / 1e6, 2000, make_rng())
+        print(f"{us / 1000:6.2f}ms  {d.estimate:7.3f}ms  [{d.low:.3f}, "
+              f"{d.high:.3f}]  {(d.estimate - us / 1000) * 1000:+6.0f}µs")
     return 0
 
 

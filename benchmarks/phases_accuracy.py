@@ -25,7 +25,6 @@ from gostartbench.build.calib import calib_programs
 from gostartbench.measure import uprobe
 from gostartbench.measure.spec import RunSpec
 from gostartbench.measure.trace import (
-    STAGES,
     Target,
     phases,
     stages,
@@ -33,6 +32,7 @@ from gostartbench.measure.trace import (
     target_for,
     trace_run,
 )
+from gostartbench.results.schema import STAGES
 
 # Runtime functions whose calls tell what GOMAXPROCS=1024 adds (counted by uprobes).
 COUNTED = ("runtime.gcStart", "runtime.gcBgMarkStartWorkers", "runtime.newm",

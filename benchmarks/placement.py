@@ -1,5 +1,5 @@
 """Where a binary's pages land in the page cache moves its start time: the measurement behind
-the placement epochs (samples.csv `epoch`, gostartbench.intervals).
+the placement epochs (samples.csv `epoch`, gostartbench.stats.intervals).
 
 Four A/A copies of hello (same machine code, different module names) are timed in interleaved
 rounds, REPEATS times. `once`: the binaries are read into the page cache once per repeat (as a

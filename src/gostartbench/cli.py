@@ -1,15 +1,15 @@
-"""The `gostartbench` command line. Bad input: one line naming file, line and key; exit 2."""
+"""The `gostartbench` command line: it parses and dispatches (each command lives in
+gostartbench.commands). Bad input: one line naming file, line and key; exit 2."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from gostartbench.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
+from gostartbench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
 from gostartbench.matrix import DEFAULT_TOOLCHAIN, MAX_CELLS_DEFAULT
 
 
@@ -19,7 +19,7 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(f"{message} (see `{self.prog} --help`)", key="usage")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gostartbench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         i = argv.index("--")
         argv, extra = argv[:i], argv[i + 1:]
     try:
-        args = _parser().parse_args(argv)
+        args = build_parser().parse_args(argv)
         args.pytest_args = extra
         if extra and args.command != "run":
             raise InputError("only `run` takes pytest arguments after `--`", key="usage")
@@ -134,174 +134,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-def _load(path: str, max_cells: int | None = None) -> Any:
-    from gostartbench import matrix
-    from gostartbench.host import tools
-
-    return matrix.load(path, installed_toolchains=tools.installed_toolchains(),
-                       max_cells=max_cells or MAX_CELLS_DEFAULT)
+# command → (module in gostartbench.commands, its function): imported when called, so a
+# command's dependencies load only for it
+COMMANDS = {
+    "validate": ("inspect", "validate_command"), "list": ("inspect", "list_command"),
+    "build": ("inspect", "build_command"), "doctor": ("inspect", "doctor_command"),
+    "clean": ("inspect", "clean_command"), "run": ("run", "run_command"),
+    "report": ("report", "report_command"), "compare": ("report", "compare_command"),
+    "calibrate": ("calibrate", "calibrate_command"), "gate": ("gate", "gate_command"),
+}
 
 
 def _dispatch(args: argparse.Namespace) -> int:
     """Run the command; its exit code."""
-    handlers = {"validate": _validate, "list": _list, "build": _build, "doctor": _doctor,
-                "clean": _clean, "run": _run, "report": _report, "compare": _compare,
-                "calibrate": _calibrate, "gate": _gate}
-    if args.command not in handlers:
+    if args.command not in COMMANDS:
         raise InputError(f"unknown command {args.command!r}", key="usage")
-    return handlers[args.command](args)
-
-
-def _validate(args: argparse.Namespace) -> int:
-    mx = _load(args.matrix, args.max_cells)
-    for w in mx.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    nb = len({c.build_id for c in mx.cells})
-    print(f"{args.matrix}: ok: {len(mx.cells)} cells ({nb} binaries)")
-    return EXIT_OK
-
-
-def _list(args: argparse.Namespace) -> int:
-    from gostartbench.matrix import select
-
-    mx = _load(args.matrix, args.max_cells)
-    cells = select(mx.cells, args.expr)
-    if args.json:
-        print(json.dumps([{"cell": c.id, "app": c.app, "toolchain": c.toolchain,
-                           "build_id": c.build_id, "axes": c.axes} for c in cells], indent=1))
-    else:
-        cols = list(mx.axis_names)
-        rows = [[c.id, c.app, c.toolchain, *[c.axes.get(k, "") for k in cols]] for c in cells]
-        _table(["cell", "app", "toolchain", *cols], rows)
-    return EXIT_OK
-
-
-def _doctor(args: argparse.Namespace) -> int:
-    from gostartbench.host import tools
-
-    code = EXIT_OK
-    if args.install:
-        from gostartbench.measure import container
-
-        ok, line = tools.install_debian_tools(container.cgroup_problem()[0])
-        print(f"install: {line}")
-        code = EXIT_OK if ok else EXIT_FAILED
-    _table(["tool", "status", "version (path)", "from / how to get it"],
-           [list(r) for r in tools.doctor_rows()])
-    print(f"cache: {tools.cache_dir()}")
-    print(f"containers: {_containers_line()}")
-    return code
-
-
-def _clean(args: argparse.Namespace) -> int:
-    from gostartbench.measure import container
-
-    engine, why = container.find_engine()
-    if engine is None:
-        print(f"clean: no container engine ({why}): nothing to remove")
-        return EXIT_OK
-    n = container.remove_images(engine, bases=args.all)
-    print(f"clean: removed {n} image(s) of gostartbench ({engine.name})")
-    return EXIT_OK
-
-
-def _containers_line() -> str:
-    """Whether `container` cells can run here: the engine and this host's settings for it."""
-    from gostartbench.measure import container
-
-    engine, why = container.find_engine()
-    problem = container.usable(engine, why)
-    if engine is None or problem:
-        return f"cannot run here: {problem}"
-    limits = f"; runs with {' '.join(engine.run_args)} (this root cannot raise limits)" \
-        if engine.run_args else ""
-    return f"{engine.name} {engine.version} ({engine.path}){limits}"
-
-
-def _run(args: argparse.Namespace) -> int:
-    from gostartbench.commands import run as runner
-
-    return runner.run_command(args)
-
-
-def _gate(args: argparse.Namespace) -> int:
-    from gostartbench.commands import gate
-
-    return gate.gate_command(args)
-
-
-def _report(args: argparse.Namespace) -> int:
-    from gostartbench import report
-
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "samples.csv").exists() and not (run_dir / "cells.csv").exists():
-        raise InputError(f"{run_dir} is not a run folder (no cells.csv or samples.csv)",
-                         key="RUN_DIR")
-    print(f"report: {report.make_report(run_dir)}")
-    return EXIT_OK
-
-
-def _compare(args: argparse.Namespace) -> int:
-    from gostartbench.report import compare
-
-    text, code = compare.compare_command([Path(p) for p in args.run_dirs], args.format,
-                                         args.fail_on, args.reference)
-    if args.output:
-        Path(args.output).write_text(text)
-    else:
-        sys.stdout.write(text)
-    return code
-
-
-def _calibrate(args: argparse.Namespace) -> int:
-    from gostartbench.commands import calibrate
-
-    return calibrate.calibrate_command(args)
-
-
-def _build(args: argparse.Namespace) -> int:
-    from gostartbench import build, results
-    from gostartbench.matrix import select
-    from gostartbench.progress import Progress
-
-    mx = _load(args.matrix, args.max_cells)
-    cells = select(mx.cells, args.expr)
-    if not cells:
-        raise InputError(f"-k {args.expr!r} selects no cell", key="-k")
-    nbin = len({c.build_id for c in cells})
-    prog = Progress(nbin, "build")
-    res = build.build_cells(mx, cells, args.jobs, progress=lambda d, t, cur: prog.update(d, cur),
-                            note=prog.note)
-    prog.close()
-    rows = build.cell_rows(mx, cells, res)
-    out = Path(args.out) if args.out else Path("results") / "build"
-    cols = results.cells_columns(mx.axis_names)
-    results.write_csv(out / "cells.csv", rows, cols)
-    _table(["cell", "size", "linkage", "status", "reason / note"],
-           [[r["cell"], _size(r.get("size_bytes")), r.get("linkage", ""), r["status"],
-             (r["reason"] or r.get("identical", ""))[:70]] for r in rows])
-    nfail = sum(1 for r in rows if r["status"] == "failed")
-    ncached = sum(1 for r in res.values() if r.cached)
-    print(f"{len(rows)} cells, {nbin} binaries ({ncached} from cache), {nfail} failed; "
-          f"cells.csv: {out / 'cells.csv'}")
-    return EXIT_FAILED if nfail else EXIT_OK
-
-
-def _size(v: Any) -> str:
-    if v in (None, ""):
-        return "-"
-    n = float(v)
-    return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(x) for x in r] for r in rows]
-    widths = [max([len(h), *[len(r[i]) for r in cells]]) for i, h in enumerate(header)]
-    out = [("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))).rstrip()]
-    out.append("  ".join("-" * w for w in widths))
-    out += [("  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True))).rstrip()
-            for r in cells]
-    print("\n".join(out))
+    module, func = COMMANDS[args.command]
+    handler = getattr(importlib.import_module(f"gostartbench.commands.{module}"), func)
+    return int(handler(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

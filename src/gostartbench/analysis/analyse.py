@@ -9,7 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from gostartbench.analysis import deps, stats
+from gostartbench.analysis import deps
+from gostartbench.analysis import summary as summary_mod
 from gostartbench.analysis.effects import effects
 from gostartbench.analysis.labels import cell_label
 from gostartbench.analysis.phases import (
@@ -108,7 +109,7 @@ def analyse(data: RunData) -> Analysis:
     eff_axes: list[str] = list(axes)
     axis_values: dict[str, list[str]] = {}
     if len(data.timed):
-        summary = stats.summarise(data.samples, cells, baselines(cells, axes, base),
+        summary = summary_mod.summarise(data.samples, cells, baselines(cells, axes, base),
                                   bootstrap=st.bootstrap, min_effect=st.min_effect, seed=st.seed)
         summary["label"] = [cell_label(r, axes, base) for r in summary.to_dict("records")]
         _stop_warnings(summary, data.run.get("stopping") or {})
@@ -121,7 +122,7 @@ def analyse(data: RunData) -> Analysis:
             summary["toolchain"] = summary["toolchain"].astype(str)
         eff = effects(summary, data.samples, eff_axes, base, axis_values=axis_values,
                       seed=st.seed, min_effect=st.min_effect,
-                      b=stats.choose_b(len(data.timed), 1000))
+                      b=summary_mod.choose_b(len(data.timed), 1000))
         lead = [*SUMMARY_LEAD, *[a for a in axes if a in summary], "label", "timer"]
         summary = summary[lead + [c for c in summary.columns if c not in lead]]
     init = data.inittrace

@@ -3,7 +3,7 @@ a prewarm makes a cold start warm, and the article's glibc-image-against-musl-im
 
 Every interval here is the effects' one (analysis/effects.py: geometric mean over pairs of cells
 that differ only in the axis, each cell's P50 resampled by blocks of time) or, for the glibc
-against musl pair, the ratio interval of two cells of the same run (gostartbench.intervals,
+against musl pair, the ratio interval of two cells of the same run (gostartbench.stats.intervals,
 both resampled by the same blocks).
 """
 
@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gostartbench import intervals
 from gostartbench.analysis.effects import ALL_APPS, effects
-from gostartbench.analysis.significance import significant
-from gostartbench.analysis.stats import timed_by_cell
+from gostartbench.analysis.summary import timed_by_cell
 from gostartbench.matrix.axes import HOST, PREWARM
+from gostartbench.stats import intervals
+from gostartbench.stats.resample import rng as make_rng
+from gostartbench.stats.significance import DEFAULT_MIN_EFFECT, significant
 
 ENGINE_LAUNCH, DIRECT = "engine", "direct"
 # the article's chapter 4, and the images here that stand for its two
@@ -66,7 +67,8 @@ def image_table(summary: pd.DataFrame, eff: pd.DataFrame, cells: pd.DataFrame,
 
 
 def prewarm_table(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
-                  *, seed: int = 0, min_effect: float = 0.01, b: int = 500) -> pd.DataFrame:
+                  *, seed: int = 0, min_effect: float = DEFAULT_MIN_EFFECT, b: int = 500
+                  ) -> pd.DataFrame:
     """Each prewarm against cold and against warm, on the host and in each image (direct
     launch; every app pooled): ratio of P50s with ci95, significance, and whether the article's
     "60%+ of a cold start" holds (its interval wholly past it), fails (wholly short) or is
@@ -100,7 +102,7 @@ def prewarm_table(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[s
 
 
 def glibc_vs_musl(summary: pd.DataFrame, samples: pd.DataFrame, *, seed: int = 0,
-                  b: int = 2000) -> pd.DataFrame:
+                  b: int = 2000, min_effect: float = DEFAULT_MIN_EFFECT) -> pd.DataFrame:
     """The article's ubuntu-against-alpine question, here: per app and cache, a cgo=1 program
     linked against glibc (dynamic) in the Debian image against the same program linked
     statically against musl in the musl image (direct launch): both P50s and their ratio."""
@@ -116,7 +118,7 @@ def glibc_vs_musl(summary: pd.DataFrame, samples: pd.DataFrame, *, seed: int = 0
     if both.empty:
         return pd.DataFrame()
     walls = timed_by_cell(samples)
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed)
     rows = []
     for r in both.to_dict("records"):
         a = walls.get((r["cell_glibc"], r["timer"]))
@@ -127,5 +129,5 @@ def glibc_vs_musl(summary: pd.DataFrame, samples: pd.DataFrame, *, seed: int = 0
         rows.append({**{k: r[k] for k in keys}, "glibc_p50_ms": r["p50_ms_glibc"],
                      "musl_p50_ms": r["p50_ms_musl"], "ratio": iv.estimate,
                      "ci95_low": iv.low, "ci95_high": iv.high,
-                     "significant": bool(significant(iv.estimate, iv.low, iv.high, 0.01))})
+                     "significant": bool(significant(iv.estimate, iv.low, iv.high, min_effect))})
     return pd.DataFrame(rows)

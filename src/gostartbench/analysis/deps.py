@@ -18,19 +18,20 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from gostartbench.analysis.effects import _pairs
-from gostartbench.analysis.phases import _delta
-from gostartbench.analysis.stats import _rng, bootstrap_medians
+from gostartbench.analysis.effects import pairs_of
+from gostartbench.analysis.phases import phase_delta
 from gostartbench.results.schema import main_timer
+from gostartbench.stats.resample import median_interval
+from gostartbench.stats.resample import rng as make_rng
+from gostartbench.stats.significance import TRACED_VS_TIMED
 
 STD = "std"  # as build/modules.py names the standard library (deps.csv `module`)
 UNATTRIBUTED = "?"  # a package deps.csv does not list (a run without it)
 TOP_MODULES = 8  # modules a report shows per app; the rest are summed as "other"
 # The package-init phase (traced) and the sum of inittrace's per-package clocks measure
 # different things: inittrace times each package's init functions only (not the runtime's walk
-# between them, nor its own printing), on separate runs. Apart by more than this, the report
-# says so.
-INIT_AGREE_REL, INIT_AGREE_ABS_MS = 0.25, 0.3
+# between them, nor its own printing), on separate runs. Apart by more than
+# stats.significance.TRACED_VS_TIMED, the report says so.
 
 MODULE_COLUMNS = ["app", "cell", "module", "requirement", "packages", "runs", "init_ms",
                   "ci95_low_ms", "ci95_high_ms", "share", "chain", "main_module"]
@@ -78,7 +79,7 @@ def module_table(att: pd.DataFrame, b: int = 1000, seed: int = 0) -> pd.DataFram
     it in and the chain of its costliest package."""
     if att.empty:
         return pd.DataFrame(columns=MODULE_COLUMNS)
-    rng = _rng(seed)
+    rng = make_rng(seed)
     pr = per_run(att)
     totals = pr.groupby(["cell", "run"])["clock_ms"].sum().groupby("cell").median()
     rows = []
@@ -87,7 +88,7 @@ def module_table(att: pd.DataFrame, b: int = 1000, seed: int = 0) -> pd.DataFram
         runs = int(att[att["cell"] == cell]["run"].nunique())
         # A run where none of the module's packages printed a line is a zero, not missing.
         x = np.concatenate([x, np.zeros(max(runs - len(x), 0))])
-        reps = bootstrap_medians(x, b, rng) if len(x) > 1 else np.array([x[0]])
+        iv = median_interval(x, b, rng)
         by_pkg = g.groupby("package")["clock_ms"].median()
         heavy = str(by_pkg.idxmax())
         req = g["requirement"].mode()
@@ -95,9 +96,7 @@ def module_table(att: pd.DataFrame, b: int = 1000, seed: int = 0) -> pd.DataFram
             "app": str(g["app"].iloc[0]), "cell": cell, "module": module,
             "requirement": str(req.iloc[0]) if len(req) else UNATTRIBUTED,
             "packages": int(g["package"].nunique()), "runs": runs,
-            "init_ms": float(np.median(x)),
-            "ci95_low_ms": float(np.percentile(reps, 2.5)),
-            "ci95_high_ms": float(np.percentile(reps, 97.5)),
+            "init_ms": iv.estimate, "ci95_low_ms": iv.low, "ci95_high_ms": iv.high,
             "share": float(np.median(x) / totals[cell]) if totals[cell] > 0 else float("nan"),
             "chain": str(g[g["package"] == heavy]["chain"].iloc[0]),
             "main_module": str(g["main_module"].iloc[0]),
@@ -105,16 +104,6 @@ def module_table(att: pd.DataFrame, b: int = 1000, seed: int = 0) -> pd.DataFram
     out = pd.DataFrame(rows, columns=MODULE_COLUMNS)
     return out.sort_values(["app", "cell", "init_ms"], ascending=[True, True, False]
                            ).reset_index(drop=True)
-
-
-def requirement_table(att: pd.DataFrame) -> pd.DataFrame:
-    """Per cell × direct requirement: the median over runs of the init of everything it pulls
-    in (its own packages, its dependencies', and the standard library it alone reaches)."""
-    if att.empty:
-        return pd.DataFrame(columns=["cell", "requirement", "init_ms"])
-    pr = per_run(att, "requirement")
-    return (pr.groupby(["cell", "requirement"])["clock_ms"].median().rename("init_ms")
-            .reset_index().sort_values(["cell", "init_ms"], ascending=[True, False]))
 
 
 def module_effects(att: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str],
@@ -128,7 +117,7 @@ def module_effects(att: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str]
             "delta_ci95_low_ms", "delta_ci95_high_ms"]
     if att.empty or summary.empty:
         return pd.DataFrame(columns=cols)
-    rng = _rng(seed)
+    rng = make_rng(seed)
     pr = per_run(att)
     runs_per_cell = att.groupby("cell")["run"].nunique()
     runs: dict[tuple[str, str], np.ndarray] = {}
@@ -148,11 +137,11 @@ def module_effects(att: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str]
         for v in values:
             if str(v) == base_v:
                 continue
-            pairs = _pairs(sm, axes, axis, str(v), base_v)  # warm cells only (see above)
+            pairs = pairs_of(sm, axes, axis, str(v), base_v)  # warm cells only (see above)
             for app, mods in modules.items():
                 ap = [p for p in pairs if str(p[0]["app"]) == app]
                 for module in mods:
-                    r = _delta(ap, module, runs, b, rng)
+                    r = phase_delta(ap, module, runs, b, rng)
                     if r is not None:
                         rows.append({"app": app, "axis": axis, "value": v,
                                      "baseline_value": base_v, "module": module, **r})
@@ -181,5 +170,5 @@ def init_vs_phase(att: pd.DataFrame, phase_tab: pd.DataFrame,
         s = float(sums[cell])
         rows.append({"cell": cell, "span": span, "phase_ms": p, "inittrace_sum_ms": s,
                      "diff_ms": p - s,
-                     "agree": abs(p - s) <= max(INIT_AGREE_REL * max(p, s), INIT_AGREE_ABS_MS)})
+                     "agree": TRACED_VS_TIMED.agrees(p, s)})
     return pd.DataFrame(rows, columns=cols)

@@ -4,9 +4,10 @@ For each axis value, its effect on P50 (and size, RSS) against the axis's baseli
 every pair of cells that differ only in that axis (same app, toolchain, timer, other axes),
 reported per page-cache condition (an effect can differ in kind between warm and cold: strip
 does nothing warm and −20% cold, so they are never averaged together). Aggregate: geometric
-mean of the pairs' ratios; ci95 by bootstrapping every cell's runs (pairs independent);
-each cell's P50 resampled by blocks of time (gostartbench.intervals);
-significance by analysis/significance.py (no test: ci and min_effect). Rows with app `all` pool
+mean of the pairs' ratios; ci95 by bootstrapping every cell's runs;
+every cell's P50 resampled by the same blocks of time (gostartbench.stats.intervals: joint,
+as summary.csv's ratios), widened for few blocks;
+significance by stats/significance.py (no test: ci and min_effect). Rows with app `all` pool
 every app; with several apps, each app has its rows too, so "cgo 0 → 1: +12%" pooled stands
 beside hello's 0% and netcli's +36%.
 """
@@ -19,10 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gostartbench import intervals
-from gostartbench.analysis.significance import DEFAULT_MIN_EFFECT, significant
-from gostartbench.analysis.stats import _rng, timed_by_cell
+from gostartbench.analysis.summary import short_run, timed_by_cell, timing_span_s
 from gostartbench.results.schema import EFFECTS_COLUMNS
+from gostartbench.stats import intervals
+from gostartbench.stats.resample import rng as make_rng
+from gostartbench.stats.significance import DEFAULT_MIN_EFFECT, significant
 
 ALL_APPS = "all"
 Pair = tuple[dict[str, Any], dict[str, Any]]  # (cell's summary row, its baseline's)
@@ -35,11 +37,11 @@ def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
             only: Sequence[str] | None = None) -> pd.DataFrame:
     """effects.csv from summary rows and raw samples (see the module's doc); `only`: the axes
     to give rows for (pairs are still matched on every axis)."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     walls = timed_by_cell(samples)
-    # Each cell's replicates are drawn once per report and shared by every pair it is in: a
-    # baseline serving k pairs is one resampling of one cell, not k independent ones (and a
-    # report of many cells costs one draw per cell, not one per pair).
+    # Every cell of a timer is resampled by the same draws of blocks of time, once per report:
+    # a pair's ratio is then the joint-block ratio of summary.csv (a burst that slowed both
+    # cancels), and a baseline serving k pairs is one resampling, not k independent ones.
     reps_cache: dict[tuple[str, str], np.ndarray] = {}
     sm = summary.copy()
     for a in axes:
@@ -54,9 +56,10 @@ def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
         for v in values:
             if str(v) == base_v:
                 continue
-            pairs = _pairs(sm, axes, axis, str(v), base_v)
-            for timer, cond in sorted({(p[0]["timer"], _cond(p[0], axis)) for p in pairs}):
-                tp = [p for p in pairs if p[0]["timer"] == timer and _cond(p[0], axis) == cond]
+            pairs = pairs_of(sm, axes, axis, str(v), base_v)
+            for timer, cond in sorted({(p[0]["timer"], condition_of(p[0], axis)) for p in pairs}):
+                tp = [p for p in pairs
+                      if p[0]["timer"] == timer and condition_of(p[0], axis) == cond]
                 for scope in scopes:
                     sp = tp if scope == ALL_APPS else [p for p in tp if p[0]["app"] == scope]
                     if sp:
@@ -68,25 +71,11 @@ def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
                                     min_effect) if len(df) else pd.Series(dtype=bool)
     if len(df) and short_run(samples):
         # blocks shorter than BLOCK_S: a drift longer than a block is not in these intervals
-        # (stats._short_run flags the cells alike)
+        # (summary._short_run flags the cells alike)
         df["significant"] = False
+    df["ci_rule"] = intervals.span_rule(timing_span_s(samples))
     df["phase"] = ""
     return df
-
-
-def timing_span_s(samples: pd.DataFrame) -> float:
-    """Seconds from a run's first ok timed sample to its last (inf when the samples carry no
-    times, runs before schema 1.2, which are judged as they were; 0 with fewer than two)."""
-    if "done_unix_ns" not in samples or samples.empty:
-        return float("inf")
-    ok = samples[samples["ok"] & (samples["round"] >= 0)]
-    t = pd.to_numeric(ok["done_unix_ns"], errors="coerce").dropna()
-    return (float(t.max()) - float(t.min())) / 1e9 if len(t) >= 2 else 0.0
-
-
-def short_run(samples: pd.DataFrame) -> bool:
-    """True when the run's timed samples span less than intervals.FULL_SPAN_S."""
-    return timing_span_s(samples) < intervals.FULL_SPAN_S
 
 
 def startup_rows(eff: pd.DataFrame) -> pd.DataFrame:
@@ -96,7 +85,7 @@ def startup_rows(eff: pd.DataFrame) -> pd.DataFrame:
     return eff[eff["phase"].fillna("").astype(str) == ""]
 
 
-def _pairs(sm: pd.DataFrame, axes: Sequence[str], axis: str, v: str, base_v: str
+def pairs_of(sm: pd.DataFrame, axes: Sequence[str], axis: str, v: str, base_v: str
            ) -> list[Pair]:
     """Every (cell with axis=v, cell with axis=base_v) that agree on everything else."""
     # The toolchain can be an axis too (several Go versions in one run): then it leaves the key.
@@ -122,8 +111,8 @@ def _aggregate(tp: Sequence[Pair], timer: str,
 
     def reps_of(cell: str) -> np.ndarray:
         if (cell, timer) not in cache:
-            blocks, x = walls[(cell, timer)][:2]
-            cache[(cell, timer)] = intervals.median_replicates(x, blocks, b, rng)
+            cache.update(intervals.joint_median_replicates(
+                {k: v[:2] for k, v in walls.items() if k[1] == timer}, b, rng))
         return cache[(cell, timer)]
 
     logs = np.array([np.log(p[0]["p50_ms"] / p[1]["p50_ms"]) for p in tp])
@@ -135,14 +124,17 @@ def _aggregate(tp: Sequence[Pair], timer: str,
             continue
         reps += np.log(reps_of(str(cv_["cell"])) / reps_of(str(cb_["cell"])))
     reps /= max(len(tp), 1)
+    blocks = [walls[(str(c["cell"]), timer)][0] for p in tp for c in p
+              if (str(c["cell"]), timer) in walls]
+    k = len(np.unique(np.concatenate(blocks))) if blocks else 0
+    lo, hi = intervals.ci95(reps)
+    iv = intervals.widen(float(np.exp(logs.mean())), float(np.exp(lo)), float(np.exp(hi)), k)
     size_r = [p[0]["size_bytes"] / p[1]["size_bytes"] for p in tp
               if p[0].get("size_bytes") and p[1].get("size_bytes")]
     rss_r = [p[0]["maxrss_p50_bytes"] / p[1]["maxrss_p50_bytes"] for p in tp
              if p[0].get("maxrss_p50_bytes") and p[1].get("maxrss_p50_bytes")]
     return {
-        "pairs": len(tp), "ratio": float(np.exp(logs.mean())),
-        "ci95_low": float(np.exp(np.percentile(reps, 2.5))),
-        "ci95_high": float(np.exp(np.percentile(reps, 97.5))),
+        "pairs": len(tp), "ratio": iv.estimate, "ci95_low": iv.low, "ci95_high": iv.high,
         "min_pair_ratio": float(np.exp(logs.min())), "max_pair_ratio": float(np.exp(logs.max())),
         "size_ratio": float(np.exp(np.mean(np.log(size_r)))) if size_r else np.nan,
         "rss_ratio": float(np.exp(np.mean(np.log(rss_r)))) if rss_r else np.nan,
@@ -150,7 +142,7 @@ def _aggregate(tp: Sequence[Pair], timer: str,
     }
 
 
-def _cond(row: Mapping[str, Any], axis: str) -> str:
+def condition_of(row: Mapping[str, Any], axis: str) -> str:
     """The run condition an effect is reported under: the cache state, unless that is the axis
     itself (then 'all')."""
     if axis == "cache" or "cache" not in row:

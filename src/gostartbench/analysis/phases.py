@@ -11,33 +11,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gostartbench.analysis.effects import ALL_APPS, _cond, _pairs
-from gostartbench.analysis.stats import _rng, bootstrap_medians
-from gostartbench.results.schema import main_timer
-
-PHASE_ORDER = ("exec", "pre_entry", "runtime_entry", "bootstrap", "package_init", "main",
-               "teardown")
-# Every traced start has these; `teardown` only a program timed to exit (one timed to ready
-# ends there).
-REQUIRED_PHASES = PHASE_ORDER[:-1]
-# Traced total and untraced P50 disagree when apart by more than this (stated in the docs):
-# the tracer forks instead of posix_spawn and each stop perturbs caches beyond its own cost.
-AGREE_REL, AGREE_ABS_MS = 0.25, 0.3
+from gostartbench.analysis.effects import ALL_APPS, condition_of, pairs_of
+from gostartbench.results.schema import PHASE_ORDER, REQUIRED_PHASES, main_timer
+from gostartbench.stats.intervals import RULE_RUNS
+from gostartbench.stats.resample import mean_of_differences, median_interval
+from gostartbench.stats.resample import rng as make_rng
+from gostartbench.stats.significance import INSTRUMENTS, TRACED_VS_TIMED
 
 
 def phase_table(phases: pd.DataFrame, b: int = 500, seed: int = 0) -> pd.DataFrame:
-    """One row per cell × phase: traced runs, median duration (ms) with ci95, median start."""
+    """One row per cell × phase: traced runs, median duration (ms) with ci95 (rule `runs`:
+    traced runs have no times), median start."""
     if phases.empty:
         return pd.DataFrame(columns=["cell", "phase", "n", "p50_ms", "ci95_low_ms",
                                      "ci95_high_ms", "start_p50_ms", "method"])
-    rng = _rng(seed)
+    rng = make_rng(seed)
     rows = []
     for (cell, phase), g in phases.groupby(["cell", "phase"], sort=False):
-        x = g["duration_ns"].to_numpy(dtype=float) / 1e6
-        reps = bootstrap_medians(x, b, rng) if len(x) > 1 else np.array([x[0]])
-        rows.append({"cell": cell, "phase": phase, "n": len(x), "p50_ms": float(np.median(x)),
-                     "ci95_low_ms": float(np.percentile(reps, 2.5)),
-                     "ci95_high_ms": float(np.percentile(reps, 97.5)),
+        iv = median_interval(g["duration_ns"].to_numpy(dtype=float) / 1e6, b, rng)
+        rows.append({"cell": cell, "phase": phase, "n": len(g), "p50_ms": iv.estimate,
+                     "ci95_low_ms": iv.low, "ci95_high_ms": iv.high,
                      "start_p50_ms": float(np.median(g["start_ns"])) / 1e6,
                      "method": str(g["method"].iloc[0])})
     out = pd.DataFrame(rows)
@@ -52,15 +45,13 @@ def stage_table(stages: pd.DataFrame, b: int = 500, seed: int = 0) -> pd.DataFra
             "start_p50_ms"]
     if stages is None or stages.empty:
         return pd.DataFrame(columns=cols)
-    rng = _rng(seed)
+    rng = make_rng(seed)
     rows = []
     for (cell, stage), g in stages.groupby(["cell", "stage"], sort=False):
-        x = g["duration_ns"].to_numpy(dtype=float) / 1e6
-        reps = bootstrap_medians(x, b, rng) if len(x) > 1 else np.array([x[0]])
+        iv = median_interval(g["duration_ns"].to_numpy(dtype=float) / 1e6, b, rng)
         rows.append({"cell": cell, "phase": str(g["phase"].iloc[0]), "stage": stage,
-                     "n": len(x), "p50_ms": float(np.median(x)),
-                     "ci95_low_ms": float(np.percentile(reps, 2.5)),
-                     "ci95_high_ms": float(np.percentile(reps, 97.5)),
+                     "n": len(g), "p50_ms": iv.estimate, "ci95_low_ms": iv.low,
+                     "ci95_high_ms": iv.high,
                      "start_p50_ms": float(np.median(g["start_ns"])) / 1e6})
     out = pd.DataFrame(rows, columns=cols)
     return out.sort_values(["cell", "start_p50_ms"]).reset_index(drop=True)
@@ -84,7 +75,7 @@ def missing_text(phases: Sequence[str]) -> str:
 
 def traced_vs_untraced(table: pd.DataFrame, summary: pd.DataFrame) -> dict[str, str]:
     """cell → a warning where the traced total (the sum of its phase medians) and its untraced
-    P50 disagree beyond max(AGREE_REL, AGREE_ABS_MS), or where phases are missing (then there
+    P50 disagree beyond TRACED_VS_TIMED, or where phases are missing (then there
     is no traced total to compare)."""
     if table.empty or summary.empty:
         return {}
@@ -99,7 +90,7 @@ def traced_vs_untraced(table: pd.DataFrame, summary: pd.DataFrame) -> dict[str, 
         if cell not in totals:
             continue
         t = float(totals[cell])
-        if abs(t - p50) > max(AGREE_REL * p50, AGREE_ABS_MS):
+        if not TRACED_VS_TIMED.agrees(t, float(p50)):
             out[cell] = f"traced total {t:.3f} ms vs untraced P50 {p50:.3f} ms"
     return out
 
@@ -114,10 +105,10 @@ def phase_effects(phases: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[st
     cols = ["axis", "value", "baseline_value", "app", "timer", "cache", "phase", "stage",
             "pairs",
             "delta_ms", "delta_ci95_low_ms", "delta_ci95_high_ms", "delta_rel",
-            "delta_rel_ci95_low", "delta_rel_ci95_high"]
+            "delta_rel_ci95_low", "delta_rel_ci95_high", "ci_rule"]
     if phases.empty or summary.empty:
         return pd.DataFrame(columns=cols)
-    rng = _rng(seed)
+    rng = make_rng(seed)
     runs = {k: g.to_numpy(dtype=float) / 1e6
             for k, g in phases.groupby(["cell", "phase"])["duration_ns"]}
     stage_of: dict[str, str] = {}  # stage → its phase
@@ -141,19 +132,19 @@ def phase_effects(phases: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[st
         for v in values:
             if str(v) == base_v:
                 continue
-            pairs = _pairs(sm, axes, axis, str(v), base_v)
-            for cond in sorted({_cond(p[0], axis) for p in pairs}):
-                cp = [p for p in pairs if _cond(p[0], axis) == cond]
+            pairs = pairs_of(sm, axes, axis, str(v), base_v)
+            for cond in sorted({condition_of(p[0], axis) for p in pairs}):
+                cp = [p for p in pairs if condition_of(p[0], axis) == cond]
                 for scope in scopes:
                     sp = cp if scope == ALL_APPS else [p for p in cp if p[0]["app"] == scope]
                     for phase in PHASE_ORDER:
-                        r = _delta(sp, phase, runs, b, rng, totals)
+                        r = phase_delta(sp, phase, runs, b, rng, totals)
                         if r is not None:
                             rows.append({"axis": axis, "value": v, "baseline_value": base_v,
                                          "app": scope, "timer": sm["timer"].iloc[0],
                                          "cache": cond, "phase": phase, "stage": "", **r})
                     for stage, phase in stage_of.items():
-                        r = _delta(sp, "stage:" + stage, runs, b, rng, totals)
+                        r = phase_delta(sp, "stage:" + stage, runs, b, rng, totals)
                         if r is not None:
                             rows.append({"axis": axis, "value": v, "baseline_value": base_v,
                                          "app": scope, "timer": sm["timer"].iloc[0],
@@ -161,7 +152,7 @@ def phase_effects(phases: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[st
     return pd.DataFrame(rows, columns=cols)
 
 
-def _delta(pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]], phase: str,
+def phase_delta(pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]], phase: str,
            runs: Mapping[tuple[str, str], np.ndarray], b: int, rng: np.random.Generator,
            totals: Mapping[str, float] | None = None) -> dict[str, Any] | None:
     """The mean over pairs of the change in `phase`'s median (ms) with a bootstrap ci95; with
@@ -170,25 +161,16 @@ def _delta(pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]], phase: str,
             for a, c in pairs if (a["cell"], phase) in runs and (c["cell"], phase) in runs]
     if not have:
         return None
-    point = float(np.mean([np.median(x) - np.median(y) for x, y, _ in have]))
-    reps = np.zeros(b)
-    rel_reps = np.zeros(b)
-    rel = []
-    for x, y, base in have:
-        d = bootstrap_medians(x, b, rng) - bootstrap_medians(y, b, rng)
-        reps += d
-        if totals is not None and totals.get(base):
-            rel_reps += d / float(totals[base])
-            rel.append((np.median(x) - np.median(y)) / float(totals[base]))
-    reps /= len(have)
-    out = {"pairs": len(have), "delta_ms": point,
-           "delta_ci95_low_ms": float(np.percentile(reps, 2.5)),
-           "delta_ci95_high_ms": float(np.percentile(reps, 97.5))}
-    if rel:
-        rel_reps /= len(rel)
-        out.update(delta_rel=float(np.mean(rel)),
-                   delta_rel_ci95_low=float(np.percentile(rel_reps, 2.5)),
-                   delta_rel_ci95_high=float(np.percentile(rel_reps, 97.5)))
+    iv, _ = mean_of_differences([(x, y) for x, y, _ in have], b, rng)
+    out = {"pairs": len(have), "delta_ms": iv.estimate, "delta_ci95_low_ms": iv.low,
+           "delta_ci95_high_ms": iv.high, "ci_rule": RULE_RUNS}
+    with_total = [(x, y, float(totals[base])) for x, y, base in have
+                  if totals is not None and totals.get(base)]
+    if with_total:
+        rel, _ = mean_of_differences([(x, y) for x, y, _ in with_total], b, rng,
+                                     scale=[t for _, _, t in with_total])
+        out.update(delta_rel=rel.estimate, delta_rel_ci95_low=rel.low,
+                   delta_rel_ci95_high=rel.high)
     return out
 
 
@@ -228,15 +210,11 @@ def where_it_lands(pe: pd.DataFrame, axis: str, value: str, cache: str,
     return text
 
 
-# The second instrument's target: each phase within max(50 µs, 10%) of the tracer's.
-INSTRUMENTS_AGREE_REL, INSTRUMENTS_AGREE_ABS_MS = 0.10, 0.05
-
-
 def instruments(ptrace: pd.DataFrame, ptrace_stages: pd.DataFrame, uprobe: pd.DataFrame,
                 seed: int = 0) -> pd.DataFrame:
     """Per cell × phase (and stage) timed by both instruments: the ptrace tracer's median and
     the uprobes' (each over its own runs, with its ci95), their difference, and whether they
-    agree within max(INSTRUMENTS_AGREE_ABS_MS, INSTRUMENTS_AGREE_REL). Never averaged."""
+    agree within stats.significance.INSTRUMENTS. Never averaged."""
     cols = ["cell", "phase", "stage", "ptrace_ms", "ptrace_ci95_low_ms", "ptrace_ci95_high_ms",
             "uprobe_ms", "uprobe_ci95_low_ms", "uprobe_ci95_high_ms", "diff_ms", "agree"]
     if uprobe is None or uprobe.empty or ptrace.empty:
@@ -258,6 +236,5 @@ def instruments(ptrace: pd.DataFrame, ptrace_stages: pd.DataFrame, uprobe: pd.Da
                          "ptrace_ci95_high_ms": r["ci95_high_ms_a"], "uprobe_ms": b,
                          "uprobe_ci95_low_ms": r["ci95_low_ms_b"],
                          "uprobe_ci95_high_ms": r["ci95_high_ms_b"], "diff_ms": a - b,
-                         "agree": abs(a - b) <= max(INSTRUMENTS_AGREE_ABS_MS,
-                                                    INSTRUMENTS_AGREE_REL * max(a, b))})
+                         "agree": INSTRUMENTS.agrees(a, b)})
     return pd.DataFrame(rows, columns=cols)

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from gostartbench.build import elfinfo, modules
-from gostartbench.build.cache import _TREE_CACHE, entry_dir, final_key, go_key, tree_hash
+from gostartbench.build.cache import TREE_CACHE, entry_dir, final_key, go_key, tree_hash
 from gostartbench.build.plan import Plan, module_root, plan_for
-from gostartbench.build.steps import _go_build, _post
+from gostartbench.build.steps import go_build, post_build
 from gostartbench.host.tools import get_toolchain
 from gostartbench.matrix import Cell, Matrix
 
 __all__ = [
-    "_TREE_CACHE", "BuildResult", "Plan", "build_cells", "build_one", "cell_rows", "deps_rows",
+    "TREE_CACHE", "BuildResult", "Plan", "build_cells", "build_one", "cell_rows", "deps_rows",
     "entry_dir", "fetch_modules", "final_key", "get_toolchain", "go_key", "mark_identical",
     "module_root", "plan_for", "tree_hash",
 ]
@@ -68,12 +68,12 @@ def build_one(plan: Plan) -> BuildResult:
     except Exception as exc:  # an install failure is this cell's reason, not a crash
         return BuildResult(plan.build_id, "failed", f"toolchain {plan.toolchain}: {exc}")
     gokey = go_key(plan, tc)
-    gometa = _go_build(plan, tc, gokey)
+    gometa = go_build(plan, tc, gokey)
     key = gokey
     meta = gometa
     if gometa["status"] == "ok" and (plan.strip != "none" or plan.upx != "none"):
         key = final_key(gokey, plan)
-        meta = _post(plan, gometa, gokey, key)
+        meta = post_build(plan, gometa, gokey, key)
     cached = bool(meta.get("cached")) and bool(gometa.get("cached"))
     # The toolchain that really built it (a user's GOTOOLCHAIN may have switched it).
     built_by = str((meta.get("buildinfo") or {}).get("go") or tc.version)

@@ -36,15 +36,15 @@ KEYED_GO_ENV = ("GOFLAGS", "GOTOOLCHAIN", "GOEXPERIMENT")
 
 FORMAT = 5  # bump when the cache layout or key recipe changes
 
-_TREE_CACHE: dict[Path, str] = {}
+TREE_CACHE: dict[Path, str] = {}
 _TREE_LOCK = threading.Lock()
 
 
 def tree_hash(root: Path) -> str:
     """Content hash of a module's source tree (every file but dot-folders), cached per process."""
     with _TREE_LOCK:
-        if root in _TREE_CACHE:
-            return _TREE_CACHE[root]
+        if root in TREE_CACHE:
+            return TREE_CACHE[root]
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
         # Dot and underscore folders are not Go's; a folder with a go.mod of its own is another
@@ -62,7 +62,7 @@ def tree_hash(root: Path) -> str:
             h.update(b"\0")
     digest = h.hexdigest()
     with _TREE_LOCK:
-        _TREE_CACHE[root] = digest
+        TREE_CACHE[root] = digest
     return digest
 
 
@@ -137,7 +137,7 @@ def _tmpdir(final: Path) -> Path:
     return tmp
 
 
-def _entry(key: str, make: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+def entry_at(key: str, make: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
     """The cache entry `key`: read if complete and good; else built by `make(tmpdir)` under a
     lock (checked again inside it). A success is committed with its meta.json last and read
     back; a failure is returned and never stored, so the next run tries again."""

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gostartbench.build.cache import _entry, entry_dir
+from gostartbench.build.cache import entry_at, entry_dir
 from gostartbench.build.modules import DEPS_FILE, package_graph, write_deps
 from gostartbench.build.plan import Plan
 from gostartbench.host.tools import Toolchain, find_tool, go_env
@@ -26,7 +26,7 @@ def _excerpt(text: str, limit: int = 400) -> str:
     return out[:limit] + ("…" if len(out) > limit else "")
 
 
-def _go_build(plan: Plan, tc: Toolchain, key: str) -> dict[str, Any]:
+def go_build(plan: Plan, tc: Toolchain, key: str) -> dict[str, Any]:
     def make(tmp: Path) -> dict[str, Any]:
         out = tmp / plan.app
         argv = [str(tc.go), "build", "-o", str(out), *plan.go_args, plan.package]
@@ -51,7 +51,7 @@ def _go_build(plan: Plan, tc: Toolchain, key: str) -> dict[str, Any]:
                 meta["deps_error"] = str(exc)
         return meta
 
-    return _entry(key, make)
+    return entry_at(key, make)
 
 
 def _buildinfo(tc: Toolchain, binary: Path) -> dict[str, str]:
@@ -75,7 +75,7 @@ def _tool_path(name: str) -> str:
     return find_tool(name).path or name
 
 
-def _post(plan: Plan, gometa: dict[str, Any], gokey: str, key: str) -> dict[str, Any]:
+def post_build(plan: Plan, gometa: dict[str, Any], gokey: str, key: str) -> dict[str, Any]:
     def make(tmp: Path) -> dict[str, Any]:
         src = entry_dir(gokey) / plan.app
         out = tmp / plan.app
@@ -118,4 +118,4 @@ def _post(plan: Plan, gometa: dict[str, Any], gokey: str, key: str) -> dict[str,
             meta["status"] = "ok"
         return meta
 
-    return _entry(key, make)
+    return entry_at(key, make)

@@ -13,12 +13,13 @@ import platform
 import sys
 from pathlib import Path
 
-from gostartbench import intervals, matrix, results
+from gostartbench import matrix, results
 from gostartbench.errors import EXIT_INTERRUPTED, InputError
 from gostartbench.host import tools
 from gostartbench.matrix import Matrix
 from gostartbench.matrix.axes import REV
 from gostartbench.matrix.expand import expand
+from gostartbench.stats import intervals
 
 DEFAULT_MATRIX = Path("bench") / "gate.yaml"  # in the head tree
 BASE, HEAD = "base", "head"
@@ -49,12 +50,13 @@ def _tree(arg: str, name: str) -> Path:
 
 def gate_command(args: argparse.Namespace) -> int:
     """Build both trees, time them in one run, judge, write the comment; the gate's exit."""
-    from gostartbench.commands.run import _measure_overrides, execute
+    from gostartbench.commands.run import execute, measure_overrides
     from gostartbench.report import compare as cmp
-    from gostartbench.report import gate
+    from gostartbench.report import gate_one_run as gate
+    from gostartbench.report.rules import rules_from
 
     base, head = _tree(args.base, "base"), _tree(args.head, "head")
-    rules = gate.rules_from(args.fail_on or ["startup>+3%"])
+    rules = rules_from(args.fail_on or ["startup>+3%"])
     mfile = Path(args.matrix) if args.matrix else DEFAULT_MATRIX
     mfile = (mfile if mfile.is_absolute() else head / mfile).resolve()
     try:
@@ -70,7 +72,7 @@ def gate_command(args: argparse.Namespace) -> int:
             raise InputError(f"app {app.name}: {app.path} is outside the head tree; a gate "
                              "builds each app from the same place in both trees",
                              key=f"apps.{app.name}.path") from None
-    mx = _measure_overrides(gate_matrix(mx, base, head), args)
+    mx = measure_overrides(gate_matrix(mx, base, head), args)
     # a gate is a verdict: its caps never end the timing before the significance rule can
     # call a change (run/adaptive.py), so an early stop cannot read as a pass
     mx = dataclasses.replace(mx, measure=dataclasses.replace(

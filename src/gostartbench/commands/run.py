@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gostartbench import __version__, build, intervals, matrix, results
+from gostartbench import __version__, build, matrix, results
 from gostartbench.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InputError
 from gostartbench.host import hostinfo, tools
 from gostartbench.matrix import Cell, Matrix
@@ -37,6 +37,7 @@ from gostartbench.run.verdict import (
     skipped_groups,
     verdict,
 )
+from gostartbench.stats import intervals
 
 
 def new_run_id() -> str:
@@ -45,7 +46,7 @@ def new_run_id() -> str:
     return f"{now}-{platform.machine()}"
 
 
-def _measure_overrides(m: Matrix, args: argparse.Namespace) -> Matrix:
+def measure_overrides(m: Matrix, args: argparse.Namespace) -> Matrix:
     kw: dict[str, Any] = {}
     for k in ("runs", "warmup", "timer", "order"):
         v = getattr(args, k, None)
@@ -99,7 +100,7 @@ def run_command(args: argparse.Namespace) -> int:
     else:
         mx = matrix.load(args.matrix, installed_toolchains=tools.installed_toolchains(),
                          max_cells=_max_cells(args))
-        mx = _measure_overrides(mx, args)
+        mx = measure_overrides(mx, args)
         expr = args.expr
         run_dir = Path(args.out) if args.out else Path("results") / new_run_id()
         if (run_dir / results.SAMPLES_CSV).exists():
@@ -121,9 +122,9 @@ def run_command(args: argparse.Namespace) -> int:
 
 def budget_rules(texts: list[str]) -> list[Any]:
     """`run --fail-on`: budgets only (a change needs a base: `gate` or `compare`)."""
-    from gostartbench.report import gate
+    from gostartbench.report.rules import rules_from
 
-    rules = gate.rules_from(texts)
+    rules = rules_from(texts)
     for r in rules:
         if r.budget is None:
             raise InputError(f"--fail-on {r.text!r}: a change needs a base to compare with "
@@ -136,18 +137,19 @@ def _judge_budgets(run_dir: Path, rules: list[Any], code: int) -> int:
     """Every budget on every measured cell; the verdict to stdout and budgets.md; the exit."""
     from gostartbench.report import analyse_run, gate
     from gostartbench.report.budgets import budget_findings
+    from gostartbench.report.rules import exit_code, short_run_why
 
     a = analyse_run(run_dir, write=False)
     timer = results.main_timer(a.summary["timer"].unique()) if len(a.summary) else "spawn"
     s = a.summary[a.summary["timer"] == timer] if len(a.summary) else a.summary
     labels = dict(zip(s["cell"], s["label"], strict=False)) if len(s) else {}
     findings = budget_findings(a, rules, list(labels), lambda c: str(labels.get(c) or c),
-                               gate.short_run_why(a.samples))
+                               short_run_why(a.samples))
     md = gate.gate_markdown(findings, rules, a.min_effect, None).replace(
         "Startup gate", "Budgets")
     results.write_atomic(run_dir / "budgets.md", md)
     sys.stdout.write(md)
-    verdict = gate.exit_code(findings)
+    verdict = exit_code(findings)
     return code if code != EXIT_OK else verdict
 
 
@@ -316,17 +318,18 @@ def _calibration(mx: Matrix, run_dir: Path, run_json: dict[str, Any]) -> None:
     with every run."""
     try:
         from gostartbench.commands import calibrate
+        from gostartbench.run.calibration import engine_floor, quick_floor
 
         if mx.measure.calibration != "off":
-            run_json["harness_floor"] = calibrate.quick_floor(mx.measure.cpus)
+            run_json["harness_floor"] = quick_floor(mx.measure.cpus)
             if run_json.get("containers", {}).get("engine"):
-                run_json["containers"]["floor"] = calibrate.engine_floor(
+                run_json["containers"]["floor"] = engine_floor(
                     engine_name=mx.measure.engine, run_id=container.run_id(run_dir))
         if mx.measure.calibration == "full":
             cal = calibrate.calibrate(runs=100, cpus=mx.measure.cpus)
             run_json["calibration"] = {"floor": cal["floor"], "ladder_met": cal["ladder_met"],
                                        "noise": cal["noise"], "aa": cal["aa"]}
-            results.write_json(run_dir / "calibration.json", cal)
+            results.write_json(run_dir / results.CALIBRATION_JSON, cal)
     except Exception as exc:  # context, not the measurement: a failure is recorded, not fatal
         run_json["harness_floor"] = {"error": str(exc)}
     results.write_json(run_dir / results.RUN_JSON, run_json)

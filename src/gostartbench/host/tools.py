@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gostartbench.errors import InputError, allowed
-from gostartbench.matrix import KNOWN_GO_BIN
+from gostartbench.host.toolchains import KNOWN_GO_BIN
 
 # The one command that installs every Debian tool gostartbench uses (upx from backports,
 # musl-tools, binutils, gcc): the script ships in the package; .ci/install-tools runs it too.

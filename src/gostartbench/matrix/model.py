@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gostartbench.matrix.axes import REV, RUNENV_PREFIX
+from gostartbench.stats.significance import DEFAULT_MIN_EFFECT
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Measure:
     cpus: tuple[int, ...] | None = None
     timeout_s: float = 10.0
     seed: int = 0
-    min_effect: float = 0.01
+    min_effect: float = DEFAULT_MIN_EFFECT
     inittrace: bool = True
     inittrace_runs: int = 5
     phases: bool = True  # separate traced runs → phases.csv (where the start's time goes)

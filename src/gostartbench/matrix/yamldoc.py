@@ -14,7 +14,7 @@ MAX_YAML_NODES = 100_000  # values in the document after YAML aliases are expand
 
 
 
-class _Doc:
+class Doc:
     """The composed YAML document: plain values plus the line of every key path."""
 
     def __init__(self, file: str, text: str) -> None:
@@ -78,10 +78,10 @@ def _dotted(path: Sequence[Any]) -> str:
     return out
 
 
-def _mapping(doc: _Doc, value: Any, path: Sequence[Any], keys: Sequence[str] | None
+def expect_mapping(doc: Doc, value: Any, path: Sequence[Any], keys: Sequence[str] | None
              ) -> dict[Any, Any]:
     if not isinstance(value, dict):
-        raise doc.error(path, f"expected a mapping, found {_typename(value)}")
+        raise doc.error(path, f"expected a mapping, found {typename(value)}")
     if keys is not None:
         for k in value:
             if not isinstance(k, str) or k not in keys:
@@ -90,14 +90,14 @@ def _mapping(doc: _Doc, value: Any, path: Sequence[Any], keys: Sequence[str] | N
     return value
 
 
-def _typename(v: Any) -> str:
+def typename(v: Any) -> str:
     if v is None:
         return "nothing (null)"
     return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
             int: "an integer", float: "a number"}.get(type(v), type(v).__name__) + f" ({v!r})"
 
 
-def _as_str(doc: _Doc, v: Any, path: Sequence[Any]) -> str:
+def as_str(doc: Doc, v: Any, path: Sequence[Any]) -> str:
     """Axis values: scalars as canonical strings (YAML's 0 → '0', true → 'true')."""
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -105,14 +105,14 @@ def _as_str(doc: _Doc, v: Any, path: Sequence[Any]) -> str:
         return ""
     if isinstance(v, int | float | str):
         return str(v)
-    raise doc.error(path, f"expected a scalar value, found {_typename(v)}")
+    raise doc.error(path, f"expected a scalar value, found {typename(v)}")
 
 
-def _values(doc: _Doc, v: Any, path: Sequence[Any]) -> list[str]:
+def values_of(doc: Doc, v: Any, path: Sequence[Any]) -> list[str]:
     items = v if isinstance(v, list) else [v]
     if not items:
         raise doc.error(path, "empty list: an axis needs at least one value")
-    out = [_as_str(doc, x, (*path, i)) for i, x in enumerate(items)]
+    out = [as_str(doc, x, (*path, i)) for i, x in enumerate(items)]
     seen: set[str] = set()
     for i, x in enumerate(out):
         if x in seen:

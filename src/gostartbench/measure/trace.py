@@ -45,6 +45,7 @@ from gostartbench.host.arch import emulation
 from gostartbench.matrix import DEFAULT_TOOLCHAIN
 from gostartbench.measure.spawn import compiled_helper
 from gostartbench.measure.spec import RunSpec
+from gostartbench.results.schema import STAGES, Stage
 
 TRACE_SOURCE = Path(__file__).with_name("gsb_trace.c")
 SYM_SOURCE = Path(__file__).with_name("gsbsym") / "main.go"
@@ -74,48 +75,6 @@ LATE_MARKS: tuple[tuple[str, str], ...] = (("netpoll", "runtime.netpollGenericIn
 RETURN_MARKS = ("gcenable", "netpoll")  # also marked where they return (LABEL_ret)
 
 
-@dataclass(frozen=True)
-class Stage:
-    """One of the runtime's own stages: its id, the phase it lies in, its start and end marks,
-    the functions that bound it, and the name the article gives that part of a start."""
-
-    name: str
-    phase: str
-    start: str
-    end: str
-    bounds: str
-    article: str
-
-
-STAGES: tuple[Stage, ...] = (
-    Stage("runtime_setup", "bootstrap", "schedinit", "mallocinit",
-          "runtime.schedinit → runtime.mallocinit", "runtime init: locks, stacks, checks"),
-    Stage("heap", "bootstrap", "mallocinit", "mcommoninit",
-          "runtime.mallocinit → runtime.mcommoninit", "heap and allocator init"),
-    Stage("m0_modules", "bootstrap", "mcommoninit", "gcinit",
-          "runtime.mcommoninit → runtime.gcinit",
-          "GMP: the first M; module data, args, env, GODEBUG"),
-    Stage("gc_setup", "bootstrap", "gcinit", "procresize", "runtime.gcinit → runtime.procresize",
-          "GC init"),
-    Stage("procs", "bootstrap", "procresize", "initsig", "runtime.procresize → runtime.initsig",
-          "GMP: allocating the Ps (GOMAXPROCS), the main goroutine"),
-    Stage("signals", "bootstrap", "initsig", "rtmain", "runtime.initsig → runtime.main",
-          "signal setup, the first schedule"),
-    Stage("to_sysmon", "package_init", "rtmain", "newm", "runtime.main → runtime.newm",
-          "runtime.main until sysmon"),
-    Stage("sysmon", "package_init", "newm", "doinit", "runtime.newm → runtime.doInit1",
-          "sysmon and the first threads"),
-    Stage("runtime_inittasks", "package_init", "doinit", "gcenable",
-          "runtime.doInit1 → runtime.gcenable", "the runtime's own init tasks"),
-    Stage("gc_enable", "package_init", "gcenable", "gcenable_ret",
-          "runtime.gcenable → its return", "GC enable (background sweeper, scavenger)"),
-    Stage("package_inits", "package_init", "gcenable_ret", "mainmain",
-          "runtime.gcenable's return → main.main",
-          "every package's init(), in dependency order (and the scheduling around it)"),
-    Stage("netpoll_init", "main", "netpoll", "netpoll_ret",
-          "runtime.netpollGenericInit → its return", "netpoll on first use"),
-)
-STOP_ORDER = ("exec", "entry", "schedinit", "rtmain", "mainmain", "exit", "reaped", "ready")
 _LINE = re.compile(r"([A-Za-z_]\w*)=(-?[0-9A-Za-z_]+)")
 
 

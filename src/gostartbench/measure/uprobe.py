@@ -40,7 +40,6 @@ _EVENT = re.compile(r"^([XEBQ]) (\d+) (\S+) (\d+)(?: (.*))?$")
 # The phases both instruments time from the same events (exec and teardown are defined
 # differently: see the module's doc).
 COMPARED = ("pre_entry", "runtime_entry", "bootstrap", "package_init", "main")
-AGREE_REL, AGREE_ABS_NS = 0.10, 50_000  # the target: within max(50 µs, 10%)
 
 
 def bpftrace_path() -> str | None:
@@ -184,10 +183,5 @@ def run_stages(run: ProbedRun) -> list[tuple[str, str, int, int]]:
     return [(st.name, st.phase, a, d) for st, a, d in stages(run.marks, 0.0)]
 
 
-def agree(a_ns: float, b_ns: float) -> bool:
-    """The two instruments agree on a phase: within max(AGREE_ABS_NS, AGREE_REL)."""
-    return abs(a_ns - b_ns) <= max(AGREE_ABS_NS, AGREE_REL * max(a_ns, b_ns))
-
-
-__all__ = ["COMPARED", "ProbedRun", "agree", "parse",
+__all__ = ["COMPARED", "ProbedRun", "parse",
            "probe_refused", "probe_runs", "run_phases", "run_stages", "script", "uprobe_refused"]

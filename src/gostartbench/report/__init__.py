@@ -50,7 +50,7 @@ def make_report(run_dir: Path, heat: tuple[str, str] | None = None) -> Path:
         add("Startup time per cell", plots.p50_per_cell(s, axes, out),
             "P50 of each cell's runs with its bootstrap ci95; colour: significance against the "
             "app's baseline (Mann–Whitney U, Holm-adjusted, min effect "
-            f"{a.run['settings']['measure'].get('min_effect', 0.01):.0%}).")
+            f"{a.min_effect:.0%}).")
         add("Where the start goes", waterfall(a.phases, s, out),
             "Each cell's phases (medians of separate traced runs, the tracer's stop cost "
             "subtracted) stacked from fork to reaped; the tick is the untimed-by-tracing P50. "

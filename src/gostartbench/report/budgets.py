@@ -18,12 +18,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from gostartbench import intervals
 from gostartbench.analysis import Analysis
 from gostartbench.analysis.deps import attributed
-from gostartbench.analysis.stats import timed_by_cell
-from gostartbench.report.gate import Finding, Rule, budget_why
+from gostartbench.analysis.summary import timed_by_cell
+from gostartbench.report.rules import Finding, Rule, budget_why
 from gostartbench.results import main_timer
+from gostartbench.stats import intervals
 
 NO_INITTRACE = "no package-init runs in this run (measure.inittrace is off, or none succeeded)"
 

@@ -1,8 +1,9 @@
 """`gostartbench compare`: runs side by side (two hosts, two dates, two toolchains).
 
 Cells are matched by id and timer. Every ratio is to the first run, with a bootstrap ci95 of
-the ratio of P50s (each run resampled by its own blocks of time, independently: different runs
-share no moment) and a Mann–Whitney U p-value,
+the ratio of P50s (stats.intervals.cross_run_ratio: each run resampled by its own blocks of
+time, independently — different runs share no moment — and widened for the fewer blocks; the
+gate's interval for the same pair) and a Mann–Whitney U p-value,
 Holm-adjusted over the cells compared. Cells present in some runs only are listed, never
 dropped or averaged silently.
 """
@@ -10,7 +11,6 @@ dropped or averaged silently.
 from __future__ import annotations
 
 import io
-import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,15 +18,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
-from gostartbench import intervals, results
-from gostartbench.analysis import Analysis, analyse, stats
-from gostartbench.analysis.significance import rule_text, significant
-from gostartbench.analysis.stats import timed_by_cell
+from gostartbench import results
+from gostartbench.analysis import Analysis, analyse
+from gostartbench.analysis.summary import timed_by_cell
 from gostartbench.errors import EXIT_OK, InputError
 from gostartbench.report import gate
+from gostartbench.report import rules as rules_mod
 from gostartbench.results import RUN_JSON, read_json, read_samples
+from gostartbench.stats import intervals
+from gostartbench.stats.significance import holm, mann_whitney_p, rule_text, significant
 
 
 def _label(run: Mapping[str, Any], i: int) -> str:
@@ -68,7 +69,6 @@ def compare_table(runs: Sequence[Analysis], b: int = 1000, seed: int = 0
     for cell, timer in common:
         row: dict[str, Any] = {"cell": cell, "timer": timer}
         base_blocks, base = walls[0][(cell, timer)]
-        base_reps = intervals.median_replicates(base, base_blocks, b, rng)
         for i, a in enumerate(runs):
             sm = a.summary
             r = sm[(sm["cell"] == cell) & (sm["timer"] == timer)].iloc[0]
@@ -83,18 +83,17 @@ def compare_table(runs: Sequence[Analysis], b: int = 1000, seed: int = 0
             if i == 0:
                 continue
             blocks, x = walls[i][(cell, timer)]
-            reps = intervals.median_replicates(x, blocks, b, rng) / base_reps
-            row[f"{tag}_ratio"] = float(np.median(x) / np.median(base))
-            row[f"{tag}_ratio_ci95_low"] = float(np.nanpercentile(reps, 2.5))
-            row[f"{tag}_ratio_ci95_high"] = float(np.nanpercentile(reps, 97.5))
-            row[f"{tag}_p_value"] = float(sps.mannwhitneyu(x, base).pvalue) \
-                if len(x) > 1 and len(base) > 1 else math.nan
+            iv = intervals.cross_run_ratio((blocks, x), (base_blocks, base), b, rng)
+            row[f"{tag}_ratio"] = iv.estimate
+            row[f"{tag}_ratio_ci95_low"] = iv.low
+            row[f"{tag}_ratio_ci95_high"] = iv.high
+            row[f"{tag}_p_value"] = mann_whitney_p(x, base)
         rows.append(row)
     df = pd.DataFrame(rows)
     for i in range(1, len(runs)):
         tag = chr(65 + i)
         if f"{tag}_p_value" in df:
-            df[f"{tag}_p_adj"] = stats.holm(df[f"{tag}_p_value"].to_numpy())
+            df[f"{tag}_p_adj"] = holm(df[f"{tag}_p_value"].to_numpy())
             df[f"{tag}_significant"] = significant(
                 df[f"{tag}_ratio"], df[f"{tag}_ratio_ci95_low"], df[f"{tag}_ratio_ci95_high"],
                 runs[0].min_effect, df[f"{tag}_p_adj"])
@@ -167,8 +166,8 @@ def compare_command(dirs: Sequence[Path], fmt: str, fail_on: Sequence[str] = (),
     """`gostartbench compare` in the asked format (md, csv, benchstat), and its exit code:
     with --fail-on rules, 1 when the gate fails, 3 when it could not judge a comparison
     (report/gate.py), else 0."""
-    rules = gate.rules_from(fail_on)
-    gate.check_two(dirs, rules)
+    rules = rules_mod.rules_from(fail_on)
+    rules_mod.check_two(dirs, rules)
     if fmt == "benchstat" and rules:
         raise InputError("--fail-on needs --format md or csv", key="--fail-on")
     if fmt == "benchstat":
@@ -179,7 +178,7 @@ def compare_command(dirs: Sequence[Path], fmt: str, fail_on: Sequence[str] = (),
     runs = load_runs(dirs)
     df, mismatched = compare_table(runs)
     findings = gate.gate(runs[0], runs[1], rules, reference) if rules else []
-    code = gate.exit_code(findings) if rules else EXIT_OK
+    code = rules_mod.exit_code(findings) if rules else EXIT_OK
     if fmt == "csv":
         text = str(df.to_csv(index=False, float_format="%.10g"))
         if mismatched:
@@ -194,7 +193,7 @@ def compare_command(dirs: Sequence[Path], fmt: str, fail_on: Sequence[str] = (),
     return md + "\n" + drift_note(df, reference) + "\n", code
 
 
-def _verdict(f: gate.Finding) -> str:
+def _verdict(f: rules_mod.Finding) -> str:
     return "FAIL" if f.failed else "INCONCLUSIVE" if f.inconclusive else "ok"
 
 

@@ -59,7 +59,7 @@ def section(a: Analysis) -> Section | None:
     imgs = image_table(s, a.effects, a.cells, a.run)
     pre = prewarm_table(s, a.samples, a.axes, seed=a.data.settings.seed,
                         min_effect=a.min_effect)
-    libc = glibc_vs_musl(s, a.samples, seed=a.data.settings.seed)
+    libc = glibc_vs_musl(s, a.samples, seed=a.data.settings.seed, min_effect=a.min_effect)
     if imgs.empty and pre.empty:
         return None
     lines: list[str] = []

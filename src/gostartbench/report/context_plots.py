@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from gostartbench.report.plots import OKABE_ITO, _main_timer, _save, styled
+from gostartbench.report.plots import OKABE_ITO, figure_timer, save_figure, styled
 
 
 @styled
@@ -38,7 +38,7 @@ def init_by_package(init: pd.DataFrame, out: Path, top: int = 15) -> list[Path] 
     fig.suptitle("GODEBUG=inittrace=1 (separate, untimed runs; excludes exec, loader, schedinit)",
                  fontsize=8)
     fig.tight_layout()
-    return _save(fig, out, "init_by_package")
+    return save_figure(fig, out, "init_by_package")
 
 
 @styled
@@ -47,7 +47,7 @@ def heatmap(summary: pd.DataFrame, ax1: str, ax2: str, out: Path,
     """P50 relative to the baseline by two axes, per app. The other axes are held at `fixed`
     (the baseline's values, warm cache), so every square compares like with like; axes the
     baseline does not name are averaged (geometric mean) over the cells present."""
-    s = _main_timer(summary).dropna(subset=["ratio"])
+    s = figure_timer(summary).dropna(subset=["ratio"])
     if ax1 not in s or ax2 not in s or s.empty:
         return None
     for k, v in (fixed or {}).items():
@@ -79,7 +79,7 @@ def heatmap(summary: pd.DataFrame, ax1: str, ax2: str, out: Path,
                      fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8, label="log ratio (orange: slower)")
     fig.tight_layout()
-    return _save(fig, out, f"heatmap_{ax1}_{ax2}".replace(".", "-"))
+    return save_figure(fig, out, f"heatmap_{ax1}_{ax2}".replace(".", "-"))
 
 
 @styled
@@ -100,7 +100,7 @@ def timers_side_by_side(summary: pd.DataFrame, out: Path) -> list[Path] | None:
     ax.set_title("The two timers per cell", loc="left")
     ax.legend()
     fig.tight_layout()
-    return _save(fig, out, "timers")
+    return save_figure(fig, out, "timers")
 
 
 @styled
@@ -142,7 +142,7 @@ def init_by_module(modules: pd.DataFrame, module_effects: pd.DataFrame,
         ax.set_title(f"{app}: which dependency costs the start", loc="left")
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    return _save(fig, out, "init_by_module")
+    return save_figure(fig, out, "init_by_module")
 
 
 @styled
@@ -153,7 +153,7 @@ def stages_by_toolchain(stages: pd.DataFrame, summary: pd.DataFrame, out: Path
     between Go releases."""
     if stages is None or stages.empty or summary.empty or summary["toolchain"].nunique() < 2:
         return None
-    s = _main_timer(summary)
+    s = figure_timer(summary)
     base = s[s["cell"] == s["baseline"]]
     if "cache" in base:
         base = base[base["cache"] == "warm"]
@@ -187,7 +187,7 @@ def stages_by_toolchain(stages: pd.DataFrame, summary: pd.DataFrame, out: Path
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7,
                bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.08, 1, 1))
-    return _save(fig, out, "stages_by_go_version")
+    return save_figure(fig, out, "stages_by_go_version")
 
 
 WHERE_BARS = (("direct", "warm", "program, warm"), ("direct", "cold", "program, cold"),
@@ -205,7 +205,7 @@ def where_it_runs(summary: pd.DataFrame, baseline: dict[str, str], out: Path
     axis at the baseline's value (the baseline build)."""
     if "container" not in summary or summary["container"].nunique() < 2:
         return None
-    s = _main_timer(summary)
+    s = figure_timer(summary)
     for axis, v in baseline.items():
         if axis in s and axis not in ("container", "launch", "cache"):
             s = s[s[axis].astype(str) == str(v)]
@@ -240,4 +240,4 @@ def where_it_runs(summary: pd.DataFrame, baseline: dict[str, str], out: Path
     fig.suptitle("Where it runs: the program's own start in each image, and the container's "
                  "through the engine (missing bar: cannot run there)", fontsize=8)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
-    return _save(fig, out, "where_it_runs")
+    return save_figure(fig, out, "where_it_runs")

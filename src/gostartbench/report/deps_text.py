@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from gostartbench.analysis import Analysis
-from gostartbench.analysis.deps import INIT_AGREE_ABS_MS, INIT_AGREE_REL, TOP_MODULES
+from gostartbench.analysis.deps import TOP_MODULES
 from gostartbench.analysis.labels import change_label
+from gostartbench.stats.significance import TRACED_VS_TIMED
 
 MODULE_HEAD = ["module", "init ms [ci95]", "share", "packages", "pulled in by", "chain (costliest "
                "package)"]
@@ -137,5 +138,5 @@ def _agreement(a: Analysis, cell: str, total: float) -> str:
             "init tasks and GC enable)")
     return (f"{line} Beside it {what}: {r['phase_ms']:.3f} ms; the sum of the packages' init "
             f"clocks: {r['inittrace_sum_ms']:.3f} ms; difference {r['diff_ms']:+.3f} ms: they "
-            f"{verdict} within max({INIT_AGREE_REL:.0%}, {INIT_AGREE_ABS_MS} ms) (the traced "
+            f"{verdict} within {TRACED_VS_TIMED.text()} (the traced "
             f"span also holds the runtime's walk between the init functions; separate runs).")

@@ -48,7 +48,7 @@ def styled(fn: F) -> F:
     return cast(F, wrapper)
 
 
-def _save(fig: Figure, out: Path, name: str) -> list[Path]:
+def save_figure(fig: Figure, out: Path, name: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in ("png", "svg"):
@@ -77,14 +77,14 @@ def _label(row: pd.Series, axes: Sequence[str], app: bool = True) -> str:
     return text
 
 
-def _main_timer(summary: pd.DataFrame) -> pd.DataFrame:
+def figure_timer(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[summary["timer"] == main_timer(summary["timer"].unique())].copy()
 
 
 @styled
 def p50_per_cell(summary: pd.DataFrame, axes: Sequence[str], out: Path) -> list[Path]:
     """P50 per cell with its ci95, sorted, baseline marked; one panel per app."""
-    s = _main_timer(summary)
+    s = figure_timer(summary)
     s["_multi_tc"] = s["toolchain"].nunique() > 1
     apps = sorted(s["app"].unique())
     heights = [max(1.2, 0.22 * len(s[s["app"] == a]) + 0.8) for a in apps]
@@ -120,14 +120,14 @@ def p50_per_cell(summary: pd.DataFrame, axes: Sequence[str], out: Path) -> list[
                          "not significant"], loc="lower center", ncols=4,
                bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout(rect=(0, 0.045 * 6 / max(6, sum(heights) + 0.6), 1, 1))
-    return _save(fig, out, "p50_per_cell")
+    return save_figure(fig, out, "p50_per_cell")
 
 
 @styled
 def size_vs_p50(summary: pd.DataFrame, axes: Sequence[str], out: Path,
                 y: str = "size_bytes", name: str = "size_vs_p50") -> list[Path]:
     """Binary size (or RSS) against P50 per cell, the Pareto front marked, one panel per app."""
-    s = _main_timer(summary).dropna(subset=[y, "p50_ms"])
+    s = figure_timer(summary).dropna(subset=[y, "p50_ms"])
     apps = sorted(s["app"].unique())
     ncol = min(2, len(apps))
     nrow = math.ceil(len(apps) / ncol)
@@ -179,14 +179,14 @@ def size_vs_p50(summary: pd.DataFrame, axes: Sequence[str], out: Path,
     fig.suptitle(f"{what.capitalize()} against startup time (red: Pareto front; black edge: "
                  "baseline; squares: cold cache)", fontsize=9)
     fig.tight_layout()
-    return _save(fig, out, name)
+    return save_figure(fig, out, name)
 
 
 @styled
 def distribution(samples: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str], out: Path
                  ) -> list[Path]:
     """ECDF of every cell's runs, one panel per app and cache condition."""
-    s = _main_timer(summary)
+    s = figure_timer(summary)
     timer = s["timer"].iloc[0]
     ok = samples[samples["ok"] & (samples["round"] >= 0) & (samples["timer"] == timer)]
     groups = sorted({(r["app"], r.get("cache", "")) for _, r in s.iterrows()})
@@ -230,7 +230,7 @@ def distribution(samples: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[st
     for ax in list(axs.flat)[len(groups):]:
         ax.set_visible(False)
     fig.tight_layout()
-    return _save(fig, out, "distribution")
+    return save_figure(fig, out, "distribution")
 
 
 @styled
@@ -289,7 +289,7 @@ def main_effects(eff: pd.DataFrame, out: Path) -> list[Path]:
                         ha="left" if v >= 0 else "right", fontsize=7)
     a1.invert_yaxis()
     fig.tight_layout()
-    return _save(fig, out, "main_effects")
+    return save_figure(fig, out, "main_effects")
 
 
 APP_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -316,7 +316,7 @@ def _per_app_markers(ax: Any, pooled: pd.DataFrame, per_app: pd.DataFrame) -> No
 @styled
 def warm_vs_cold(summary: pd.DataFrame, axes: Sequence[str], out: Path) -> list[Path] | None:
     """Each cell's warm P50 against its cold one."""
-    s = _main_timer(summary)
+    s = figure_timer(summary)
     if "cache" not in s or s["cache"].nunique() < 2:
         return None
     key = [c for c in ["app", "toolchain", *axes] if c != "cache" and c in s]
@@ -342,4 +342,4 @@ def warm_vs_cold(summary: pd.DataFrame, axes: Sequence[str], out: Path) -> list[
     ax.set_title("Warm against cold page cache, per cell (label: cold/warm)", loc="left")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    return _save(fig, out, "warm_vs_cold")
+    return save_figure(fig, out, "warm_vs_cold")

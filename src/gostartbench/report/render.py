@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gostartbench.analysis import Analysis, stats
+from gostartbench.analysis import Analysis
+from gostartbench.analysis import summary as summary_mod
 from gostartbench.analysis.effects import startup_rows
 from gostartbench.report import containers_text
 from gostartbench.report.deps_text import DEPS_TEXT, MODULE_HEAD, dependency_blocks
@@ -23,13 +24,15 @@ from gostartbench.report.runtime_text import (
 from gostartbench.report.text import (
     GLANCE_HEAD,
     PHASE_HEAD,
+    SHORT_NOTE,
     SUMMARY_SHOW,
-    _calibration_rows,
-    _env_rows,
-    _summary_rows,
+    any_short,
+    calibration_rows,
+    env_rows,
     findings,
     glance_rows,
     phase_rows,
+    summary_rows,
 )
 
 
@@ -76,9 +79,11 @@ def render_md(a: Analysis, charts: Sequence[tuple[str, Path, str]], run_dir: Pat
         parts += ["## At a glance", "", "Change in P50 against each axis's baseline value, "
                   "geometric mean over all cell pairs that differ only there, with ci95 "
                   "(n.s.: not significant).", "", _md_table(GLANCE_HEAD, glance), ""]
+        if any_short(a.effects):
+            parts += [_md_escape(SHORT_NOTE), ""]
     parts += ["## Findings", ""] + [f"- {x}" for x in findings(a)] + [""]
-    parts += ["## Environment", "", _md_table(["", ""], _env_rows(run)), ""]
-    cal = _calibration_rows(a.data.calibration)
+    parts += ["## Environment", "", _md_table(["", ""], env_rows(run)), ""]
+    cal = calibration_rows(a.data.calibration)
     if cal:
         parts += ["## Calibration", "", _md_table(["", ""], cal), ""]
     warns = list(run.get("warnings", [])) + list(run.get("matrix", {}).get("warnings", []))
@@ -91,10 +96,12 @@ def render_md(a: Analysis, charts: Sequence[tuple[str, Path, str]], run_dir: Pat
             ["cell", "status", "reason"],
             [[r["cell"], r["status"], str(r["reason"])] for r in failed.to_dict("records")]), ""]
     if len(a.summary):
-        rows = _summary_rows(a.summary)
+        rows = summary_rows(a.summary)
         parts += ["## Summary", "", "Times in ms; ratio to the app's baseline with its ci95; "
                   "size and RSS in MB.", "",
                   _md_table(SUMMARY_SHOW, [[r[k] for k in SUMMARY_SHOW] for r in rows]), ""]
+        if any_short(a.summary):
+            parts += [_md_escape(SHORT_NOTE), ""]
     phases = phase_rows(a)
     if phases:
         parts += ["## Where the start goes", "", PHASES_TEXT, "",
@@ -139,7 +146,7 @@ def render_md(a: Analysis, charts: Sequence[tuple[str, Path, str]], run_dir: Pat
     parts += ["## Charts", ""]
     for title, png, cap in charts:
         parts += [f"### {title}", "", f"![{title}]({png.relative_to(run_dir)})", "", cap, ""]
-    parts += ["## How these numbers were made", "", stats.__doc__ or "", ""]
+    parts += ["## How these numbers were made", "", summary_mod.__doc__ or "", ""]
     return "\n".join(parts)
 
 
@@ -191,7 +198,8 @@ def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
     if glance:
         h.append("<h2>At a glance</h2><p>Change in P50 against each axis's baseline value, "
                  "geometric mean over all cell pairs that differ only there, with ci95 "
-                 "(n.s.: not significant).</p>" + _table(GLANCE_HEAD, glance))
+                 "(n.s.: not significant).</p>" + _table(GLANCE_HEAD, glance)
+                 + (f"<p>{html.escape(SHORT_NOTE)}</p>" if any_short(a.effects) else ""))
     h.append("<h2>Findings</h2><ul>" + "".join(f"<li>{_html_inline(x)}</li>" for x in findings(a))
              + "</ul>")
     warns = list(run.get("warnings", [])) + list(run.get("matrix", {}).get("warnings", []))
@@ -199,8 +207,8 @@ def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
         h.append("<ul>" + "".join(f"<li class='warn'>{e(w)}</li>" for w in warns) + "</ul>")
     h += [f"<figure><h3>{e(t)}</h3><img alt='{e(t)}' src='{_png_data(png)}'>"
           f"<figcaption>{e(cap)}</figcaption></figure>" for t, png, cap in charts]
-    h.append("<h2>Environment</h2>" + _kv(_env_rows(run)))
-    calibration = _calibration_rows(a.data.calibration)
+    h.append("<h2>Environment</h2>" + _kv(env_rows(run)))
+    calibration = calibration_rows(a.data.calibration)
     if calibration:
         h.append("<h2>Calibration</h2>" + _kv(calibration))
     phases = phase_rows(a)
@@ -236,7 +244,7 @@ def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
             [[r["cell"], r["status"], r["reason"]] for r in failed.to_dict("records")]))
     h.append(f"<h2>Matrix</h2><pre>{e(a.data.matrix_text)}</pre>")
     h.append("<h2>How these numbers were made</h2>"
-             f"<pre>{e(stats.__doc__ or '')}</pre></body></html>")
+             f"<pre>{e(summary_mod.__doc__ or '')}</pre></body></html>")
     return "\n".join(h)
 
 
@@ -248,8 +256,10 @@ def _summary_html(a: Analysis) -> list[str]:
     h = ["<h2>Summary</h2><p>Times in ms; ratio to the app's baseline with its ci95; size and "
          "RSS in MB.</p><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in SUMMARY_SHOW)
          + "</tr>"]
-    for r in _summary_rows(a.summary):
+    for r in summary_rows(a.summary):
         cls = " class='sig'" if r["sig"] else ""
         h.append(f"<tr{cls}>" + "".join(f"<td>{e(r[c])}</td>" for c in SUMMARY_SHOW) + "</tr>")
     h.append("</table>")
+    if any_short(a.summary):
+        h.append(f"<p>{e(SHORT_NOTE)}</p>")
     return h

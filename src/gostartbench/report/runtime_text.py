@@ -10,9 +10,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from gostartbench.analysis import Analysis
-from gostartbench.analysis.phases import PHASE_ORDER
-from gostartbench.measure.trace import STAGES
-from gostartbench.results.schema import main_timer
+from gostartbench.results.schema import PHASE_ORDER, STAGES, main_timer
+from gostartbench.stats.significance import INSTRUMENTS
 
 RUNTIME_HEAD = ["part of the start", "boundaries", "ms [ci95]", "share", "the article's stage"]
 RUNTIME_TEXT = (
@@ -99,8 +98,6 @@ INSTRUMENTS_HEAD = ["cell", "phase / stage", "ptrace tracer ms [ci95]", "uprobes
 def instruments_text(a: Analysis) -> tuple[str, list[list[str]]]:
     """The two instruments side by side: a sentence (how many agree, which do not) and one row
     per cell × phase/stage timed by both. Never averaged: where they disagree it says so."""
-    from gostartbench.analysis.phases import INSTRUMENTS_AGREE_ABS_MS, INSTRUMENTS_AGREE_REL
-
     t = a.instruments
     if t is None or t.empty:
         second = ((a.run.get("phases") or {}).get("second_instrument") or {})
@@ -112,8 +109,8 @@ def instruments_text(a: Analysis) -> tuple[str, list[list[str]]]:
     bad = ph[~ph["agree"].astype(bool)]
     head = (f"Every phase timed by both instruments — the ptrace tracer (stops, their cost "
             f"subtracted) and eBPF uprobes (in the kernel, no stop): {int(ph['agree'].sum())} "
-            f"of {len(ph)} agree within max({INSTRUMENTS_AGREE_ABS_MS * 1000:.0f} µs, "
-            f"{INSTRUMENTS_AGREE_REL:.0%}); stages below are for reading (their marks are "
+            f"of {len(ph)} agree within {INSTRUMENTS.text()}; stages below are for reading "
+            "(their marks are "
             "µs apart, where a stop's cost is the tracer's error). Each instrument's own "
             "median and ci95; never averaged.")
     if len(bad):

@@ -14,8 +14,9 @@ import pandas as pd
 from gostartbench.analysis import Analysis
 from gostartbench.analysis.effects import ALL_APPS, pareto_front, startup_rows
 from gostartbench.analysis.labels import change_label
-from gostartbench.analysis.phases import PHASE_ORDER, missing_phases, where_it_lands
-from gostartbench.results.schema import main_timer
+from gostartbench.analysis.phases import missing_phases, where_it_lands
+from gostartbench.results.schema import PHASE_ORDER, main_timer
+from gostartbench.stats.intervals import RULE_SHORT, RULES
 
 
 def _fmt_ms(v: Any) -> str:
@@ -30,13 +31,30 @@ def _mb(v: Any) -> str:
     return "" if math.isnan(f) else f"{f / 1e6:.2f}"
 
 
+# The mark of an interval made by the short-run rule (stats.intervals.RULE_SHORT), and the note
+# every table that shows one carries: widths made by different rules are never read unmarked.
+SHORT_MARK = "†"
+SHORT_NOTE = (f"{SHORT_MARK}: a short run's interval ({RULES[RULE_SHORT]}); "
+              "docs/methodology.md 'Which interval'.")
+
+
+def short_mark(r: Mapping[str, Any]) -> str:
+    """' †' for a row whose intervals were made by the short-run rule, else ''."""
+    return f" {SHORT_MARK}" if r.get("ci_rule") == RULE_SHORT else ""
+
+
+def any_short(df: pd.DataFrame) -> bool:
+    """True when a table holds an interval made by the short-run rule."""
+    return "ci_rule" in df and bool((df["ci_rule"] == RULE_SHORT).any())
+
+
 def _ratio(r: Mapping[str, Any]) -> str:
     x = r.get("ratio")
     if x is None or x != x:
         return ""
     if r.get("cell") == r.get("baseline"):
         return "baseline"
-    return f"{x:.3f} [{r['ratio_ci95_low']:.3f}, {r['ratio_ci95_high']:.3f}]"
+    return f"{x:.3f} [{r['ratio_ci95_low']:.3f}, {r['ratio_ci95_high']:.3f}]{short_mark(r)}"
 
 
 def findings(a: Analysis) -> list[str]:
@@ -112,7 +130,7 @@ def _per_app_text(e: pd.DataFrame, r: Any) -> str:
     return "; " + ", ".join(f"{x.app} {(x.ratio - 1) * 100:+.1f}%" for x in d.itertuples())
 
 
-def _calibration_rows(c: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+def calibration_rows(c: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """From calibration.json, where the run (calibration: full) or `gostartbench calibrate
     --out RUN_DIR` left one."""
     if not c:
@@ -178,7 +196,8 @@ def _glance_row(name: str, g: pd.DataFrame, where: str) -> list[str]:
     for r in g.itertuples():
         txt = (f"{(r.ratio - 1) * 100:+.1f}% [{(r.ci95_low - 1) * 100:+.1f}, "
                f"{(r.ci95_high - 1) * 100:+.1f}]")
-        cells[r.cache] = txt + ("" if r.significant else " n.s.")
+        cells[r.cache] = txt + ("" if r.significant else " n.s.") + \
+            short_mark(r._asdict())
     size = g["size_ratio"].dropna()
     rss = g["rss_ratio"].dropna()
     return [name, cells.get("warm", ""), cells.get("cold", ""), cells.get("all", ""),
@@ -211,7 +230,7 @@ PHASE_HEAD = ["cell", *[p.replace("_", " ") for p in PHASE_ORDER], "traced total
               "untraced P50"]
 
 
-def _env_rows(run: Mapping[str, Any]) -> list[tuple[str, str]]:
+def env_rows(run: Mapping[str, Any]) -> list[tuple[str, str]]:
     h = run.get("host", {})
     tools = run.get("tools", {})
     fl = run.get("harness_floor", {})
@@ -235,13 +254,14 @@ SUMMARY_SHOW = ["cell", "timer", "n", "p50_ms", "ci95", "ratio", "sig", "size_mb
                 "rss_mb", "warnings"]
 
 
-def _summary_rows(s: pd.DataFrame) -> list[dict[str, str]]:
+def summary_rows(s: pd.DataFrame) -> list[dict[str, str]]:
     rows = []
     for r in s.sort_values(["app", "timer", "p50_ms"]).to_dict("records"):
         rows.append({
             "cell": str(r.get("label") or r["cell"]), "timer": r["timer"],
             "n": str(int(r["n"])), "p50_ms": _fmt_ms(r["p50_ms"]),
-            "ci95": f"[{_fmt_ms(r['ci95_low_ms'])}, {_fmt_ms(r['ci95_high_ms'])}]",
+            "ci95": f"[{_fmt_ms(r['ci95_low_ms'])}, {_fmt_ms(r['ci95_high_ms'])}]"
+                    f"{short_mark(r)}",
             "ratio": _ratio(r), "sig": "yes" if bool(r.get("significant")) else "",
             "size_mb": _mb(r.get("size_bytes")), "rss_mb": _mb(r.get("maxrss_p50_bytes")),
             "warnings": str(r.get("warnings") or ""),

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Rectangle
 
-from gostartbench.analysis.phases import PHASE_ORDER, missing_phases
-from gostartbench.report.plots import OKABE_ITO, _main_timer, _save, styled
+from gostartbench.analysis.phases import missing_phases
+from gostartbench.report.plots import OKABE_ITO, figure_timer, save_figure, styled
+from gostartbench.results.schema import PHASE_ORDER
 
 # One colour-blind-safe colour per phase, in order (Okabe–Ito, black last for teardown).
 PHASE_COLORS = dict(zip(PHASE_ORDER, [OKABE_ITO[i] for i in (5, 1, 6, 2, 3, 0, 7)],
@@ -23,7 +24,7 @@ def waterfall(phases: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Pa
     """Stacked phase medians per cell beside its untraced P50 (a tick): where the time goes."""
     if phases.empty or summary.empty:
         return None
-    s = _main_timer(summary)
+    s = figure_timer(summary)
     # a cell without all its phases is named in the report, never drawn as a partial start
     s = s[s["cell"].isin(set(phases["cell"]) - set(missing_phases(phases)))]
     if s.empty:
@@ -56,4 +57,4 @@ def waterfall(phases: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Pa
     fig.legend(handles, [p.replace("_", " ") for p in PHASE_ORDER], loc="lower center",
                ncols=7, bbox_to_anchor=(0.5, 0.0), fontsize=7)
     fig.tight_layout(rect=(0, 0.05 * 6 / max(6, sum(heights) + 0.7), 1, 1))
-    return _save(fig, out, "waterfall")
+    return save_figure(fig, out, "waterfall")

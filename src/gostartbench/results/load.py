@@ -28,6 +28,7 @@ from gostartbench.results.schema import (
     SAMPLES_CSV,
     SCHEMA_VERSION,
 )
+from gostartbench.stats.significance import DEFAULT_MIN_EFFECT
 
 _NUMERIC_SAMPLES = ("round", "wall_ns", "user_ns", "sys_ns", "maxrss_bytes", "rss_floor_bytes",
                     "minflt", "majflt", "exit_code", "signal", "done_unix_ns", "epoch")
@@ -45,7 +46,7 @@ class Settings:
     @property
     def min_effect(self) -> float:
         """The run's own smallest change it may call significant."""
-        return float(self.measure.get("min_effect", 0.01))
+        return float(self.measure.get("min_effect", DEFAULT_MIN_EFFECT))
 
     @property
     def seed(self) -> int:

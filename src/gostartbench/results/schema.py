@@ -41,6 +41,57 @@ SPAWN, HYPERFINE = "spawn", "hyperfine"
 VERIFY_ROUND = -1  # samples.csv round of a failed verification run (timed rounds are ≥ 0)
 
 
+# The phases of a start, in order (docs/results.md "Phases" says where each begins and ends).
+PHASE_ORDER = ("exec", "pre_entry", "runtime_entry", "bootstrap", "package_init", "main",
+               "teardown")
+# Every traced start has these; `teardown` only a program timed to exit (one timed to ready
+# ends there).
+REQUIRED_PHASES = PHASE_ORDER[:-1]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One of the runtime's own stages: its id, the phase it lies in, its start and end marks,
+    the functions that bound it, and the name the article gives that part of a start."""
+
+    name: str
+    phase: str
+    start: str
+    end: str
+    bounds: str
+    article: str
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("runtime_setup", "bootstrap", "schedinit", "mallocinit",
+          "runtime.schedinit → runtime.mallocinit", "runtime init: locks, stacks, checks"),
+    Stage("heap", "bootstrap", "mallocinit", "mcommoninit",
+          "runtime.mallocinit → runtime.mcommoninit", "heap and allocator init"),
+    Stage("m0_modules", "bootstrap", "mcommoninit", "gcinit",
+          "runtime.mcommoninit → runtime.gcinit",
+          "GMP: the first M; module data, args, env, GODEBUG"),
+    Stage("gc_setup", "bootstrap", "gcinit", "procresize", "runtime.gcinit → runtime.procresize",
+          "GC init"),
+    Stage("procs", "bootstrap", "procresize", "initsig", "runtime.procresize → runtime.initsig",
+          "GMP: allocating the Ps (GOMAXPROCS), the main goroutine"),
+    Stage("signals", "bootstrap", "initsig", "rtmain", "runtime.initsig → runtime.main",
+          "signal setup, the first schedule"),
+    Stage("to_sysmon", "package_init", "rtmain", "newm", "runtime.main → runtime.newm",
+          "runtime.main until sysmon"),
+    Stage("sysmon", "package_init", "newm", "doinit", "runtime.newm → runtime.doInit1",
+          "sysmon and the first threads"),
+    Stage("runtime_inittasks", "package_init", "doinit", "gcenable",
+          "runtime.doInit1 → runtime.gcenable", "the runtime's own init tasks"),
+    Stage("gc_enable", "package_init", "gcenable", "gcenable_ret",
+          "runtime.gcenable → its return", "GC enable (background sweeper, scavenger)"),
+    Stage("package_inits", "package_init", "gcenable_ret", "mainmain",
+          "runtime.gcenable's return → main.main",
+          "every package's init(), in dependency order (and the scheduling around it)"),
+    Stage("netpoll_init", "main", "netpoll", "netpoll_ret",
+          "runtime.netpollGenericInit → its return", "netpoll on first use"),
+)
+
+
 def main_timer(timers: Iterable[str]) -> str:
     """The timer whose figures are the headline: the spawn helper where it measured, else the
     first one present. A `measure.timer` setting ("spawn", "hyperfine", "both") works too."""
@@ -142,6 +193,9 @@ SUMMARY = _cols(
     ("paired", "", "true when cell and baseline shared blocks (resampled jointly)"),
     ("p_adj", "", "Holm-adjusted p-value (within a timer)"),
     ("significant", "", "p_adj < 0.05, ci95 excludes 1 and |ratio − 1| ≥ min_effect"),
+    ("ci_rule", "", "the rule this row's intervals were made by: blocks (≥ 24 s of timing) | "
+     "short-run blocks (shorter: shown, never calls a change) | rounds (no times); "
+     "docs/methodology.md 'Which interval'"),
     ("n_failed", "", "failed runs"),
     ("warnings", "", "few samples, high cv, failed runs, no baseline, stopped short of the "
      "precision target, RSS at the spawn helper's floor…; '; '-separated"),
@@ -162,6 +216,8 @@ EFFECTS = _cols(
     ("rss_ratio", "", "geometric mean of the pairs' RSS ratios"),
     ("pairs_significant", "", "pairs whose own ratio is significant"),
     ("significant", "", "ci95 excludes 1 and |ratio − 1| ≥ min_effect"),
+    ("ci_rule", "", "the rule this row's intervals were made by: blocks | short-run blocks | "
+     "rounds (startup rows), runs (phase rows); docs/methodology.md 'Which interval'"),
     ("phase", "", "empty for the startup rows; a phase name for where the change lands"),
     ("stage", "", "phase rows: empty, or one of the runtime's own stages inside that phase "
      "(its change, over the same pairs)"),

@@ -1,7 +1,7 @@
 """Precision you ask for, in the least time: which cells run next, and when to stop.
 
 After the `runs` rounds every cell gets, rounds go on in batches among the cells whose ratio
-ci95 (gostartbench.intervals, the report's own interval) is still wider than
+ci95 (gostartbench.stats.intervals, the report's own interval) is still wider than
 `measure.precision`; each batch is interleaved and shuffled like the fixed rounds. The rule
 stops on the *width* of an interval, never on its position or on significance, so a cell's
 verdict is not chosen by when it stopped.
@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 
-from gostartbench import intervals
 from gostartbench.measure import FakeExecutor, RunSpec
 from gostartbench.measure.fake import BurstyMachine
 from gostartbench.results.schema import (
@@ -45,6 +44,7 @@ from gostartbench.results.schema import (
     STOP_RUNS,
 )
 from gostartbench.run.schedule import Session, Task, Unit
+from gostartbench.stats import intervals
 
 # The check's interval and the report's are two bootstrap draws over the same samples: a
 # percentile half-width from B replicates moves by about 1.24/√B of itself (measured: sd 5% at
