@@ -4,6 +4,8 @@ skip where a tool is missing (and fail under CI=true), and small real matrices."
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import NoReturn, Protocol
@@ -53,3 +55,10 @@ def write_matrix(tmp_path: Path) -> WriteMatrix:
         return p
 
     return write
+
+
+def gsb(*args: str, env: dict[str, str] | None = None, timeout: float = 900
+        ) -> subprocess.CompletedProcess[str]:
+    """`python -m gostartbench ARGS` as a user runs it: its exit code and output."""
+    return subprocess.run([sys.executable, "-m", "gostartbench", *args], capture_output=True,
+                          text=True, env=env or dict(os.environ), timeout=timeout, check=False)

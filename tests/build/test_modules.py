@@ -14,9 +14,7 @@ import pytest
 
 from gostartbench import build, matrix, results
 from gostartbench.analysis import analyse
-from tests.conftest import FIXTURES, GOAPPS, TOOLCHAIN, skip_or_fail
-
-from .test_run import gsb
+from tests.conftest import FIXTURES, GOAPPS, TOOLCHAIN, gsb, skip_or_fail
 
 DEPS_APP = FIXTURES / "deps" / "app"
 COBRA = GOAPPS / "services" / "cobracli"

@@ -16,9 +16,7 @@ from gostartbench.measure import uprobe
 from gostartbench.measure.spec import RunSpec
 from gostartbench.measure.trace import ptrace_refused, target_for, trace_run
 from gostartbench.results.schema import STAGES
-from tests.conftest import GOAPPS, TOOLCHAIN, skip_or_fail
-
-from .test_run import gsb
+from tests.conftest import GOAPPS, TOOLCHAIN, gsb, skip_or_fail
 
 
 def _need_uprobes() -> None:

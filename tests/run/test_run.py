@@ -4,15 +4,12 @@ pytest-benchmark over bench/), every file of the run folder, statistics equal to
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import FIXTURES, GOAPPS, WriteMatrix, require
+from tests.conftest import FIXTURES, GOAPPS, WriteMatrix, gsb, require
 
 RUNS = 12
 
@@ -33,12 +30,6 @@ run:
 baseline: {{buildmode: exe}}
 measure: {{runs: {RUNS}, warmup: 2, timer: both, inittrace_runs: 2}}
 """
-
-
-def gsb(*args: str, env: dict[str, str] | None = None, timeout: float = 900
-        ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gostartbench", *args], capture_output=True,
-                          text=True, env=env or dict(os.environ), timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")
