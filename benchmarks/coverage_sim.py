@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +32,10 @@ from scipy import stats as sps
 
 from gostartbench.analysis.summary import sample_blocks
 from gostartbench.measure.fake import BurstyMachine
-from gostartbench.run.adaptive import Target, simulate
+from gostartbench.run.adaptive import Target
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root
+from benchmarks.simulate import simulate
 from gostartbench.stats.intervals import ratio_interval
 from gostartbench.stats.significance import holm, significant
 

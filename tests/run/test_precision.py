@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from benchmarks.simulate import simulate
 
 from gostartbench.cli import main
 from gostartbench.measure.fake import BurstyMachine
-from gostartbench.run.adaptive import Target, simulate
+from gostartbench.run.adaptive import Target
 from gostartbench.stats import intervals
 from tests.conftest import GOAPPS, WriteMatrix
 

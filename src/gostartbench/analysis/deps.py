@@ -20,7 +20,8 @@ import pandas as pd
 
 from gostartbench.analysis.effects import pairs_of
 from gostartbench.analysis.phases import phase_delta
-from gostartbench.results.schema import main_timer
+from gostartbench.results.schema import MODULES_COLUMNS, main_timer
+from gostartbench.stats.intervals import RULE_RUNS
 from gostartbench.stats.resample import median_interval
 from gostartbench.stats.resample import rng as make_rng
 from gostartbench.stats.significance import TRACED_VS_TIMED
@@ -33,8 +34,6 @@ TOP_MODULES = 8  # modules a report shows per app; the rest are summed as "other
 # between them, nor its own printing), on separate runs. Apart by more than
 # stats.significance.TRACED_VS_TIMED, the report says so.
 
-MODULE_COLUMNS = ["app", "cell", "module", "requirement", "packages", "runs", "init_ms",
-                  "ci95_low_ms", "ci95_high_ms", "share", "chain", "main_module"]
 
 
 def _guess_module(package: str) -> str:
@@ -78,7 +77,7 @@ def module_table(att: pd.DataFrame, b: int = 1000, seed: int = 0) -> pd.DataFram
     a bootstrap ci95, its share of the cell's whole package init, the requirement that pulls
     it in and the chain of its costliest package."""
     if att.empty:
-        return pd.DataFrame(columns=MODULE_COLUMNS)
+        return pd.DataFrame(columns=MODULES_COLUMNS)
     rng = make_rng(seed)
     pr = per_run(att)
     totals = pr.groupby(["cell", "run"])["clock_ms"].sum().groupby("cell").median()
@@ -99,9 +98,9 @@ def module_table(att: pd.DataFrame, b: int = 1000, seed: int = 0) -> pd.DataFram
             "init_ms": iv.estimate, "ci95_low_ms": iv.low, "ci95_high_ms": iv.high,
             "share": float(np.median(x) / totals[cell]) if totals[cell] > 0 else float("nan"),
             "chain": str(g[g["package"] == heavy]["chain"].iloc[0]),
-            "main_module": str(g["main_module"].iloc[0]),
+            "main_module": str(g["main_module"].iloc[0]), "ci_rule": RULE_RUNS,
         })
-    out = pd.DataFrame(rows, columns=MODULE_COLUMNS)
+    out = pd.DataFrame(rows, columns=MODULES_COLUMNS)
     return out.sort_values(["app", "cell", "init_ms"], ascending=[True, True, False]
                            ).reset_index(drop=True)
 

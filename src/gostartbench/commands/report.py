@@ -7,16 +7,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from gostartbench.errors import EXIT_OK, InputError
+from gostartbench import results
+from gostartbench.errors import EXIT_OK
 
 
 def report_command(args: argparse.Namespace) -> int:
     from gostartbench import report
 
     run_dir = Path(args.run_dir)
-    if not (run_dir / "samples.csv").exists() and not (run_dir / "cells.csv").exists():
-        raise InputError(f"{run_dir} is not a run folder (no cells.csv or samples.csv)",
-                         key="RUN_DIR")
+    results.require_run_dir(run_dir)
     print(f"report: {report.make_report(run_dir)}")
     return EXIT_OK
 

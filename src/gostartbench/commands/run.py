@@ -23,6 +23,7 @@ from gostartbench.host import hostinfo, tools
 from gostartbench.matrix import Cell, Matrix
 from gostartbench.measure import container
 from gostartbench.progress import Progress
+from gostartbench.results.plan import Plan, write_plan
 from gostartbench.run.bench import RUN_DIR_ENV
 from gostartbench.run.inittrace import run_inittrace
 from gostartbench.run.phases import run_phases
@@ -84,8 +85,7 @@ def run_command(args: argparse.Namespace) -> int:
     """`gostartbench run`: load (or resume), lock the folder, run the phases."""
     resume = Path(args.resume) if args.resume else None
     if resume is not None:
-        if not (resume / results.RUN_JSON).is_file():
-            raise InputError(f"{resume} is not a run folder (no run.json)", key="--resume")
+        results.require_run_dir(resume, key="--resume")
         prev = results.read_json(resume / results.RUN_JSON)
         mfile = resume / "matrix.yaml"
         mx = matrix.load(mfile, installed_toolchains=tools.installed_toolchains(),
@@ -291,7 +291,7 @@ def _start(mx: Matrix, run_dir: Path, expr: str | None, prev: dict[str, Any] | N
 
 def _build_and_plan(mx: Matrix, cells: list[Cell], run_dir: Path, run_json: dict[str, Any],
                     args: argparse.Namespace
-                    ) -> tuple[list[dict[str, Any]], list[str], dict[str, Any]]:
+                    ) -> tuple[list[dict[str, Any]], list[str], Plan]:
     """Build every binary (cached), write cells.csv and plan.json."""
     nbin = len({c.build_id for c in cells})
     prog = Progress(nbin, "build")
@@ -308,7 +308,7 @@ def _build_and_plan(mx: Matrix, cells: list[Cell], run_dir: Path, run_json: dict
     results.write_csv(run_dir / results.DEPS_CSV, build.deps_rows(built), results.DEPS_COLUMNS)
     run_json["tools"]["go"] = sorted({r.go_version for r in built.values() if r.go_version})
     plan = make_plan(mx, cells, built, rows, boxes)
-    results.write_json(run_dir / results.PLAN_JSON, plan)
+    write_plan(run_dir, plan)
     results.write_json(run_dir / results.RUN_JSON, run_json)
     return rows, cols, plan
 

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
+
+from gostartbench.matrix.axes import EVICTED
 
 
 def evict(path: Path) -> None:
@@ -24,6 +26,16 @@ def read_back(path: Path) -> None:
     with open(path, "rb", buffering=0) as fh:
         while fh.read(1 << 20):
             pass
+
+
+def cold_paths(cache: str, binary: Path, warm_binaries: Collection[Path]
+               ) -> tuple[Path | None, Path | None]:
+    """For one run of a cell: the binary to evict before it (cold and prewarmed cells), and the
+    binary to read back in after it (the same, where warm cells share it: their next run must
+    find it warm, placed as the warm normalisation places it)."""
+    if cache not in EVICTED:
+        return None, None
+    return binary, (binary if binary in warm_binaries else None)
 
 
 def normalise_warm(paths: Sequence[Path]) -> None:

@@ -172,8 +172,7 @@ def compare_command(dirs: Sequence[Path], fmt: str, fail_on: Sequence[str] = (),
         raise InputError("--fail-on needs --format md or csv", key="--fail-on")
     if fmt == "benchstat":
         for d in dirs:
-            if not (d / RUN_JSON).is_file():
-                raise InputError(f"{d} is not a run folder (no run.json)", key="RUN_DIR")
+            results.require_run_dir(d)
         return to_benchstat(dirs), EXIT_OK
     runs = load_runs(dirs)
     df, mismatched = compare_table(runs)

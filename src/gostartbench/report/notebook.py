@@ -13,6 +13,9 @@ import os
 import sys
 from pathlib import Path
 
+from gostartbench.errors import EXIT_USAGE, InputError
+from gostartbench.results import require_run_dir
+
 REPO = Path(__file__).resolve().parents[3]
 NOTEBOOK = REPO / "notebooks" / "analysis.ipynb"
 
@@ -47,10 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out")
     a = p.parse_args(argv)
     run_dir = Path(a.run_dir)
-    if not (run_dir / "run.json").is_file():
-        print(f"gostartbench: error: {run_dir} is not a run folder (no run.json)",
-              file=sys.stderr)
-        return 2
+    try:
+        require_run_dir(run_dir)
+    except InputError as exc:
+        print(f"gostartbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     out = Path(a.out) if a.out else REPO / "results" / "notebooks" / f"{run_dir.name}.ipynb"
     print(f"notebook: {execute(run_dir, out)}")
     return 0

@@ -12,7 +12,15 @@ from gostartbench.results.files import (
     write_csv,
     write_json,
 )
-from gostartbench.results.load import RunData, Settings, load, read_cells, read_samples, read_table
+from gostartbench.results.load import (
+    RunData,
+    Settings,
+    load,
+    read_cells,
+    read_samples,
+    read_table,
+    require_run_dir,
+)
 from gostartbench.results.schema import (
     BENCH_JSON,
     CALIBRATION_CSV,
@@ -26,6 +34,7 @@ from gostartbench.results.schema import (
     INITTRACE_COLUMNS,
     INITTRACE_CSV,
     MATRIX_COPY,
+    MODULES_CSV,
     PHASES_COLUMNS,
     PHASES_CSV,
     PHASES_UPROBE_CSV,
@@ -53,6 +62,7 @@ __all__ = [
     "INITTRACE_COLUMNS",
     "INITTRACE_CSV",
     "MATRIX_COPY",
+    "MODULES_CSV",
     "PHASES_COLUMNS",
     "PHASES_CSV",
     "PHASES_UPROBE_CSV",
@@ -75,6 +85,7 @@ __all__ = [
     "read_json",
     "read_samples",
     "read_table",
+    "require_run_dir",
     "write_atomic",
     "write_csv",
     "write_json",

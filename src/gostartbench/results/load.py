@@ -98,11 +98,18 @@ def check_version(found: str | None, where: Path) -> None:
                          key="schema_version")
 
 
-def load(run_dir: Path) -> RunData:
-    """Read a run folder (InputError, one line, when it is none or too new)."""
+def require_run_dir(run_dir: Path, key: str = "RUN_DIR") -> Path:
+    """The one check of a run folder: it holds run.json (InputError, one line, naming the
+    argument `key`, when it does not)."""
     run_dir = Path(run_dir)
     if not (run_dir / RUN_JSON).is_file():
-        raise InputError(f"{run_dir} is not a run folder (no {RUN_JSON})", key="RUN_DIR")
+        raise InputError(f"{run_dir} is not a run folder (no {RUN_JSON})", key=key)
+    return run_dir
+
+
+def load(run_dir: Path) -> RunData:
+    """Read a run folder (InputError, one line, when it is none or too new)."""
+    run_dir = require_run_dir(run_dir)
     run: dict[str, Any] = read_json(run_dir / RUN_JSON)
     check_version(run.get("schema_version"), run_dir / RUN_JSON)
     st = run.get("settings", {})

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 # major.minor: a reader refuses a newer major (one line), reads any minor. Runs written before
 # the version existed (no `schema_version` in run.json) read as 1.0.
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "1.6"
 
 RUN_JSON = "run.json"
 CELLS_CSV = "cells.csv"
@@ -22,6 +22,7 @@ SUMMARY_CSV = "summary.csv"
 EFFECTS_CSV = "effects.csv"
 INITTRACE_CSV = "inittrace.csv"
 DEPS_CSV = "deps.csv"
+MODULES_CSV = "modules.csv"  # package init per module, per cell (from inittrace and deps)
 PHASES_CSV = "phases.csv"
 PHASES_UPROBE_CSV = "phases_uprobe.csv"  # the second instrument's phases: PHASES' columns
 CALIBRATION_CSV = "calibration.csv"
@@ -246,6 +247,22 @@ DEPS = _cols(
      "where there is none)"),
     ("chain", "", "one shortest import chain from the main package, ' > '-separated"),
 )
+MODULES = _cols(
+    ("app", "", "app"), ("cell", "", "cell id (warm cells, one per binary, with inittrace runs)"),
+    ("module", "", "a module whose packages ran init (`std`: the standard library; `?`: not in "
+     "deps.csv)"),
+    ("requirement", "", "the direct requirement of the app's go.mod that pulls it in"),
+    ("packages", "", "its packages that printed an inittrace line"),
+    ("runs", "", "inittrace runs of the cell"),
+    ("init_ms", "ms", "median over runs of its packages' summed init clock (a run where none "
+     "printed counts 0)"),
+    ("ci95_low_ms", "ms", "ci95 of that median, low (rule `runs`)"),
+    ("ci95_high_ms", "ms", "ci95 of that median, high"),
+    ("share", "", "its share of the cell's whole package init (median per run)"),
+    ("chain", "", "the import chain of its costliest package"),
+    ("main_module", "", "the app's own module path"),
+    ("ci_rule", "", "the rule of the interval: runs (inittrace runs carry no times)"),
+)
 PHASES = _cols(
     ("cell", "", "cell id"), ("run", "", "traced run number (traced runs are never timed runs)"),
     ("phase", "", "exec | pre_entry | runtime_entry | bootstrap | package_init | main | "
@@ -259,13 +276,14 @@ PHASES = _cols(
 )
 FILES: dict[str, tuple[Column, ...]] = {
     CELLS_CSV: CELLS, SAMPLES_CSV: SAMPLES, SUMMARY_CSV: SUMMARY, EFFECTS_CSV: EFFECTS,
-    INITTRACE_CSV: INITTRACE, PHASES_CSV: PHASES, DEPS_CSV: DEPS,
+    INITTRACE_CSV: INITTRACE, PHASES_CSV: PHASES, DEPS_CSV: DEPS, MODULES_CSV: MODULES,
 }
 CELLS_COLUMNS = [c.name for c in CELLS]
 SAMPLES_COLUMNS = [c.name for c in SAMPLES]
 INITTRACE_COLUMNS = [c.name for c in INITTRACE]
 PHASES_COLUMNS = [c.name for c in PHASES]
 DEPS_COLUMNS = [c.name for c in DEPS]
+MODULES_COLUMNS = [c.name for c in MODULES]
 EFFECTS_COLUMNS = [c.name for c in EFFECTS]
 SUMMARY_LEAD = ["cell", "app", "toolchain"]  # then the axes, then the rest of SUMMARY
 

@@ -36,16 +36,15 @@ from gostartbench.measure import RunSpec, SpawnExecutor, hyperfine_available, ru
 from gostartbench.measure.spec import Inside
 from gostartbench.progress import Progress
 from gostartbench.results import (
-    PLAN_JSON,
     SAMPLES_COLUMNS,
     SAMPLES_CSV,
     STOPPING_JSON,
     AppendCsv,
     main_timer,
     read_csv_rows,
-    read_json,
     write_json,
 )
+from gostartbench.results.plan import Plan, read_plan
 from gostartbench.results.schema import STOP_FAILED, STOP_INTERRUPTED
 from gostartbench.run.adaptive import Target, Tracker, epoch_runs, run_batches
 from gostartbench.run.schedule import Session, Unit, hyperfine_skip_reason
@@ -105,21 +104,13 @@ def unit_from_plan(u: dict[str, Any]) -> Unit:
     return Unit(cell=u["cell"], binary=Path(u["binary"]), spec=spec, cache=u["cache"])
 
 
-def read_plan(run_dir: Path) -> dict[str, Any]:
-    """plan.json of a run folder (raises OSError/ValueError when it is missing or broken)."""
-    plan: dict[str, Any] = read_json(run_dir / PLAN_JSON)
-    if not isinstance(plan, dict) or "order" not in plan or "units" not in plan:
-        raise ValueError(f"{run_dir / PLAN_JSON} is not a gostartbench run plan")
-    return plan
-
-
 @dataclass
 class BenchState:
     """What the cases of one pytest session share: the plan, the session over the selected
     cells, and every measured wall time by (cell, timer) and round."""
 
     run_dir: Path
-    plan: dict[str, Any]
+    plan: Plan
     selected: list[str] = field(default_factory=list)
     units: dict[str, Unit] = field(default_factory=dict)
     walls: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
@@ -134,14 +125,14 @@ class BenchState:
 
     @classmethod
     def load(cls, run_dir: Path, selected: Iterable[str] | None = None,
-             plan: dict[str, Any] | None = None) -> BenchState:
+             plan: Plan | None = None) -> BenchState:
         """The state for the cells pytest selected (all of the plan's when None); `plan` when
         the caller has read it already."""
         plan = plan if plan is not None else read_plan(run_dir)
-        chosen = list(plan["order"]) if selected is None else \
-            [c for c in plan["order"] if c in set(selected)]
+        chosen = list(plan.order) if selected is None else \
+            [c for c in plan.order if c in set(selected)]
         st = cls(run_dir=run_dir, plan=plan, selected=chosen)
-        st.units = {u["cell"]: unit_from_plan(u) for u in plan["units"] if u["cell"] in chosen}
+        st.units = {u["cell"]: unit_from_plan(u) for u in plan.units if u["cell"] in chosen}
         done: set[tuple[str, int, str]] = set()
         failures: dict[str, str] = {}
         for r in read_csv_rows(run_dir / SAMPLES_CSV):  # resume: what is on disk counts
@@ -162,7 +153,7 @@ class BenchState:
 
     def _with_session(self, done: set[tuple[str, int, str]], failures: dict[str, str]
                       ) -> BenchState:
-        m = self.plan["measure"]
+        m = self.plan.measure
         if m["timer"] in ("hyperfine", "both") and not hyperfine_available():
             raise RuntimeError(f"measure.timer={m['timer']} but hyperfine is not found: "
                                f"{HOW_TO_GET['hyperfine']}")
@@ -202,7 +193,7 @@ class BenchState:
         self.measured = True
         assert self.session is not None
         self.ensure_verified()
-        m = self.plan["measure"]
+        m = self.plan.measure
         if m["timer"] in ("spawn", "both"):
             t0 = time.monotonic()
             tasks = self.session.pending()
@@ -216,16 +207,16 @@ class BenchState:
 
     def target(self) -> Target:
         """The run's precision target (fixed runs when it has none)."""
-        m = self.plan["measure"]
+        m = self.plan.measure
         return Target(precision=m.get("precision"), min_runs=int(m["runs"]),
                       max_runs=int(m.get("max_runs") or m["runs"]), budget_s=m.get("budget_s"),
                       verdict_span_s=float(m.get("verdict_span_s") or 0.0))
 
     def _new_tracker(self) -> Tracker:
-        base = {u["cell"]: u.get("baseline") for u in self.plan["units"]}
+        base = {u["cell"]: u.get("baseline") for u in self.plan.units}
         cells = [c for c in self.selected if c in self.units]
         tr = Tracker(cells=cells, baseline_of=base, target=self.target(),
-                     seed=int(self.plan["measure"]["seed"]))
+                     seed=int(self.plan.measure["seed"]))
         for c in cells:
             walls = self.walls.get((c, "spawn"), {})
             epoch, when = self.epochs.get(c, {}), self.done_at.get(c, {})
@@ -324,15 +315,15 @@ def run_case(benchmark: Any, cell: str, state: BenchState) -> None:
     """The body of one case: skip, fail with the cell's reason, or hand its rounds over."""
     import pytest
 
-    meta = state.plan["cells"][cell]
-    timer = main_timer(state.plan["measure"]["timer"])
+    meta = state.plan.cells[cell]
+    timer = main_timer(state.plan.measure["timer"])
     benchmark.group = meta["app"]
     benchmark.name = cell
     benchmark.extra_info.update({
         "app": meta["app"], "toolchain": meta["toolchain"], **meta["axes"],
         "size_bytes": meta.get("size_bytes"), "binary": meta.get("binary"),
         "build_id": meta.get("build_id"), "instrument": instrument(timer),
-        "order": state.plan["measure"]["order"],
+        "order": state.plan.measure["order"],
     })
     if meta["status"] == "skipped":
         pytest.skip(meta["reason"])
@@ -345,7 +336,7 @@ def run_case(benchmark: Any, cell: str, state: BenchState) -> None:
         if why:
             pytest.skip(why)
     assert state.session is not None
-    if state.plan["measure"]["order"] == "interleaved" or timer == "hyperfine":
+    if state.plan.measure["order"] == "interleaved" or timer == "hyperfine":
         state.ensure_measured()
         if cell in state.session.failures:
             raise CellFailed(state.session.failures[cell])
@@ -397,7 +388,7 @@ def _sequential_case(benchmark: Any, cell: str, state: BenchState) -> None:
     if not queue:
         raise CellFailed("no round to measure")
     benchmark.pedantic(one_round, rounds=len(queue), iterations=1, warmup_rounds=len(warm))
-    if state.plan["measure"]["timer"] == "both":
+    if state.plan.measure["timer"] == "both":
         sub = Session(units=[state.units[cell]], executor=session.executor, sink=state._sink,
                       runs=session.runs, warmup=0, seed=session.seed, done=session.done,
                       failures=session.failures)

@@ -35,6 +35,7 @@ from gostartbench.measure import (
     parse_helper_line,
     parse_hyperfine_json,
 )
+from gostartbench.run.schedule import shuffled_rounds
 
 LADDER_MS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 
@@ -136,11 +137,7 @@ def ladder_runs(ex: SpawnExecutor, ladder: dict[float, RunSpec], runs: int,
                  rng: random.Random) -> dict[float, list[int]]:
     """The delay ladder in interleaved rounds, shuffled each round."""
     walls: dict[float, list[int]] = {d: [] for d in LADDER_MS}
-    order: list[float] = []
-    for _ in range(runs):
-        rnd = list(LADDER_MS)
-        rng.shuffle(rnd)
-        order += rnd
+    order = [d for rnd in shuffled_rounds(LADDER_MS, runs, rng) for d in rnd]
     for d, r in zip(order, ex.run_many((ladder[d], None, None) for d in order), strict=True):
         walls[d].append(r.wall_ns)
     return walls
@@ -154,11 +151,7 @@ def aa_runs(ex: SpawnExecutor, noop: RunSpec, binary: Path, runs: int,
     shutil.copyfile(binary, copy)
     copy.chmod(0o755)
     aa_spec = RunSpec(argv=(str(copy),), env=clean_env(), cpus=cpus)
-    order: list[str] = []
-    for _ in range(runs):
-        pair = ["a", "b"]
-        rng.shuffle(pair)
-        order += pair
+    order = [k for pair in shuffled_rounds(["a", "b"], runs, rng) for k in pair]
     normalise_warm([binary, copy])
     for _ in ex.run_many((s, None, None) for s in [noop, aa_spec] * 10):
         pass

@@ -8,17 +8,18 @@ from typing import Any
 
 from gostartbench import results
 from gostartbench.measure import SpawnExecutor, parse_inittrace
+from gostartbench.results.plan import Plan
 from gostartbench.run.bench import unit_from_plan
 
 
-def run_inittrace(run_dir: Path, plan: dict[str, Any], runs: int,
+def run_inittrace(run_dir: Path, plan: Plan, runs: int,
                   failures: dict[str, str]) -> None:
     """`runs` untimed GODEBUG=inittrace=1 runs of every binary (one warm cell each) that did
     not fail (`failures`: cell → reason); per-package init rows into inittrace.csv."""
     seen: set[str] = set()
     todo = []
-    for u in plan["units"]:
-        bid = plan["cells"][u["cell"]]["build_id"]
+    for u in plan.units:
+        bid = plan.cells[u["cell"]]["build_id"]
         if bid in seen or u["cell"] in failures or u["cache"] != "warm" or u.get("container"):
             continue
         seen.add(bid)

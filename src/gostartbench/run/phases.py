@@ -16,6 +16,7 @@ from gostartbench import results
 from gostartbench.build.calib import calib_programs
 from gostartbench.matrix import DEFAULT_TOOLCHAIN
 from gostartbench.measure import SpawnExecutor, evict, normalise_warm, uprobe
+from gostartbench.measure.pagecache import cold_paths
 from gostartbench.measure.trace import (
     MARKS,
     PHASES,
@@ -28,11 +29,12 @@ from gostartbench.measure.trace import (
     trace_run,
 )
 from gostartbench.progress import Progress
+from gostartbench.results.plan import Plan
 from gostartbench.run.bench import unit_from_plan
-from gostartbench.run.schedule import Unit
+from gostartbench.run.schedule import Unit, shuffled_rounds
 
 
-def run_phases(run_dir: Path, plan: dict[str, Any], runs: int, failures: dict[str, str],
+def run_phases(run_dir: Path, plan: Plan, runs: int, failures: dict[str, str],
                seed: int = 0) -> dict[str, Any]:
     """`runs` traced runs of every cell that did not fail (`failures`: cell → reason), into
     phases.csv as they finish; returns what run.json records (stop cost, method, runs, wall
@@ -47,10 +49,10 @@ def run_phases(run_dir: Path, plan: dict[str, Any], runs: int, failures: dict[st
         # the image is, in the `direct` cell, by the tracer running inside the container); nor
         # is a prewarm condition (the tracer evicts, it does not prewarm).
         untraced = {u["cell"]: "launched by the engine: not traced (its direct cell is)"
-                    for u in plan["units"] if u.get("container") and not u.get("inside")}
+                    for u in plan.units if u.get("container") and not u.get("inside")}
         untraced.update({u["cell"]: "a prewarm condition: not traced"
-                         for u in plan["units"] if u.get("prewarm")})
-        units = [u for u in plan["units"]
+                         for u in plan.units if u.get("prewarm")})
+        units = [u for u in plan.units
                  if u["cell"] not in failures and u["cell"] not in untraced]
         targets = _targets(units)
         noop = calib_programs()["noop"]
@@ -112,28 +114,27 @@ def _traced_rounds(run_dir: Path, units: list[dict[str, Any]],
     specs = {u["cell"]: unit_from_plan(u) for u in units}
     warm = sorted({s.binary for s in specs.values() if s.cache == "warm"})
     normalise_warm(warm)
-    rng = random.Random(seed + 2)
     writer = results.AppendCsv(run_dir / results.PHASES_CSV, results.PHASES_COLUMNS)
     # Phases come from runs with the four phase marks only; the runtime's stages from rounds
     # of their own (half as many again), interleaved after them: a stage mark's stop inside a
     # phase would move that phase by its cost's error.
     stage_rounds = max(5, runs // 2)
+    rounds = iter(shuffled_rounds(list(specs), runs + stage_rounds, random.Random(seed + 2)))
     prog = Progress((runs + stage_rounds) * len(units), "phases", quiet=not units)
     done = 0
     try:
         for r in range(runs + stage_rounds):
             with_stages = r >= runs
-            order = list(specs)
-            rng.shuffle(order)
-            for cell in order:
+            for cell in next(rounds):
                 unit = specs[cell]
                 target = targets[cell]
-                if unit.cache == "cold":
-                    evict(unit.binary)
+                ev, back = cold_paths(unit.cache, unit.binary, warm)
+                if ev is not None:
+                    evict(ev)
                 tr = trace_run(unit.spec, target if isinstance(target, Target) else None, work,
                                stages=with_stages)
-                if unit.cache == "cold" and unit.binary in warm:
-                    normalise_warm([unit.binary])
+                if back is not None:
+                    normalise_warm([back])
                 how = tr.method + ("" if not isinstance(target, Target)
                                    else f", symbols from {target.symbols_from}")
                 rows = [{"cell": cell, "run": r, "phase": st.phase, "stage": st.name,
@@ -180,12 +181,8 @@ def _probed_rounds(run_dir: Path, units: list[dict[str, Any]],
     if not probed:
         return {"skipped": "no warm cell can be probed", "cells_not_probed": refused}
     by_binary = {p.binary: targets[c] for c, p in probed.items()}
-    rng = random.Random(seed + 3)
-    order: list[str] = []
-    for _ in range(runs):
-        cells = list(probed)
-        rng.shuffle(cells)
-        order += cells
+    order = [c for rnd in shuffled_rounds(list(probed), runs, random.Random(seed + 3))
+             for c in rnd]
     ex = SpawnExecutor()
 
     def run_all() -> None:

@@ -14,6 +14,7 @@ from gostartbench.host import tools
 from gostartbench.matrix import Cell, Matrix
 from gostartbench.matrix.axes import EVICTED, PREWARM
 from gostartbench.measure import RunSpec, container
+from gostartbench.results.plan import Plan
 from gostartbench.run.schedule import (
     HYPERFINE_INSIDE_REASON,
     HYPERFINE_READY_REASON,
@@ -22,7 +23,7 @@ from gostartbench.run.schedule import (
 
 
 def make_plan(mx: Matrix, cells: list[Cell], built: dict[str, build.BuildResult],
-              rows: list[dict[str, Any]], boxes: Boxes | None = None) -> dict[str, Any]:
+              rows: list[dict[str, Any]], boxes: Boxes | None = None) -> Plan:
     """plan.json: per runnable cell what is run (argv, its own environment, expect, ready, cache,
     and for a container cell where: `inside`, or the engine's argv) and every cell's status."""
     boxes = boxes or Boxes()
@@ -84,8 +85,8 @@ def make_plan(mx: Matrix, cells: list[Cell], built: dict[str, build.BuildResult]
             "baseline": base.id if base else None,
             **unit,
         })
-    return {"measure": dataclasses.asdict(mx.measure), "units": units, "cells": cells_meta,
-            "order": [c.id for c in cells]}
+    return Plan(measure=dataclasses.asdict(mx.measure), units=tuple(units), cells=cells_meta,
+                order=tuple(c.id for c in cells))
 
 
 @dataclasses.dataclass(frozen=True)

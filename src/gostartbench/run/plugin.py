@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 
 from gostartbench.results import main_timer
+from gostartbench.results.plan import Plan, read_plan
 from gostartbench.run import bench
 
 CELL_PARAM = "gsb_cell"
 _SELECTED = pytest.StashKey[list[str]]()
-_PLAN = pytest.StashKey[dict[str, Any] | None]()
+_PLAN = pytest.StashKey[Plan | None]()
 CELL_FAILED_PROPERTY = "gsb_cell_failed"  # a report's user property: the cell's own failure
 
 
@@ -31,7 +32,7 @@ def _run_dir() -> Path | None:
     return Path(d) if d else None
 
 
-def _plan(config: pytest.Config) -> dict[str, Any] | None:
+def _plan(config: pytest.Config) -> Plan | None:
     """The run plan, read once per pytest session (None without GOSTARTBENCH_RUN_DIR)."""
     if _PLAN not in config.stash:
         d = _run_dir()
@@ -39,7 +40,7 @@ def _plan(config: pytest.Config) -> dict[str, Any] | None:
             config.stash[_PLAN] = None
         else:
             try:
-                config.stash[_PLAN] = bench.read_plan(d)
+                config.stash[_PLAN] = read_plan(d)
             except (OSError, ValueError) as exc:
                 raise pytest.UsageError(f"gostartbench: cannot read the run plan in {d}: "
                                         f"{exc}") from None
@@ -61,7 +62,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(CELL_PARAM, [pytest.param(
             None, marks=pytest.mark.skip(reason=bench.NO_PLAN_REASON))], ids=["no-run-plan"])
         return
-    cells = list(plan["order"])
+    cells = list(plan.order)
     metafunc.parametrize(CELL_PARAM, cells, ids=cells)
 
 
@@ -76,7 +77,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     plan = _plan(config) if any(_cell_of(i) for i in items) else None
     if plan is None:
         return
-    clock = bench.CLOCKS[main_timer(plan["measure"]["timer"])]
+    clock = bench.CLOCKS[main_timer(plan.measure["timer"])]
     for item in items:
         if _cell_of(item) is not None:
             item.add_marker(pytest.mark.benchmark(timer=clock))

@@ -13,9 +13,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from gostartbench.matrix.axes import EVICTED
 from gostartbench.measure import (
     Executor,
     RunItem,
@@ -25,7 +24,10 @@ from gostartbench.measure import (
     normalise_warm,
     run_hyperfine,
 )
+from gostartbench.measure.pagecache import cold_paths
 from gostartbench.results.schema import VERIFY_ROUND
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,17 +53,27 @@ def schedule(cells: Sequence[str], runs: int, warmup: int, order: str, seed: int
     """Warmup rounds then measured rounds. interleaved: each round visits every cell once, in a
     fresh shuffled order (seeded: the same seed gives the same schedule). sequential: all of a
     cell's rounds, then the next cell."""
-    rng = random.Random(seed)
     tasks: list[Task] = []
     if order == "sequential":
         for c in cells:
             tasks += [Task(r, c) for r in range(-warmup, runs)]
         return tasks
-    for r in range(-warmup, runs):
-        perm = list(cells)
-        rng.shuffle(perm)
+    for r, perm in zip(range(-warmup, runs),
+                       shuffled_rounds(cells, warmup + runs, random.Random(seed)), strict=True):
         tasks += [Task(r, c) for c in perm]
     return tasks
+
+
+def shuffled_rounds(items: Sequence[T], rounds: int, rng: random.Random) -> list[list[T]]:
+    """`rounds` rounds that each visit every item once, each in a fresh shuffled order: the
+    one way this project interleaves (timing, calibration, traced and probed runs), so a drift
+    of the machine falls on every item alike."""
+    out = []
+    for _ in range(rounds):
+        perm = list(items)
+        rng.shuffle(perm)
+        out.append(perm)
+    return out
 
 
 SampleSink = Callable[[dict[str, Any]], None]
@@ -134,11 +146,8 @@ class Session:
 
     def _item(self, task: Task) -> tuple[Unit, RunSpec, Path | None, Path | None]:
         unit = self.by_cell[task.cell]
-        cold = unit.cache in EVICTED
-        # After a cold run of a binary warm cells share, read it back in (same way as the
-        # warm normalisation), so the next warm run of it is warm.
-        back = unit.binary if cold and unit.binary in self.warm_binaries else None
-        return unit, unit.spec, unit.binary if cold else None, back
+        ev, back = cold_paths(unit.cache, unit.binary, self.warm_binaries)
+        return unit, unit.spec, ev, back
 
     def _record(self, task: Task, unit: Unit, res: RunResult, timer: str = "spawn") -> None:
         if task.round >= 0 or not res.ok:

@@ -1,0 +1,1 @@
+"""Benchmarks and simulations: long runs that measure the instrument (docs/validation.md)."""
