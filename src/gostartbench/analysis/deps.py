@@ -22,7 +22,7 @@ from gostartbench.analysis.effects import pairs_of
 from gostartbench.analysis.phases import phase_delta
 from gostartbench.results.schema import MODULES_COLUMNS, main_timer
 from gostartbench.stats.intervals import RULE_RUNS
-from gostartbench.stats.resample import median_interval
+from gostartbench.stats.resample import mean_of_differences, median_interval
 from gostartbench.stats.resample import rng as make_rng
 from gostartbench.stats.significance import TRACED_VS_TIMED
 
@@ -171,3 +171,84 @@ def init_vs_phase(att: pd.DataFrame, phase_tab: pd.DataFrame,
                      "diff_ms": p - s,
                      "agree": TRACED_VS_TIMED.agrees(p, s)})
     return pd.DataFrame(rows, columns=cols)
+
+
+DEP_MOVE_COLUMNS = ["app", "module", "base_version", "head_version", "change", "direct",
+                    "pairs", "delta_ms", "delta_ci95_low_ms", "delta_ci95_high_ms", "ci_rule"]
+ALL_MODULES = "(all packages)"  # the row of the whole package init
+
+
+def module_versions(deps: pd.DataFrame, build_id: str) -> dict[str, str]:
+    """module → its version in one binary (deps.csv; std and the main module have none)."""
+    d = deps[(deps["build_id"].astype(str) == build_id) & (deps["module"].astype(str) != STD)]
+    d = d[d["version"].fillna("").astype(str) != ""]
+    return {str(m): str(v) for m, v in zip(d["module"], d["version"], strict=True)}
+
+
+def dependency_moves(att: pd.DataFrame, cells: pd.DataFrame, deps: pd.DataFrame,
+                     axes: Sequence[str], axis: str, base: str, head: str, b: int = 1000,
+                     seed: int = 0) -> pd.DataFrame:
+    """Which dependency moved between two values of a build axis (the gate's `rev`): per app,
+    every module linked into either side with its version on each (deps.csv: changed, added,
+    dropped or same; `direct` when the app's go.mod requires it), and the change in its
+    package init (inittrace, each run's sum over the module's packages; a module one side lacks
+    counts 0 there) — the mean over pairs of cells that differ only in `axis`, with a ci95
+    (rule `runs`). One row per app is the whole package init (ALL_MODULES). Costliest change
+    first."""
+    if att.empty or axis not in cells:
+        return pd.DataFrame(columns=DEP_MOVE_COLUMNS)
+    c = cells[cells["cell"].isin(set(att["cell"]))].copy()
+    # pairs: cells that differ only in `axis` (same app, toolchain and every other axis)
+    key_cols = ["app", "toolchain", *[x for x in axes if x != axis and x in c]]
+    pr = per_run(att)
+    runs_of = att.groupby("cell")["run"].nunique()
+    per_cell: dict[str, dict[str, np.ndarray]] = {}
+    for (cell, module), g in pr.groupby(["cell", "module"]):
+        per_cell.setdefault(str(cell), {})[str(module)] = g["clock_ms"].to_numpy(float)
+    totals = {str(cell): g.groupby("run")["clock_ms"].sum().to_numpy(float)
+              for cell, g in att.groupby("cell")}
+    by_key: dict[tuple[str, ...], dict[str, dict[str, object]]] = {}
+    for r in c.to_dict("records"):
+        k = tuple(str(r.get(x, "")) for x in key_cols)
+        by_key.setdefault(k, {})[str(r[axis])] = r
+    direct = set(deps["requirement"].astype(str)) if len(deps) else set()
+    rng = make_rng(seed)
+    rows = []
+    for app in sorted(c["app"].astype(str).unique()):
+        pairs = [(sides[head], sides[base]) for sides in by_key.values()
+                 if base in sides and head in sides and str(sides[head]["app"]) == app]
+        if not pairs:
+            continue
+        hv = module_versions(deps, str(pairs[0][0]["build_id"])) if len(deps) else {}
+        bv = module_versions(deps, str(pairs[0][1]["build_id"])) if len(deps) else {}
+        modules = sorted({m for h, bs in pairs for cell in (h, bs)
+                          for m in per_cell.get(str(cell["cell"]), {})} | set(hv) | set(bv))
+
+        def runs(cell: str, module: str) -> np.ndarray:
+            x = per_cell.get(cell, {}).get(module, np.zeros(0))
+            n = int(runs_of.get(cell, len(x)))
+            return np.concatenate([x, np.zeros(max(n - len(x), 0))])
+
+        for module in [ALL_MODULES, *modules]:
+            have = [(totals[str(h["cell"])], totals[str(bs["cell"])]) if module == ALL_MODULES
+                    else (runs(str(h["cell"]), module), runs(str(bs["cell"]), module))
+                    for h, bs in pairs]
+            have = [(x, y) for x, y in have if len(x) and len(y)]
+            if not have:
+                continue
+            iv, _ = mean_of_differences(have, b, rng)
+            old, new = bv.get(module, ""), hv.get(module, "")
+            change = "same" if old == new else "added" if not old and module in hv and \
+                module not in bv else "dropped" if not new and module in bv and \
+                module not in hv else "changed"
+            rows.append({"app": app, "module": module, "base_version": old,
+                         "head_version": new, "change": change if module != ALL_MODULES
+                         else "", "direct": module in direct, "pairs": len(have),
+                         "delta_ms": iv.estimate, "delta_ci95_low_ms": iv.low,
+                         "delta_ci95_high_ms": iv.high, "ci_rule": RULE_RUNS})
+    out = pd.DataFrame(rows, columns=DEP_MOVE_COLUMNS)
+    if out.empty:
+        return out
+    out["_o"] = [-1e9 if m == ALL_MODULES else -abs(d) for m, d in
+                 zip(out["module"], out["delta_ms"], strict=True)]
+    return out.sort_values(["app", "_o"]).drop(columns="_o").reset_index(drop=True)

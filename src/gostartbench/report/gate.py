@@ -132,16 +132,22 @@ def _effect_findings(base: Analysis, new: Analysis, rule: Rule, too_short: str =
 
 
 def gate_markdown(findings: Sequence[Finding], rules: Sequence[Rule], min_effect: float,
-                  reference: str | None) -> str:
-    """The gate's verdict first, then what failed, in a form that reads well as a
-    pull-request comment."""
+                  reference: str | None, extra: Sequence[str] = (),
+                  folded: Sequence[str] = ()) -> str:
+    """The comment a reviewer reads in ten seconds: the verdict line first (pass, fail or
+    inconclusive, which rule and the largest failing change), then what failed and what could
+    not be judged, then `extra` (the gate's dependency table), then everything else folded
+    (significant changes within the threshold, `folded`, the rule in words)."""
     failed = [f for f in findings if f.failed]
     unjudged = [f for f in findings if f.inconclusive]
     rules_txt = ", ".join(f"`{r.text}`" for r in rules)
     n_cells = len({f.what for f in findings if f.kind in ("cell", "budget")})
     n_eff = len({f.what for f in findings if f.kind == "effect"})
     if failed:
-        head = f"## ❌ Startup gate failed: {len(failed)} significant change(s) beyond {rules_txt}"
+        worst = max(failed, key=lambda f: abs(math.log(f.ratio)) if f.ratio > 0 else 0.0)
+        head = (f"## ❌ Startup gate failed: {len(failed)} significant change(s) beyond "
+                f"{rules_txt} — worst: {md_cell(worst.what)} {_change(worst)} "
+                f"(`{worst.rule}`)")
     elif unjudged:
         head = (f"## ❔ Startup gate inconclusive: {len(unjudged)} comparison(s) could not be "
                 f"judged against {rules_txt} (not a pass)")
@@ -161,15 +167,18 @@ def gate_markdown(findings: Sequence[Finding], rules: Sequence[Rule], min_effect
                 "| rule | what | change [ci95] | why |", "|---|---|---|---|"]
         out += [f"| `{f.rule}` | {md_cell(f.what)} | {_change(f)} | {md_cell(f.unjudged)} |"
                 for f in unjudged]
+    out += list(extra)
+    rest: list[str] = []
     near = [f for f in findings if not f.failed and f.significant]
     if near:
-        out += ["", f"<details><summary>{len(near)} significant change(s) within the "
-                f"threshold</summary>", "", "| rule | what | change [ci95] |", "|---|---|---|"]
-        out += [f"| `{f.rule}` | {md_cell(f.what)} | {f.ratio - 1:+.1%} "
-                f"[{f.low - 1:+.1%}, {f.high - 1:+.1%}] |" for f in near]
-        out += ["", "</details>"]
-    out += ["", f"{rule_text(min_effect).capitalize()}; beyond: the change's point estimate "
-            "past the threshold."]
+        rest += [f"{len(near)} significant change(s) within the threshold:", "",
+                 "| rule | what | change [ci95] |", "|---|---|---|"]
+        rest += [f"| `{f.rule}` | {md_cell(f.what)} | {_change(f)} |" for f in near]
+        rest += [""]
+    rest += list(folded)
+    rest += [f"{rule_text(min_effect).capitalize()}; beyond: the change's point estimate "
+             "past the threshold."]
+    out += ["", "<details><summary>Details</summary>", "", *rest, "", "</details>"]
     return "\n".join(out) + "\n"
 
 

@@ -9,12 +9,14 @@ verdict and markdown are report/gate.py's, shared with `compare --fail-on`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from gostartbench.analysis import Analysis
+from gostartbench.analysis.deps import ALL_MODULES, attributed, dependency_moves
 from gostartbench.analysis.effects import startup_rows
 from gostartbench.analysis.summary import timed_by_cell
 from gostartbench.errors import EXIT_FAILED, InputError
@@ -76,6 +78,8 @@ class OneRun:
     base_failed: list[tuple[str, str]]  # (base cell label, reason): reported only
     new: list[str]  # head cells whose app the base tree lacks
     short: list[str]  # cells stopped short of the precision target (named, never failed)
+    # which dependency moved: analysis.deps.dependency_moves over rev (empty without inittrace)
+    deps: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def one_run(a: Analysis, rules: Sequence[Rule], b: int = 2000, seed: int = 0) -> OneRun:
@@ -150,7 +154,17 @@ def one_run(a: Analysis, rules: Sequence[Rule], b: int = 2000, seed: int = 0) ->
     heads = [str(c) for c in by_cell.index if str(cells.loc[c, "rev"]) == HEAD] \
         if len(by_cell) else []
     budgets = budget_findings(a, rules, heads, label, too_short, b=b, seed=seed)
-    return OneRun(family_wise(out) + budgets, head_failed, base_failed, new, short)
+    return OneRun(family_wise(out) + budgets, head_failed, base_failed, new, short,
+                  _moves(a, b, seed))
+
+
+def _moves(a: Analysis, b: int, seed: int) -> pd.DataFrame:
+    """Which dependency moved between base and head (inittrace runs and deps.csv)."""
+    if a.data.inittrace.empty:
+        return pd.DataFrame()
+    att = attributed(a.data.inittrace, a.cells, a.data.deps)
+    return dependency_moves(att, a.cells, a.data.deps, a.axes, "rev", BASE, HEAD, b=b,
+                            seed=seed)
 
 
 def _rev_effects(a: Analysis, rule: Rule, too_short: str = "") -> list[Finding]:
@@ -177,45 +191,97 @@ def one_run_exit(res: OneRun) -> int:
     return EXIT_FAILED if res.head_failed else exit_code(res.findings)
 
 
+def dependency_lines(moves: pd.DataFrame, top: int = 10) -> list[str]:
+    """Which dependency moved: per app with a version change or a resolved change in package
+    init, a lead sentence (the whole package init's change and the versions that changed) and
+    a table of the modules that moved, costliest first (versions that changed always shown)."""
+    if moves is None or moves.empty:
+        return []
+    out: list[str] = []
+    for app, g in moves.groupby("app", sort=True):
+        total = g[g["module"] == ALL_MODULES]
+        mods = g[g["module"] != ALL_MODULES]
+        resolved = (mods["delta_ci95_low_ms"] > 0) | (mods["delta_ci95_high_ms"] < 0)
+        changed = mods["change"] != "same"
+        show = mods[changed | resolved].head(top)
+        if show.empty and (total.empty or not _resolved(total.iloc[0])):
+            continue
+        versions = [f"{m} {_v(o)} → {_v(n)}" for m, o, n in
+                    zip(mods[changed]["module"], mods[changed]["base_version"],
+                        mods[changed]["head_version"], strict=True)]
+        lead = f"**{md_cell(str(app))}**: package init "
+        lead += _delta(total.iloc[0]) if len(total) else "not measured"
+        lead += (": " + "; ".join(md_cell(v) for v in versions[:5])) if versions else \
+            " (no module changed version)"
+        out += ["", lead]
+        if len(show):
+            out += ["", "| module | base → head | package init change [ci95] |", "|---|---|---|"]
+            out += [f"| {md_cell(str(r['module']))}{' (direct)' if r['direct'] else ''} | "
+                    f"{_v(r['base_version'])} → {_v(r['head_version'])} | {_delta(r)} |"
+                    for r in show.to_dict("records")]
+    if out:
+        out = ["", "### Which dependency moved", "",
+               "Package init by `GODEBUG=inittrace=1` (head − base, mean over cell pairs, "
+               "ci95 over the inittrace runs; versions from each binary's `go list -deps`).",
+               *out]
+    return out
+
+
+def _v(version: Any) -> str:
+    return str(version) if version == version and str(version) else "—"
+
+
+def _resolved(r: Mapping[str, Any]) -> bool:
+    return bool(r["delta_ci95_low_ms"] > 0 or r["delta_ci95_high_ms"] < 0)
+
+
+def _delta(r: Mapping[str, Any]) -> str:
+    return (f"{r['delta_ms']:+.3f} ms [{r['delta_ci95_low_ms']:+.3f}, "
+            f"{r['delta_ci95_high_ms']:+.3f}]" + ("" if _resolved(r) else " n.s."))
+
+
 def one_run_markdown(res: OneRun, rules: Sequence[Rule], min_effect: float,
                      run: Mapping[str, Any]) -> str:
-    """The gate's comment: the verdict and what failed first, then what it could not judge,
-    then how the run was made."""
-    body = gate_markdown(res.findings, rules, min_effect, None)
+    """The gate's comment (and job summary): the verdict line, what failed and what could not
+    be judged, which dependency moved; then, folded, everything else and how the run was
+    made."""
+    shown: list[str] = []
     if res.head_failed:
-        head, _, rest = body.partition("\n")
-        head = (f"## ❌ Startup gate failed: the head does not build or run "
-                f"({len(res.head_failed)} cell(s))")
-        body = head + "\n" + rest
-    out = [body.rstrip("\n")]
-    if res.head_failed:
-        out += ["", "| head cell | why |", "|---|---|"]
-        out += [f"| {md_cell(w)} | {md_cell(r)} |" for w, r in res.head_failed]
+        shown += ["", "| head cell | why |", "|---|---|"]
+        shown += [f"| {md_cell(w)} | {md_cell(r)} |" for w, r in res.head_failed]
     if res.new:
-        out += ["", f"New in head (no base to compare with): {', '.join(res.new)}."]
+        shown += ["", f"New in head (no base to compare with): {', '.join(res.new)}."]
     if res.base_failed:
-        out += ["", "Base cells that did not build or run (their head cells are not judged):", ""]
-        out += [f"- {md_cell(w)}: {md_cell(r)}" for w, r in res.base_failed]
+        shown += ["", "Base cells that did not build or run (their head cells are not judged):",
+                  ""]
+        shown += [f"- {md_cell(w)}: {md_cell(r)}" for w, r in res.base_failed]
+    shown += dependency_lines(res.deps)
+    folded: list[str] = []
     stop = run.get("stopping") or {}
     prec = stop.get("precision")
     widths = sorted(float(c["half_width"]) for c in (stop.get("cells") or {}).values()
                     if c.get("half_width") is not None)
     if widths:
-        out += ["", f"Precision reached (each head cell's ratio ci95, 95% per cell): median "
-                f"±{widths[len(widths) // 2]:.1%}, widest ±{widths[-1]:.1%}"
-                + (f" (target ±{prec:.1%})" if prec else "") + "."]
+        folded += [f"Precision reached (each head cell's ratio ci95, 95% per cell): median "
+                   f"±{widths[len(widths) // 2]:.1%}, widest ±{widths[-1]:.1%}"
+                   + (f" (target ±{prec:.1%})" if prec else "") + ".", ""]
     if res.short:
-        out += ["", f"Short of the precision target (±{prec:.1%}; named, never failed on a "
-                f"change their interval cannot resolve): {', '.join(res.short)}." if prec else
-                f"Stopped short: {', '.join(res.short)}."]
+        folded += [f"Short of the precision target (±{prec:.1%}; named, never failed on a "
+                   f"change their interval cannot resolve): {', '.join(res.short)}." if prec
+                   else f"Stopped short: {', '.join(res.short)}.", ""]
     if stop.get("caps_gave_way"):
-        out += ["", f"max_runs and the budget gave way: a verdict needs ≥ "
-                f"{stop.get('verdict_span_s', intervals.FULL_SPAN_S):g} s of timing (the "
-                "significance rule's shortest run)."]
+        folded += [f"max_runs and the budget gave way: a verdict needs ≥ "
+                   f"{stop.get('verdict_span_s', intervals.FULL_SPAN_S):g} s of timing (the "
+                   "significance rule's shortest run).", ""]
     t = (run.get("phases_s") or {}).get("timing")
-    out += ["", "Base and head were built from their own trees and timed in the same shuffled "
-            "rounds of one run" + (f" ({t:.0f} s of timing)" if t else "")
-            + ": a machine that drifts moves both, and the ratio cancels it. Intervals are "
-            f"family-wise: all of a rule's comparisons together at {1 - FAMILY_ALPHA:.0%} "
-            "(Bonferroni)."]
-    return "\n".join(out) + "\n"
+    folded += ["Base and head were built from their own trees and timed in the same shuffled "
+               "rounds of one run" + (f" ({t:.0f} s of timing)" if t else "")
+               + ": a machine that drifts moves both, and the ratio cancels it. Intervals are "
+               f"family-wise: all of a rule's comparisons together at {1 - FAMILY_ALPHA:.0%} "
+               "(Bonferroni).", ""]
+    body = gate_markdown(res.findings, rules, min_effect, None, extra=shown, folded=folded)
+    if res.head_failed:
+        _, _, rest = body.partition("\n")
+        body = (f"## ❌ Startup gate failed: the head does not build or run "
+                f"({len(res.head_failed)} cell(s))") + "\n" + rest
+    return body
