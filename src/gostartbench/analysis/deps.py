@@ -52,10 +52,15 @@ def attributed(init: pd.DataFrame, cells: pd.DataFrame, deps: pd.DataFrame) -> p
     df = df.drop(columns=[c for c in df.columns if c.endswith("_x")])
     if len(deps):
         d = deps[["build_id", "package", "module", "requirement", "chain"]].astype(str)
+        # inittrace names the main package `main`; deps.csv by its import path, where every
+        # chain starts
+        heads = d[d["package"] == d["chain"]].drop_duplicates("build_id").set_index("build_id")
+        is_main = df["package"].astype(str) == "main"
+        df.loc[is_main, "package"] = df.loc[is_main, "build_id"].astype(str).map(
+            heads["package"]).fillna("main")
         df = df.merge(d, on=["build_id", "package"], how="left")
-        # The app's own module: that of the main package, where every chain starts.
-        heads = d[d["package"] == d["chain"]].set_index("build_id")["module"]
-        df["main_module"] = df["build_id"].map(heads)
+        # The app's own module: that of the main package.
+        df["main_module"] = df["build_id"].astype(str).map(heads["module"])
     else:
         df = df.assign(module=np.nan, requirement=np.nan, chain=np.nan, main_module=np.nan)
     df["main_module"] = df["main_module"].fillna("")

@@ -80,9 +80,21 @@ def calibrate_command(args: argparse.Namespace) -> int:
     elif ins:
         print(f"phase instruments (the delay program, {ins['runs']} runs each; target: within "
               f"{INSTRUMENTS.text()}):")
+        marks = [m for m in ("exec", "entry", "schedinit", "rtmain", "mainmain")
+                 if m in ins.get("stop_ns_by_mark", {}) or m in ins.get("probe_ns_by_mark", {})]
+        print("  each mark's own cost (µs; leave one out, subtracted from the phase after it):")
+        print("    " + "  ".join(f"{m:>9}" for m in ["", *marks]))
+        for name, key in (("ptrace", "stop_ns_by_mark"), ("uprobes", "probe_ns_by_mark")):
+            got = ins.get(key, {})
+            print(f"    {name:>9}  " + "  ".join(
+                f"{got[m] / 1000:9.1f}" if m in got else f"{'—':>9}" for m in marks))
+        print(f"  (one average stop cost, as runs subtracted before: "
+              f"{ins['stop_cost_ns'] / 1000:.1f} µs)")
         for ph, v in ins["phases"].items():
             print(f"  {ph:14} ptrace {v['ptrace_ms']:.3f} ms   uprobes {v['uprobe_ms']:.3f} ms   "
-                  f"{'agree' if v['agree'] else 'DISAGREE'}")
+                  f"{'agree' if v['agree'] else 'DISAGREE'}   (nothing subtracted: "
+                  f"{v['ptrace_raw_ms']:.3f} / {v['uprobe_raw_ms']:.3f}, "
+                  f"{'agree' if v['agree_raw'] else 'disagree'})")
     met = f["met"] and res["ladder_met"] and aa["met"]
     print("targets met" if met else "targets NOT met on this machine now (see above)")
     return 0

@@ -172,7 +172,8 @@ def probe(name: str, rel: str, binary: Path, cgo_sensitive: bool) -> Program:
 
 
 def init_command(args: argparse.Namespace) -> int:
-    """`gostartbench init [DIR] [--out FILE] [--upx]`: write a validated starter matrix."""
+    """`gostartbench init [DIR] [--out FILE] [--upx] [--gate]`: write a validated starter
+    matrix."""
     root = Path(args.dir).expanduser().resolve()
     if not (root / "go.mod").is_file():
         raise InputError(f"{root}: no go.mod (init writes a matrix for a Go module)", key="DIR")
@@ -209,7 +210,7 @@ def init_command(args: argparse.Namespace) -> int:
                 continue
             print(f"init: running {name} once to learn what it does…", flush=True)
             programs.append(probe(name, rel, binary, sensitive))
-    text = starter_matrix(programs, module, upx=args.upx, toolchain=tc.name)
+    text = starter_matrix(programs, module, upx=args.upx, toolchain=tc.name, gate=args.gate)
     out.parent.mkdir(parents=True, exist_ok=True)
     check = out.with_name(f".{out.name}.{os.getpid()}.check")
     try:

@@ -58,9 +58,11 @@ def _app_lines(p: Program) -> list[str]:
 
 
 def starter_matrix(programs: Sequence[Program], module: str, upx: bool = False,
-                   toolchain: str = DEFAULT_TOOLCHAIN) -> str:
-    """The matrix text: every program, the knobs worth trying for them, a gate-ready `measure`
-    (a precision target with caps that give way to the verdict in a gate)."""
+                   toolchain: str = DEFAULT_TOOLCHAIN, gate: bool = False) -> str:
+    """The matrix text: every program, the knobs worth trying for them (`gate`: none — a pull
+    request's gate times each program as it is built today, one cell a side, so its whole
+    budget narrows that one ratio), a `measure` with a precision target and caps that give
+    way to the verdict in a gate."""
     runnable = [p for p in programs if p.behaviour in (EXITS, TCP, LINE)]
     out = [f"# gostartbench matrix for {module},",
            "# written by `gostartbench init`: each main package was run once without arguments "
@@ -73,14 +75,19 @@ def starter_matrix(programs: Sequence[Program], module: str, upx: bool = False,
         out += _app_lines(p)
     if not runnable:
         out += ["  {}  # no program could be run without arguments: fill in one above"]
-    out += ["axes:", "  buildmode: [exe, pie]", '  ldflags: ["", "-s -w"]']
-    cgo = any(p.cgo_sensitive for p in runnable)
+    if gate:
+        out += ["# no axes: the gate times each program as it is built today (add one to gate "
+                "a knob too)"]
+    else:
+        out += ["axes:", "  buildmode: [exe, pie]", '  ldflags: ["", "-s -w"]']
+    cgo = not gate and any(p.cgo_sensitive for p in runnable)
     if cgo:
         names = [p.name for p in runnable if p.cgo_sensitive]
         verb = "imports" if len(names) == 1 else "import"
         how = "how it links" if len(names) == 1 else "how they link"
         out += [f"  cgo: [0, 1]  # {', '.join(names)} {verb} net, os/user or C: cgo changes "
                 f"{how}"]
+    upx = upx and not gate
     if upx:
         out += ["  upx: [none, best]  # a packed binary is unpacked on every start"]
     excl = []

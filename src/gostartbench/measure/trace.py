@@ -223,7 +223,7 @@ def ptrace_refused(workdir: Path) -> str:
     return ""
 
 
-def phases(marks: Mapping[str, int], ready: bool, stop_cost_ns: float
+def phases(marks: Mapping[str, int], ready: bool, stop_cost_ns: Costs
            ) -> list[tuple[str, int, int]]:
     """(phase, start_ns, duration_ns) from a trace's marks, each boundary moved back by the
     cost of the stops before it. A phase whose marks were not both reached is left out; a
@@ -244,14 +244,83 @@ def phases(marks: Mapping[str, int], ready: bool, stop_cost_ns: float
     return out
 
 
-def _corrected(t: Mapping[str, int], stop_cost_ns: float) -> dict[str, int]:
-    """Each mark moved back by the cost of the stops before it (every mark is a stop but the
-    start, `reaped` and `ready`; the exec stop counts)."""
-    stops = sorted(v for k, v in t.items() if k not in ("start", "reaped", "ready"))
-    out = {m: v - round(stop_cost_ns * sum(1 for x in stops if x < v))
+Costs = float | Mapping[str, float]  # one cost for every stop, or each mark's own (ns)
+
+
+def cost_of(costs: Costs, label: str) -> float:
+    """A stop's cost: its own where `costs` names it (a mark's own cost), else the one cost
+    (or the mapping's `default`, 0 without one)."""
+    if isinstance(costs, Mapping):
+        return float(costs.get(label, costs.get("default", 0.0)))
+    return float(costs)
+
+
+def _corrected(t: Mapping[str, int], costs: Costs) -> dict[str, int]:
+    """Each mark moved back by the costs of the stops before it (every mark is a stop but the
+    start, `reaped` and `ready`; the exec stop counts), each stop its own cost where known."""
+    stops = sorted((v, k) for k, v in t.items() if k not in ("start", "reaped", "ready"))
+    out = {m: v - round(sum(cost_of(costs, k) for x, k in stops if x < v))
            for m, v in t.items() if m not in ("start", "ready")}
     out["start"] = 0
     return out
+
+
+# The phase marks in the order a start reaches them; a mark's own cost is measured in the span
+# between its neighbours.
+MARK_ORDER = ("exec", "entry", "schedinit", "rtmain", "mainmain", "exit")
+
+
+def span_around(marks: Mapping[str, int], label: str) -> int | None:
+    """The time between the two marks around `label` (None when either is missing)."""
+    i = MARK_ORDER.index(label)
+    a, b = MARK_ORDER[i - 1], MARK_ORDER[i + 1]
+    return marks[b] - marks[a] if a in marks and b in marks else None
+
+
+def span_costs(with_all: Sequence[Mapping[str, int]],
+               without: Mapping[str, Sequence[Mapping[str, int]]]) -> dict[str, float]:
+    """Each mark's own cost by leaving it out: the median span between its two neighbouring
+    marks in runs that stop (or probe) there, minus the same span in runs that do not. What a
+    stop costs before its own timestamp and after it both land in that span; it is subtracted
+    from the phase after the mark (as a stop's cost always was)."""
+    out = {}
+    for label, runs in without.items():
+        w = [x for x in (span_around(m, label) for m in with_all) if x is not None]
+        wo = [x for x in (span_around(m, label) for m in runs) if x is not None]
+        if w and wo:
+            out[label] = max(0.0, statistics.median(w) - statistics.median(wo))
+    return out
+
+
+def mark_costs(noop: Path, target: Target, workdir: Path, runs: int = 60,
+               seed: int = 0) -> dict[str, Any]:
+    """Each phase mark's own stop cost on this host (ns): a static no-op traced with every
+    phase mark, and with every mark but one, in shuffled rounds; each mark's cost by
+    `span_costs`. The exec stop cannot be left out (every traced run has it): it takes the
+    entry mark's cost, the nearest stop of the same kind in a process of one thread."""
+    import random
+
+    spec = RunSpec(argv=(str(noop),), env={"PATH": "/usr/bin:/bin"})
+    labels = [label for label, _ in MARKS if label in target.addresses]
+    variants = ["all", *labels]
+    got: dict[str, list[Mapping[str, int]]] = {v: [] for v in variants}
+    rng = random.Random(seed)
+    method = "none"
+    for _ in range(runs):
+        order = list(variants)
+        rng.shuffle(order)
+        for v in order:
+            keep = None if v == "all" else [x for x in labels if x != v]
+            tr = trace_run(spec, target, workdir, marks=keep, stages=False)
+            if tr.status == "exited":
+                got[v].append(tr.marks)
+                method = tr.method
+    costs = span_costs(got["all"], {v: got[v] for v in labels})
+    if "entry" in costs:
+        costs["exec"] = costs["entry"]
+    return {"stop_ns_by_mark": {k: round(v) for k, v in costs.items()}, "runs": runs,
+            "method": method, "measured": "leave one out: the span around each mark with and "
+            "without its stop (a static no-op)"}
 
 
 def stages(marks: Mapping[str, int], stop_cost_ns: float) -> list[tuple[Stage, int, int]]:

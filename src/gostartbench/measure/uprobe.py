@@ -8,8 +8,10 @@ phases), and to the kernel's own events: `execve` entered (t0),
 the exec done (`sched_process_exec`) and the main thread's exit (`sched_process_exit`). The
 programs are then started the usual way (the spawn helper), interleaved; bpftrace prints one
 line per event with CLOCK_MONOTONIC nanoseconds, and each run's marks become phases by the
-tracer's own rules (measure/trace.py), with no stop cost to subtract (a uprobe costs a few µs,
-left in). Each mark's first hit in a process counts.
+tracer's own rules (measure/trace.py), each uprobe's own cost subtracted as the tracer subtracts
+a stop's (`probe_costs`: a uprobe's trap, its BPF program and the single step out of line cost
+a few µs on one host and tens on another — on a Firecracker VM on an Intel Xeon, 20–70 µs a
+mark: docs/validation.md). Each mark's first hit in a process counts.
 
 What differs from the tracer by design: t0 is `execve` entered, not just before fork (the
 spawn helper's vfork is not seen), and there is no `reaped` (wait4 is the parent's): the exec
@@ -19,7 +21,9 @@ code is not in the file).
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import random
 import re
 import shutil
 import signal
@@ -29,10 +33,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from elftools.elf.elffile import ELFFile
 
-from gostartbench.measure.trace import Target, phases, stages
+from gostartbench.measure.trace import MARKS, Costs, Target, phases, span_costs, stages
 
 TRACEFS = Path("/sys/kernel/tracing")
 ATTACH_TIMEOUT_S = 60.0  # bpftrace compiles its program first: seconds, more on a busy host
@@ -172,10 +177,42 @@ def probe_runs(targets: Mapping[Path, Target], run_all: Callable[[], None]) -> l
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_phases(run: ProbedRun, ready: bool = False) -> list[tuple[str, int, int]]:
-    """(phase, start_ns, duration_ns) of a probed run, by the tracer's rules, no stop cost;
-    only the phases both instruments define alike (COMPARED)."""
-    return [p for p in phases(run.marks, ready, 0.0) if p[0] in COMPARED]
+def run_phases(run: ProbedRun, ready: bool = False, costs: Costs = 0.0
+               ) -> list[tuple[str, int, int]]:
+    """(phase, start_ns, duration_ns) of a probed run, by the tracer's rules, each probe's own
+    cost (`probe_costs`) subtracted as the tracer subtracts a stop's; only the phases both
+    instruments define alike (COMPARED)."""
+    return [p for p in phases(run.marks, ready, costs) if p[0] in COMPARED]
+
+
+def probe_costs(binary: Path, target: Target, run_one: Callable[[], object], runs: int = 60,
+                blocks: int = 3, seed: int = 0) -> dict[str, Any]:
+    """Each uprobe's own cost on this host (ns), as the tracer's `mark_costs`: `runs` runs of
+    `binary` probed at every phase mark, and at every mark but one, in `blocks` shuffled
+    sessions each (a session probes one set); each mark's cost by `span_costs`. The exec and
+    exit events are tracepoints in the kernel (no trap in the program): cost 0."""
+    labels = [label for label, _ in MARKS if label in target.addresses]
+    variants = ["all", *labels]
+    got: dict[str, list[Mapping[str, int]]] = {v: [] for v in variants}
+    rng = random.Random(seed)
+    per = max(1, runs // blocks)
+
+    def batch() -> None:
+        for _ in range(per):
+            run_one()
+
+    for _ in range(blocks):
+        order = list(variants)
+        rng.shuffle(order)
+        for v in order:
+            addrs = dict(target.addresses) if v == "all" else \
+                {k: a for k, a in target.addresses.items() if k != v}
+            seen = probe_runs({binary: dataclasses.replace(target, addresses=addrs)}, batch)
+            got[v] += [r.marks for r in seen]
+    costs = span_costs(got["all"], {v: got[v] for v in labels})
+    return {"probe_ns_by_mark": {k: round(v) for k, v in costs.items()}, "runs": per * blocks,
+            "measured": "leave one out: the span around each mark with and without its uprobe "
+                        "(a static no-op)"}
 
 
 def run_stages(run: ProbedRun) -> list[tuple[str, str, int, int]]:
@@ -183,5 +220,5 @@ def run_stages(run: ProbedRun) -> list[tuple[str, str, int, int]]:
     return [(st.name, st.phase, a, d) for st, a, d in stages(run.marks, 0.0)]
 
 
-__all__ = ["COMPARED", "ProbedRun", "parse",
+__all__ = ["COMPARED", "ProbedRun", "parse", "probe_costs",
            "probe_refused", "probe_runs", "run_phases", "run_stages", "script", "uprobe_refused"]

@@ -155,7 +155,8 @@ def gate_markdown(findings: Sequence[Finding], rules: Sequence[Rule], min_effect
         head = f"## ❔ Startup gate inconclusive: nothing could be compared under {rules_txt}"
     else:
         head = f"## ✅ Startup gate passed: no significant change beyond {rules_txt}"
-    out = [head, "", f"{n_cells} cells and {n_eff} axis effects compared"
+    out = [head, "", f"{n_cells} cell{'s' * (n_cells != 1)} and {n_eff} axis "
+           f"effect{'s' * (n_eff != 1)} compared"
            + (f", startup relative to `{reference}`" if reference else "") + "."]
     if failed:
         out += ["", "| rule | what | BASE or budget | NEW | change or value [ci95] |",

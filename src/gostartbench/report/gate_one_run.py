@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from gostartbench.analysis import Analysis
-from gostartbench.analysis.deps import ALL_MODULES, attributed, dependency_moves
+from gostartbench.analysis.deps import ALL_MODULES, STD, attributed, dependency_moves
 from gostartbench.analysis.effects import startup_rows
 from gostartbench.analysis.summary import timed_by_cell
 from gostartbench.errors import EXIT_FAILED, InputError
@@ -217,14 +217,21 @@ def dependency_lines(moves: pd.DataFrame, top: int = 10) -> list[str]:
         if len(show):
             out += ["", "| module | base → head | package init change [ci95] |", "|---|---|---|"]
             out += [f"| {md_cell(str(r['module']))}{' (direct)' if r['direct'] else ''} | "
-                    f"{_v(r['base_version'])} → {_v(r['head_version'])} | {_delta(r)} |"
-                    for r in show.to_dict("records")]
+                    f"{_versions(r)} | {_delta(r)} |" for r in show.to_dict("records")]
     if out:
         out = ["", "### Which dependency moved", "",
                "Package init by `GODEBUG=inittrace=1` (head − base, mean over cell pairs, "
                "ci95 over the inittrace runs; versions from each binary's `go list -deps`).",
                *out]
     return out
+
+
+def _versions(r: Mapping[str, Any]) -> str:
+    """'v1.9.1 → v1.10.2', '— → v0.3.0' (added); the standard library and the app's own module
+    have no version: '(the Go release)', '(this module)'."""
+    if not _v(r["base_version"]).strip("—") and not _v(r["head_version"]).strip("—"):
+        return "(the Go release)" if r["module"] == STD else "(unversioned)"
+    return f"{_v(r['base_version'])} → {_v(r['head_version'])}"
 
 
 def _v(version: Any) -> str:

@@ -186,13 +186,16 @@ def calibration_runs(runs: int, cpus: tuple[int, ...] | None, seed: int, toolcha
     return {"floor": floor, "ladder": walls, "aa": aa, "delay_program": progs["delay"]}
 
 
-def instrument_runs(binary: Path, toolchain: str, runs: int = 20) -> dict[str, Any]:
-    """The phases of one Go program timed by both instruments — the ptrace tracer (its stop
-    cost subtracted) and eBPF uprobes — each over `runs` runs, raw (phase → durations, ms),
-    with the tracer's stop cost; or {"skipped": why} where either cannot run here."""
+def instrument_runs(binary: Path, toolchain: str, runs: int = 40) -> dict[str, Any]:
+    """The phases of one Go program timed by both instruments — the ptrace tracer and eBPF
+    uprobes — each over `runs` runs, raw (phase → durations, ms, nothing subtracted) and
+    corrected (each mark's own cost subtracted from the phase after it), with each mark's own
+    stop cost and each uprobe's own cost measured now on this program (leave one out), and the
+    one-average stop cost runs used before; or {"skipped": why} where either cannot run here."""
     from gostartbench.measure import uprobe
     from gostartbench.measure.trace import (
         Target,
+        mark_costs,
         phases,
         ptrace_refused,
         stop_cost,
@@ -207,28 +210,41 @@ def instrument_runs(binary: Path, toolchain: str, runs: int = 20) -> dict[str, A
         if why or not isinstance(t, Target):
             return {"skipped": why or str(t)}
         spec = RunSpec(argv=(str(binary),), env={**clean_env(), "GSB_DELAY_US": "0"})
-        cost = float(stop_cost(binary, t, work)["stop_ns"])
-        traced: dict[str, list[float]] = {}
-        for _ in range(runs):
-            for ph, _, d in phases(trace_run(spec, t, work, stages=False).marks, False, cost):
-                traced.setdefault(ph, []).append(d / 1e6)
+        average = float(stop_cost(binary, t, work)["stop_ns"])
+        stops = mark_costs(binary, t, work, runs=runs)["stop_ns_by_mark"]
+        traced: list[dict[str, int]] = [
+            dict(trace_run(spec, t, work, stages=False).marks) for _ in range(runs)]
         ex = SpawnExecutor()
-
-        def run_all() -> None:
-            for _ in range(runs):
-                ex.run(spec)
-
         try:
+            probes = uprobe.probe_costs(binary, t, lambda: ex.run(spec), runs=runs)
+
+            def run_all() -> None:
+                for _ in range(runs):
+                    ex.run(spec)
+
             seen = uprobe.probe_runs({binary: t}, run_all)
         except RuntimeError as exc:
             return {"skipped": str(exc)}
         finally:
             ex.close()
-        probed: dict[str, list[float]] = {}
-        for r in seen:
-            for ph, _, d in uprobe.run_phases(r):
-                probed.setdefault(ph, []).append(d / 1e6)
-        return {"runs": runs, "stop_cost_ns": round(cost), "traced": traced, "probed": probed,
-                "compared": list(uprobe.COMPARED)}
+
+        def by_phase(rows: list[list[tuple[str, int, int]]]) -> dict[str, list[float]]:
+            out: dict[str, list[float]] = {}
+            for row in rows:
+                for ph, _, d in row:
+                    out.setdefault(ph, []).append(d / 1e6)
+            return out
+
+        return {
+            "runs": runs, "stop_cost_ns": round(average),
+            "stop_ns_by_mark": stops, "probe_ns_by_mark": probes["probe_ns_by_mark"],
+            "compared": list(uprobe.COMPARED),
+            "traced_raw": by_phase([phases(m, False, 0.0) for m in traced]),
+            "traced": by_phase([phases(m, False, {**stops, "default": average})
+                                for m in traced]),
+            "probed_raw": by_phase([uprobe.run_phases(r) for r in seen]),
+            "probed": by_phase([uprobe.run_phases(r, costs=probes["probe_ns_by_mark"])
+                                for r in seen]),
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -17,10 +17,15 @@ from gostartbench.build.calib import calib_programs
 from gostartbench.matrix import DEFAULT_TOOLCHAIN
 from gostartbench.measure import SpawnExecutor, evict, normalise_warm, uprobe
 from gostartbench.measure.pagecache import cold_paths
+from gostartbench.measure.spec import RunSpec
 from gostartbench.measure.trace import (
+    BOUNDS,
     MARKS,
     PHASES,
+    Costs,
     Target,
+    cost_of,
+    mark_costs,
     phases,
     ptrace_refused,
     stages,
@@ -61,9 +66,18 @@ def run_phases(run_dir: Path, plan: Plan, runs: int, failures: dict[str, str],
             else {"stop_ns": 0.0, "runs": 0, "method": "none"}
         cost["stages"] = stop_cost(noop, probe, work, with_stages=True) \
             if isinstance(probe, Target) else {"stop_ns": 0.0}
-        _traced_rounds(run_dir, units, targets, runs, float(cost["stop_ns"]),
+        # each phase mark's own stop cost (it differs by mark: a stop in a process with
+        # several threads costs more), subtracted from the phase after it
+        by_mark: dict[str, float] = {}
+        if isinstance(probe, Target):
+            cost["by_mark"] = mark_costs(noop, probe, work, seed=seed)
+            by_mark = dict(cost["by_mark"]["stop_ns_by_mark"])
+        phase_costs: Costs = {**by_mark, "default": float(cost["stop_ns"])} if by_mark \
+            else float(cost["stop_ns"])
+        _traced_rounds(run_dir, units, targets, runs, phase_costs,
                        float(cost["stages"]["stop_ns"]), work, seed)
-        second = _probed_rounds(run_dir, units, targets, runs, seed)
+        second = _probed_rounds(run_dir, units, targets, runs, seed,
+                                (noop, probe) if isinstance(probe, Target) else None)
         no_target = {**untraced, **{c: t for c, t in targets.items() if isinstance(t, str)}}
         # marks that never fired (an address the binary's symbols gave wrongly, a path not
         # taken): their phases are missing, named here and in the report, never drawn
@@ -108,7 +122,7 @@ def _targets(units: list[dict[str, Any]]) -> dict[str, Target | str]:
 
 
 def _traced_rounds(run_dir: Path, units: list[dict[str, Any]],
-                   targets: dict[str, Target | str], runs: int, stop_ns: float,
+                   targets: dict[str, Target | str], runs: int, stop_ns: Costs,
                    stage_stop_ns: float, work: Path, seed: int) -> None:
     """Rounds of one traced run per cell, shuffled each round; rows appended as they come."""
     specs = {u["cell"]: unit_from_plan(u) for u in units}
@@ -143,7 +157,9 @@ def _traced_rounds(run_dir: Path, units: list[dict[str, Any]],
                         for st, start, dur in stages(tr.marks, stage_stop_ns)] \
                     if with_stages else \
                     [{"cell": cell, "run": r, "phase": ph, "start_ns": start,
-                      "duration_ns": dur, "method": how, "stop_cost_ns": round(stop_ns)}
+                      "duration_ns": dur, "method": how,
+                      "stop_cost_ns": round(cost_of(stop_ns, BOUNDS[ph][0]))
+                      if BOUNDS[ph][0] != "start" else 0}
                      for ph, start, dur in phases(tr.marks, unit.spec.ready is not None,
                                                   stop_ns)]
                 writer.write_many(rows)
@@ -155,7 +171,8 @@ def _traced_rounds(run_dir: Path, units: list[dict[str, Any]],
 
 
 def _probed_rounds(run_dir: Path, units: list[dict[str, Any]],
-                   targets: dict[str, Target | str], runs: int, seed: int) -> dict[str, Any]:
+                   targets: dict[str, Target | str], runs: int, seed: int,
+                   noop: tuple[Path, Target] | None = None) -> dict[str, Any]:
     """The second instrument (eBPF uprobes, measure/uprobe.py) on the same warm cells: `runs`
     probed runs each, interleaved, into phases_uprobe.csv; what run.json records (the cells
     probed, those that could not be and why, wall seconds), or why it was skipped."""
@@ -189,7 +206,11 @@ def _probed_rounds(run_dir: Path, units: list[dict[str, Any]],
         for cell in order:
             ex.run(probed[cell].spec)
 
+    own: dict[str, Any] = {}
     try:
+        if noop is not None:  # each uprobe's own cost, as the tracer's stops'
+            noop_spec = RunSpec(argv=(str(noop[0]),), env={"PATH": "/usr/bin:/bin"})
+            own = uprobe.probe_costs(noop[0], noop[1], lambda: ex.run(noop_spec), seed=seed)
         seen = uprobe.probe_runs({b: t for b, t in by_binary.items() if isinstance(t, Target)},
                                  run_all)
     except RuntimeError as exc:
@@ -203,6 +224,7 @@ def _probed_rounds(run_dir: Path, units: list[dict[str, Any]],
         cells_of.setdefault(str(probed[cell].binary), []).append(cell)
     rows: list[dict[str, Any]] = []
     count: dict[str, int] = {}
+    probe_ns: Costs = {k: float(v) for k, v in (own.get("probe_ns_by_mark") or {}).items()}
     for run in seen:
         queue = cells_of.get(run.binary) or []
         if not queue:
@@ -211,11 +233,13 @@ def _probed_rounds(run_dir: Path, units: list[dict[str, Any]],
         i = count[cell] = count.get(cell, -1) + 1
         ready = probed[cell].spec.ready is not None
         rows += [{"cell": cell, "run": i, "phase": ph, "stage": "", "start_ns": a,
-                  "duration_ns": d, "method": "uprobe (bpftrace)", "stop_cost_ns": 0}
-                 for ph, a, d in uprobe.run_phases(run, ready)]
+                  "duration_ns": d, "method": "uprobe (bpftrace)",
+                  "stop_cost_ns": round(cost_of(probe_ns, BOUNDS[ph][0]))}
+                 for ph, a, d in uprobe.run_phases(run, ready, probe_ns)]
         rows += [{"cell": cell, "run": i, "phase": ph, "stage": st, "start_ns": a,
                   "duration_ns": d, "method": "uprobe (bpftrace)", "stop_cost_ns": 0}
                  for st, ph, a, d in uprobe.run_stages(run)]
     results.write_csv(run_dir / results.PHASES_UPROBE_CSV, rows, results.PHASES_COLUMNS)
     return {"method": "uprobe (bpftrace)", "runs": runs, "cells": sorted(count),
-            "cells_not_probed": refused, "wall_s": round(time.monotonic() - t0, 2)}
+            "cells_not_probed": refused, "wall_s": round(time.monotonic() - t0, 2),
+            "probe_cost": own}
