@@ -76,6 +76,17 @@ def lay_out(root: Path, delay_us: int, budget_s: float, measure: str | None = No
     return root
 
 
+ACTION_RULE = "startup>+5%"  # action.yml's default fail-on
+
+
+def init_matrix(root: Path) -> None:
+    """The tree's gate matrix as the action writes it when none is given."""
+    (root / "bench" / "gate.yaml").unlink()
+    p = gsb("init", "--gate", str(root), "-o", str(root / "bench" / "gate.yaml"))
+    if p.returncode != 0:
+        raise SystemExit(f"init failed: {p.stderr}")
+
+
 def gsb(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "gostartbench", *args], capture_output=True,
                           text=True, check=False)
@@ -85,7 +96,7 @@ def failing_rows(md: str) -> list[str]:
     """The `what` of every failing row of a gate's markdown (before its folded details)."""
     head = md.split("<details>")[0]
     return [ln.split("|")[2].strip() for ln in head.splitlines()
-            if ln.startswith("| `startup")]
+            if ln.startswith("| `startup") or ln.startswith("| `size")]
 
 
 def one_run(base: Path, head: Path, work: Path) -> tuple[int, list[str], float]:
@@ -133,6 +144,10 @@ def main() -> int:
                    help="a gate matrix's measure keys as a user writes them, e.g. "
                    "'precision: 0.02, runs: 50, max_runs: 1500, budget_s: 40' (default: "
                    "bench/gate.yaml's, with --budget-s)")
+    p.add_argument("--action-defaults", action="store_true",
+                   help="the action's defaults: the matrix `gostartbench init --gate` writes for "
+                   "the tree (every program as built, no knobs) and its rule 'startup>+5%%' "
+                   "(one-run design only)")
     p.add_argument("--p50-us", type=float, default=None,
                    help="the delay program's P50 (µs) instead of measuring it first (a probe on "
                    "a busy machine would read it long and make every shift too big)")
@@ -143,10 +158,18 @@ def main() -> int:
     print(f"delay program P50: {p50:.0f} µs", flush=True)
     shifts = [int(x) for x in a.shifts.split(",")]
     tries: list[dict[str, object]] = []
+    global RULE
+    if a.action_defaults:
+        RULE = ACTION_RULE
+        a.designs = "one"
     base = lay_out(work / "base", 0, a.budget_s, a.measure)
+    if a.action_defaults:
+        init_matrix(base)
     for shift in shifts:
         head = lay_out(work / f"head-{shift}", round(p50 * shift / 100), a.budget_s,
                        a.measure)
+        if a.action_defaults:
+            shutil.copy(base / "bench" / "gate.yaml", head / "bench" / "gate.yaml")
         for i in range(a.tries):
             designs = [(n, f) for n, f in (("one run", one_run), ("two runs", two_runs))
                        if n.split()[0] in a.designs.split(",")]
@@ -161,7 +184,8 @@ def main() -> int:
     df = pd.DataFrame(tries)
     df["on_delay"] = df["failing"].map(lambda r: any("delay" in x for x in r))
     df["on_other"] = df["failing"].map(lambda r: any("delay" not in x for x in r))
-    how = a.measure or f"bench/gate.yaml, budget {a.budget_s:g} s"
+    how = "the action's defaults (`init --gate` matrix)" if a.action_defaults else \
+        a.measure or f"bench/gate.yaml, budget {a.budget_s:g} s"
     print(f"\nmeasure: {how}; rule {RULE}; delay P50 {p50:.0f} µs")
     print("| design | head's change | tries | gate failed | inconclusive (exit 3) | passed | "
           "on delay (detected) | on another program (false alarm) | median wall per gate |")

@@ -48,6 +48,10 @@ PHASE_ORDER = ("exec", "pre_entry", "runtime_entry", "bootstrap", "package_init"
 # Every traced start has these; `teardown` only a program timed to exit (one timed to ready
 # ends there).
 REQUIRED_PHASES = PHASE_ORDER[:-1]
+# The mark (a tracer's stop, a uprobe) each phase starts at: its cost lands in that phase.
+PHASE_START_MARK = {"exec": "", "pre_entry": "exec", "runtime_entry": "entry",
+                    "bootstrap": "schedinit", "package_init": "rtmain", "main": "mainmain",
+                    "teardown": "exit"}
 
 
 @dataclass(frozen=True)
