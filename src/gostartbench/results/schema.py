@@ -276,7 +276,8 @@ PHASES = _cols(
     ("start_ns", "ns", "start of the phase since just before fork"),
     ("duration_ns", "ns", "length of the phase, the stops' own cost subtracted"),
     ("method", "", "hw (debug registers) or int3, and where symbols came from"),
-    ("stop_cost_ns", "ns", "the cost of one stop subtracted per earlier stop (0: none)"),
+    ("stop_cost_ns", "ns", "the cost subtracted per earlier stop (0: none; the uprobes' file: "
+     "0, nothing subtracted)"),
 )
 FILES: dict[str, tuple[Column, ...]] = {
     CELLS_CSV: CELLS, SAMPLES_CSV: SAMPLES, SUMMARY_CSV: SUMMARY, EFFECTS_CSV: EFFECTS,
@@ -311,9 +312,11 @@ RUN_KEYS = _cols(
     ("cells", "", "counts: total, ok, failed, skipped"),
     ("skipped_groups", "", "skipped cells grouped by reason (each says its fix)"),
     ("phases", "", "traced runs: stop cost (ns) and how it was measured, method, runs, wall "
-     "seconds, or why phases were skipped; stage_functions_missing (cell → the runtime "
+     "seconds, or why phases were skipped; stop_cost.by_mark (each phase mark's own stop cost, "
+     "leave one out, recorded, not subtracted); stage_functions_missing (cell → the runtime "
      "functions its binary lacks); second_instrument (the uprobes: cells probed, cells not "
-     "probed and why, wall seconds, or why it did not run)"),
+     "probed and why, wall seconds, probe_cost: each uprobe's own cost by mark, or why it "
+     "did not run)"),
     ("containers", "", "container cells: the engine (name, version, path), the `run` options "
      "this host needs (ulimits), the label of the run's containers, each base image's "
      "cell-image size in bytes, and `floor` (the engine's `run --rm` of a static no-op in "
