@@ -40,7 +40,7 @@ def hello(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_the_tracer_marks_every_stage_in_order(hello: dict[str, Path], tmp_path: Path) -> None:
     why = ptrace_refused(tmp_path)
     if why:
-        pytest.skip(why)
+        skip_or_fail("ptrace", why)
     for name, binary in hello.items():
         t = target_for(binary, binary, TOOLCHAIN)
         assert not isinstance(t, str), t
@@ -94,7 +94,7 @@ def test_a_run_has_stages_and_both_instruments(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stdout + p.stderr
     a = analyse(results.load(tmp_path / "r"))
     if a.stages.empty:
-        pytest.skip(a.run["phases"].get("skipped", "no traced runs"))
+        skip_or_fail("traced runs", a.run["phases"].get("skipped", "no traced runs"))
     names = {s.name for s in STAGES}
     assert set(a.stages["stage"]) >= names - {"netpoll_init"}  # hello uses no netpoll
     assert set(a.stages["phase"]) == {"bootstrap", "package_init"}
