@@ -64,5 +64,6 @@ def test_dependency_moves_names_versions_and_init_changes() -> None:
     assert new["change"] == "added" and not new["direct"]
     assert new["delta_ms"] == pytest.approx(0.10)  # absent in base: counted 0 there
     assert by.loc["std", "change"] == "same"
+    assert by.loc["example.test/svc", "own"] and not by.loc["example.test/svc", "direct"]
     # costliest change first after the whole
     assert list(moves["module"][1:3]) == ["google.golang.org/grpc", "example.org/newdep"]

@@ -85,3 +85,24 @@ def test_bad_gate_arguments_are_usage_errors(runs: tuple[Path, Path, Path], args
     assert main(["compare", str(base), str(again), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and key in err, err
+
+
+def test_compare_and_the_gate_give_the_same_interval_for_the_same_pair(
+        runs: tuple[Path, Path, Path]) -> None:
+    """One rule for a cross-run ratio (stats.intervals.cross_run_ratio): the ci95 `compare`
+    prints for a cell is the one `compare --fail-on` judges."""
+    from gostartbench.report.compare import compare_table, load_runs
+    from gostartbench.report.gate import gate
+    from gostartbench.report.rules import parse_rule
+
+    base, _, new = runs
+    a = load_runs([base, new])
+    table, _ = compare_table(a)
+    row = table[(table["cell"] == CELL) & (table["timer"] == "spawn")].iloc[0]
+    label = str(row["label"])
+    found = [f for f in gate(a[0], a[1], [parse_rule("startup>+3%")])
+             if f.kind == "cell" and f.what == label]
+    assert len(found) == 1
+    f = found[0]
+    assert (f.ratio, f.low, f.high) == pytest.approx(
+        (row["B_ratio"], row["B_ratio_ci95_low"], row["B_ratio_ci95_high"]), rel=1e-12)

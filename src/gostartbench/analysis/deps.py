@@ -178,7 +178,7 @@ def init_vs_phase(att: pd.DataFrame, phase_tab: pd.DataFrame,
     return pd.DataFrame(rows, columns=cols)
 
 
-DEP_MOVE_COLUMNS = ["app", "module", "base_version", "head_version", "change", "direct",
+DEP_MOVE_COLUMNS = ["app", "module", "base_version", "head_version", "change", "direct", "own",
                     "pairs", "delta_ms", "delta_ci95_low_ms", "delta_ci95_high_ms", "ci_rule"]
 ALL_MODULES = "(all packages)"  # the row of the whole package init
 
@@ -216,7 +216,11 @@ def dependency_moves(att: pd.DataFrame, cells: pd.DataFrame, deps: pd.DataFrame,
     for r in c.to_dict("records"):
         k = tuple(str(r.get(x, "")) for x in key_cols)
         by_key.setdefault(k, {})[str(r[axis])] = r
-    direct = set(deps["requirement"].astype(str)) if len(deps) else set()
+    # the app's own module (that of its main package, where every chain starts) requires
+    # nothing of itself: a direct requirement is any other module a chain's second link names
+    own = set(deps[deps["package"].astype(str) == deps["chain"].astype(str)]["module"]
+              .astype(str)) if len(deps) else set()
+    direct = (set(deps["requirement"].astype(str)) - own) if len(deps) else set()
     rng = make_rng(seed)
     rows = []
     for app in sorted(c["app"].astype(str).unique()):
@@ -248,7 +252,8 @@ def dependency_moves(att: pd.DataFrame, cells: pd.DataFrame, deps: pd.DataFrame,
                 module not in hv else "changed"
             rows.append({"app": app, "module": module, "base_version": old,
                          "head_version": new, "change": change if module != ALL_MODULES
-                         else "", "direct": module in direct, "pairs": len(have),
+                         else "", "direct": module in direct, "own": module in own,
+                         "pairs": len(have),
                          "delta_ms": iv.estimate, "delta_ci95_low_ms": iv.low,
                          "delta_ci95_high_ms": iv.high, "ci_rule": RULE_RUNS})
     out = pd.DataFrame(rows, columns=DEP_MOVE_COLUMNS)

@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from gostartbench import results
@@ -49,7 +48,7 @@ def load_runs(dirs: Sequence[Path]) -> list[Analysis]:
     return out
 
 
-def compare_table(runs: Sequence[Analysis], b: int = 1000, seed: int = 0
+def compare_table(runs: Sequence[Analysis], seed: int = 0
                   ) -> tuple[pd.DataFrame, list[str]]:
     """One row per (cell, timer) present in every run; plus the list of mismatches. The
     significance rule uses the first run's own min_effect."""
@@ -64,7 +63,6 @@ def compare_table(runs: Sequence[Analysis], b: int = 1000, seed: int = 0
     walls = []
     for a in runs:
         walls.append(timed_by_cell(a.samples))
-    rng = np.random.default_rng(seed)
     rows = []
     for cell, timer in common:
         row: dict[str, Any] = {"cell": cell, "timer": timer}
@@ -83,7 +81,7 @@ def compare_table(runs: Sequence[Analysis], b: int = 1000, seed: int = 0
             if i == 0:
                 continue
             blocks, x = walls[i][(cell, timer)]
-            iv = intervals.cross_run_ratio((blocks, x), (base_blocks, base), b, rng)
+            iv = intervals.cross_run_ratio((blocks, x), (base_blocks, base), seed)
             row[f"{tag}_ratio"] = iv.estimate
             row[f"{tag}_ratio_ci95_low"] = iv.low
             row[f"{tag}_ratio_ci95_high"] = iv.high

@@ -42,7 +42,6 @@ from gostartbench.stats.significance import holm, mann_whitney_p, rule_text, sig
 def gate(base: Analysis, new: Analysis, rules: Sequence[Rule], reference: str | None = None,
          b: int = 2000, seed: int = 0) -> list[Finding]:
     """Every gated comparison of NEW against BASE under the rules."""
-    rng = np.random.default_rng(seed)
     timer = main_timer(base.summary["timer"].unique())
     sb = base.summary[base.summary["timer"] == timer].set_index("cell")
     sn = new.summary[new.summary["timer"] == timer].set_index("cell")
@@ -77,8 +76,8 @@ def gate(base: Analysis, new: Analysis, rules: Sequence[Rule], reference: str | 
             ref_b = ref_n = None
             if reference is not None and rule.metric == "startup":
                 ref_b, ref_n = wb[(reference, timer)][:2], wn[(reference, timer)][:2]
-            iv = intervals.cross_run_ratio((xn[0], xn[col]), (xb[0], xb[col]), b, rng,
-                                           ref_n, ref_b)
+            iv = intervals.cross_run_ratio((xn[0], xn[col]), (xb[0], xb[col]), seed, ref_n,
+                                           ref_b)
             vb = float(np.median(xb[col]) / (np.median(ref_b[1]) if ref_b else 1))
             vn = float(np.median(xn[col]) / (np.median(ref_n[1]) if ref_n else 1))
             p = mann_whitney_p(xn[col], xb[col]) if ref_b is None else math.nan

@@ -262,6 +262,7 @@ def ratio_interval(a: np.ndarray, a_blocks: np.ndarray, b_: np.ndarray, b_blocks
     return widen(float(np.median(a) / np.median(b_)), lo, hi, k)
 
 
+CROSS_RUN_B = 2000  # resamples of every cross-run ratio (compare and the gate alike)
 Timed = tuple[np.ndarray, ...]  # (each sample's block, its value[, …]): the first two read
 
 
@@ -273,13 +274,15 @@ def _p50_or_ref_reps(x: Timed, ref: Timed | None, b: int, rng: np.random.Generat
     return ratio_replicates(x[1], x[0], ref[1], ref[0], b, rng)
 
 
-def cross_run_ratio(new: Timed, base: Timed, b: int, rng: np.random.Generator,
-                    ref_new: Timed | None = None, ref_base: Timed | None = None) -> Interval:
+def cross_run_ratio(new: Timed, base: Timed, seed: int, ref_new: Timed | None = None,
+                    ref_base: Timed | None = None, b: int = CROSS_RUN_B) -> Interval:
     """P50(new) / P50(base) for two runs (two stretches of time sharing no moment): each
     resampled by its own blocks, independently, and widened for the fewer blocks of the two.
     With references, each side is first its P50 over the reference cell's, within its run
     (same blocks): a uniform slowdown of the machine during one run cancels. `compare` and the
-    gate both take their cross-run intervals from here."""
+    gate both take their cross-run intervals from here, each pair from its own generator seeded
+    by `seed`, so the two print the same interval for the same pair."""
+    rng = np.random.default_rng(seed)
     xn, xb = np.asarray(new[1], dtype=float), np.asarray(base[1], dtype=float)
     kn, kb = len(np.unique(new[0])), len(np.unique(base[0]))
     vn = float(np.median(xn) / (np.median(ref_new[1]) if ref_new is not None else 1.0))
