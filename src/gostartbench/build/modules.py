@@ -52,7 +52,7 @@ def _one_line(text: str, limit: int = 500) -> str:
     return out[:limit] + ("…" if len(out) > limit else "")
 
 
-def _json_stream(text: str) -> list[dict[str, Any]]:
+def json_stream(text: str) -> list[dict[str, Any]]:
     """`go list -json`'s output: JSON objects one after another."""
     dec = json.JSONDecoder()
     out: list[dict[str, Any]] = []
@@ -140,7 +140,7 @@ def package_graph(root: Path, package: str, tc: Toolchain, env: dict[str, str],
                        stdin=subprocess.DEVNULL, check=False)
     if p.returncode != 0:
         raise RuntimeError(_one_line(p.stderr))
-    pkgs = {d["ImportPath"]: d for d in _json_stream(p.stdout)}
+    pkgs = {d["ImportPath"]: d for d in json_stream(p.stdout)}
     mains = [d for d in pkgs.values() if not d.get("DepOnly")]
     if not mains:
         return []

@@ -10,7 +10,6 @@ returns, on error and on Ctrl-C too.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
@@ -20,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from gostartbench.build.modules import json_stream
 from gostartbench.errors import EXIT_OK, InputError
 from gostartbench.host import tools
 from gostartbench.matrix import load as load_matrix
@@ -47,16 +47,7 @@ def list_mains(root: Path, tc: tools.Toolchain, env: dict[str, str]) -> list[dic
     if p.returncode != 0 and not p.stdout.strip():
         raise InputError(f"{root}: `go list ./...` failed: {p.stderr.strip()[:300]}",
                          key="DIR")
-    dec, text, at, out = json.JSONDecoder(), p.stdout, 0, []
-    while at < len(text):
-        while at < len(text) and text[at].isspace():
-            at += 1
-        if at >= len(text):
-            break
-        obj, at = dec.raw_decode(text, at)
-        if obj.get("Name") == "main" and not obj.get("Error"):
-            out.append(obj)
-    return out
+    return [d for d in json_stream(p.stdout) if d.get("Name") == "main" and not d.get("Error")]
 
 
 def listening_ports(pids: set[int]) -> set[int]:

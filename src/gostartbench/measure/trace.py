@@ -28,6 +28,7 @@ toolchain), taken from the `go build` output (the same code before strip and UPX
 from __future__ import annotations
 
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -298,8 +299,6 @@ def mark_costs(noop: Path, target: Target, workdir: Path, runs: int = 60,
     phase mark, and with every mark but one, in shuffled rounds; each mark's cost by
     `span_costs`. The exec stop cannot be left out (every traced run has it): it takes the
     entry mark's cost, the nearest stop of the same kind in a process of one thread."""
-    import random
-
     spec = RunSpec(argv=(str(noop),), env={"PATH": "/usr/bin:/bin"})
     labels = [label for label, _ in MARKS if label in target.addresses]
     variants = ["all", *labels]

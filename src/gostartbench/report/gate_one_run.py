@@ -229,7 +229,7 @@ def dependency_lines(moves: pd.DataFrame, top: int = 10) -> list[str]:
 def _versions(r: Mapping[str, Any]) -> str:
     """'v1.9.1 → v1.10.2', '— → v0.3.0' (added); the standard library and the app's own module
     have no version: '(the Go release)', '(this module)'."""
-    if not _v(r["base_version"]).strip("—") and not _v(r["head_version"]).strip("—"):
+    if _v(r["base_version"]) == _v(r["head_version"]) == "—":
         return "(the Go release)" if r["module"] == STD else \
             "(this module)" if r.get("own") else "(unversioned)"
     return f"{_v(r['base_version'])} → {_v(r['head_version'])}"
