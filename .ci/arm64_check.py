@@ -47,8 +47,9 @@ MATRIX = ".ci/arm64.yaml"
 # Tests that exercise what differs on aarch64 and run in minutes under emulation: matrix,
 # statistics and scheduling (pure), the spawn helper and real builds and runs of arm64
 # binaries, ELF facts, the gate's parsing.
-FAST_TESTS = ["tests/test_matrix.py", "tests/test_axes.py", "tests/test_stats.py",
-              "tests/test_measure.py", "tests/test_emulation.py"]
+FAST_TESTS = ["tests/matrix/test_matrix.py", "tests/matrix/test_axes.py", "tests/stats",
+              "tests/analysis/test_summary.py", "tests/measure/test_measure.py",
+              "tests/measure/test_emulation.py"]
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 
 

@@ -153,6 +153,18 @@ def test_nothing_points_outside_the_repo() -> None:
     assert not hits, hits
 
 
+def test_the_arm64_check_names_tests_that_exist() -> None:
+    # The arm64 check runs a list of test paths inside an emulated root; one that moved would
+    # fail there only, after the whole suite.
+    tree = ast.parse((REPO / ".ci" / "arm64_check.py").read_text())
+    paths = [ast.literal_eval(node.value) for node in tree.body
+             if isinstance(node, ast.Assign)
+             and any(isinstance(t, ast.Name) and t.id == "FAST_TESTS" for t in node.targets)]
+    assert paths and paths[0], "FAST_TESTS not found in .ci/arm64_check.py"
+    missing = [p for p in paths[0] if not (REPO / p).exists()]
+    assert not missing, missing
+
+
 def _doc_files() -> list[Path]:
     return [REPO / "README.md", REPO / "goapps" / "README.md", *sorted(DOCS.glob("*.md"))]
 

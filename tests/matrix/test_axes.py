@@ -121,7 +121,7 @@ def test_two_toolchains_build_and_run(write_matrix: WriteMatrix, tmp_path: Path)
     toolchains: ["1.21.13", "1.27.3"]
     apps: {{hello: {{path: {GOAPPS}/hello, expect: {{stdout: "Hello, Go!"}}}}}}
     run: {{env.GOGC: ["100", "off"]}}
-    measure: {{runs: 5, warmup: 1, inittrace: false}}
+    measure: {{runs: 5, warmup: 1, inittrace: false, phases: false}}
     """)
     r = subprocess.run([sys.executable, "-m", "gostartbench", "run", "-m", str(p), "--out",
                         str(tmp_path / "r")], capture_output=True, text=True, timeout=900,

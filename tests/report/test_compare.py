@@ -31,7 +31,7 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("cmp")
     common = f"""version: 1
 apps: {{hello: {{path: {GOAPPS}/hello, expect: {{stdout: "Hello, Go!"}}}}}}
-measure: {{runs: 8, warmup: 1, inittrace: false}}
+measure: {{runs: 8, warmup: 1, inittrace: false, phases: false}}
 """
     a = _run(tmp, "a", common + 'axes: {ldflags: ["", "-s -w"]}\n')
     b = _run(tmp, "b", common + 'axes: {ldflags: [""], buildmode: [exe, pie]}\n'
@@ -105,7 +105,7 @@ apps:
   abort: {{path: {FIXTURES}/crash, args: ["-signal"]}}
   hang: {{path: {FIXTURES}/hang}}
   broken: {{path: {FIXTURES}/compileerr}}
-measure: {{runs: 6, warmup: 1, timeout_s: 1, inittrace: false}}
+measure: {{runs: 6, warmup: 1, timeout_s: 1, inittrace: false, phases: false}}
 """, expect_code=1)
     cells = pd.read_csv(d / "cells.csv", keep_default_na=False).set_index("app")
     assert cells.loc["hello", "status"] == "ok"

@@ -30,7 +30,7 @@ apps:
   hello: {{path: {GOAPPS}/hello, expect: {{stdout: "Hello, Go!"}}}}
 axes:
   ldflags: ["", "-s -w"]
-measure: {{runs: {RUNS}, warmup: 2, inittrace: false}}
+measure: {{runs: {RUNS}, warmup: 2, inittrace: false, phases: false}}
 """)
     return p
 

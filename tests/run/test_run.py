@@ -161,7 +161,7 @@ def test_sequential_order_is_real_spawns_per_round(write_matrix: WriteMatrix,
     version: 1
     apps: {{hello: {{path: {GOAPPS}/hello, expect: {{stdout: "Hello, Go!"}}}}}}
     axes: {{ldflags: ["", "-s -w"]}}
-    measure: {{runs: 5, warmup: 1, order: sequential, inittrace: false}}
+    measure: {{runs: 5, warmup: 1, order: sequential, inittrace: false, phases: false}}
     """)
     r = gsb("run", "-m", str(p), "--out", str(tmp_path / "r"), "--no-report")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -178,7 +178,7 @@ def test_hyperfine_timer_alone(write_matrix: WriteMatrix, tmp_path: Path) -> Non
     version: 1
     apps: {{hello: {{path: {GOAPPS}/hello, expect: {{stdout: "Hello, Go!"}}}}}}
     run: {{cache: [warm, cold]}}
-    measure: {{runs: 6, warmup: 1, timer: hyperfine, inittrace: false}}
+    measure: {{runs: 6, warmup: 1, timer: hyperfine, inittrace: false, phases: false}}
     """)
     r = gsb("run", "-m", str(p), "--out", str(tmp_path / "r"))
     assert r.returncode == 0, r.stdout + r.stderr

@@ -51,7 +51,8 @@ def test_hyperfine_hidden_fails_the_run(write_matrix: WriteMatrix,
     p = write_matrix(f"""
     version: 1
     apps: {{hello: {HELLO}}}
-    measure: {{runs: 3, warmup: 0, timer: hyperfine, inittrace: false, calibration: floor}}
+    measure: {{runs: 3, warmup: 0, timer: hyperfine, inittrace: false, phases: false,
+               calibration: floor}}
     """)
     env = {**os.environ, TOOLS_PATH_ENV: str(tools)}
     r = gsb("run", "-m", str(p), "--out", str(tmp_path / "r"), env=env)
@@ -71,7 +72,8 @@ def test_wrong_output_fails_under_hyperfine(write_matrix: WriteMatrix,
     p = write_matrix(f"""
     version: 1
     apps: {{hello: {HELLO}, wrong: {WRONG}}}
-    measure: {{runs: 4, warmup: 1, timer: hyperfine, inittrace: false, calibration: off}}
+    measure: {{runs: 4, warmup: 1, timer: hyperfine, inittrace: false, phases: false,
+               calibration: off}}
     """)
     r = gsb("run", "-m", str(p), "--out", str(tmp_path / "r"), "--no-report")
     assert r.returncode == 1, r.stdout + r.stderr
@@ -100,7 +102,8 @@ def test_hyperfine_run_failure_is_recorded_per_run(write_matrix: WriteMatrix,
       flaky:
         path: {FIXTURES}/flaky
         env: {{FLAKY_FILE: "{counter}", FLAKY_FAIL_FROM: "3"}}
-    measure: {{runs: 4, warmup: 0, timer: hyperfine, inittrace: false, calibration: off}}
+    measure: {{runs: 4, warmup: 0, timer: hyperfine, inittrace: false, phases: false,
+               calibration: off}}
     """)
     r = gsb("run", "-m", str(p), "--out", str(tmp_path / "r"), "--no-report")
     assert r.returncode == 1, r.stdout + r.stderr
@@ -121,7 +124,7 @@ def test_ready_server_under_both_leaves_nothing_behind(write_matrix: WriteMatrix
     p = write_matrix(f"""
     version: 1
     apps: {{httpd: {{path: {GOAPPS}/httpd, ready: {{stdout: ready}}}}}}
-    measure: {{runs: 5, warmup: 1, timer: both, inittrace: false, calibration: off}}
+    measure: {{runs: 5, warmup: 1, timer: both, inittrace: false, phases: false, calibration: off}}
     """)
     r = gsb("run", "-m", str(p), "--out", str(tmp_path / "r"), "--no-report", timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -191,7 +194,7 @@ def _two_app_plan(write_matrix: WriteMatrix, tmp_path: Path) -> Path:
     p = write_matrix(f"""
     version: 1
     apps: {{hello: {HELLO}, other: {HELLO}}}
-    measure: {{runs: 4, warmup: 1, inittrace: false, calibration: off}}
+    measure: {{runs: 4, warmup: 1, inittrace: false, phases: false, calibration: off}}
     """)
     r = gsb("run", "-m", str(p), "--out", str(tmp_path / "r"), "--plan-only")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -236,7 +239,7 @@ def test_collection_error_fails_the_run(write_matrix: WriteMatrix,
     p = write_matrix(f"""
     version: 1
     apps: {{hello: {HELLO}}}
-    measure: {{runs: 3, warmup: 0, inittrace: false, calibration: off}}
+    measure: {{runs: 3, warmup: 0, inittrace: false, phases: false, calibration: off}}
     """)
     r = gsb("run", "-m", str(p), "--out", str(tmp_path / "r"), "--no-report", "--",
             str(broken))
@@ -251,7 +254,7 @@ def test_pytest_usage_error_fails_the_run(write_matrix: WriteMatrix,
     p = write_matrix(f"""
     version: 1
     apps: {{hello: {HELLO}}}
-    measure: {{runs: 3, warmup: 0, inittrace: false, calibration: off}}
+    measure: {{runs: 3, warmup: 0, inittrace: false, phases: false, calibration: off}}
     """)
     r = gsb("run", "-m", str(p), "--out", str(tmp_path / "r"), "--no-report", "--",
             "--no-such-pytest-option")
@@ -277,7 +280,7 @@ def test_installed_cli_runs_outside_the_checkout(write_matrix: WriteMatrix,
     p = write_matrix(f"""
     version: 1
     apps: {{hello: {HELLO}}}
-    measure: {{runs: 3, warmup: 0, inittrace: false, calibration: off}}
+    measure: {{runs: 3, warmup: 0, inittrace: false, phases: false, calibration: off}}
     """)
     work = tmp_path / "elsewhere"
     work.mkdir()

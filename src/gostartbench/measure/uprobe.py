@@ -40,6 +40,13 @@ from elftools.elf.elffile import ELFFile
 from gostartbench.measure.trace import MARKS, Costs, Target, phases, span_costs, stages
 
 TRACEFS = Path("/sys/kernel/tracing")
+ATTACHED = "GSB-ATTACHED"  # printed by the script's BEGIN probe
+DRAINED = "GSB-DRAINED"  # printed by its END probe: every event line is out
+# Detaching a uprobe waits for an RCU tasks-trace grace period in the kernel (close() of its
+# perf event): seconds to minutes on an idle VM (50–140 s seen on the dev VM). A session whose
+# probes no later run can hit (a private copy of a binary) is killed once drained, and the
+# kernel finishes the detach on its own.
+DRAINED_WAIT_S = 30.0
 ATTACH_TIMEOUT_S = 60.0  # bpftrace compiles its program first: seconds, more on a busy host
 _EVENT = re.compile(r"^([XEBQ]) (\d+) (\S+) (\d+)(?: (.*))?$")
 # The phases both instruments time from the same events (exec and teardown are defined
@@ -86,6 +93,10 @@ def script(targets: Mapping[Path, Target]) -> str:
     binary (its link-time address; bpftrace maps it to the file), each printing the binary's
     index in `targets` (a path printed by bpftrace is cut at BPFTRACE_STRLEN)."""
     lines = [
+        # bpftrace fires BEGIN once every probe is attached: before that line, runs would be
+        # missed and a SIGTERM could be lost in the attaching (bpftrace then never exits).
+        f'BEGIN {{ printf("{ATTACHED}\\n"); }}',
+        f'END {{ printf("{DRAINED}\\n"); }}',  # after its last event line, before detaching
         'tracepoint:syscalls:sys_enter_execve { printf("X %d - %lld\\n", pid, nsecs); }',
         'tracepoint:sched:sched_process_exec { printf("E %d - %lld\\n", pid, nsecs); }',
         'tracepoint:sched:sched_process_exit /pid == tid/ { printf("Q %d - %lld\\n", pid, '
@@ -135,10 +146,13 @@ def parse(text: str, binaries: Sequence[Path]) -> list[ProbedRun]:
     return [ProbedRun(exe[p], marks[p]) for p in exe if "exec" in marks[p]]
 
 
-def probe_runs(targets: Mapping[Path, Target], run_all: Callable[[], None]) -> list[ProbedRun]:
+def probe_runs(targets: Mapping[Path, Target], run_all: Callable[[], None],
+               private: bool = False) -> list[ProbedRun]:
     """Attach bpftrace to `targets`' marks, call `run_all` (which starts the programs), detach
     (SIGTERM: a background bpftrace ignores SIGINT) and return the runs it saw. Raises
-    RuntimeError when bpftrace does not attach."""
+    RuntimeError when bpftrace does not attach. `private`: no later run will start these
+    binaries (throwaway copies), so bpftrace is not waited for once its output is complete;
+    otherwise it is, until every uprobe is gone (a later run must not hit one)."""
     exe = bpftrace_path()
     if exe is None:
         raise RuntimeError("bpftrace not installed")
@@ -150,13 +164,7 @@ def probe_runs(targets: Mapping[Path, Target], run_all: Callable[[], None]) -> l
         p = subprocess.Popen([exe, "-B", "line", str(work / "probe.bt")], stdout=out,
                              stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
-            deadline = time.monotonic() + ATTACH_TIMEOUT_S
-            while "Attaching" not in (work / "out.txt").read_text():
-                if p.poll() is not None or time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-            time.sleep(0.3)  # "Attaching N probes..." comes first; a failure follows it
-            if p.poll() is not None or "Attaching" not in (work / "out.txt").read_text():
+            if not _wait_for(p, work / "out.txt", ATTACHED, ATTACH_TIMEOUT_S):
                 errs = [ln for ln in (work / "err.txt").read_text().splitlines()
                         if "RLIMIT_MEMLOCK" not in ln]
                 raise RuntimeError("bpftrace did not attach: "
@@ -165,8 +173,11 @@ def probe_runs(targets: Mapping[Path, Target], run_all: Callable[[], None]) -> l
             time.sleep(0.2)
         finally:
             p.send_signal(signal.SIGTERM)
+            if private:
+                _wait_for(p, work / "out.txt", DRAINED, DRAINED_WAIT_S)
+                p.kill()  # the kernel finishes detaching on its own
             try:
-                p.wait(timeout=30)
+                p.wait(timeout=None if not private else 30)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
@@ -177,6 +188,16 @@ def probe_runs(targets: Mapping[Path, Target], run_all: Callable[[], None]) -> l
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _wait_for(p: subprocess.Popen[bytes], out: Path, line: str, timeout_s: float) -> bool:
+    """Whether bpftrace printed `line` (False once it exited or `timeout_s` passed)."""
+    deadline = time.monotonic() + timeout_s
+    while line not in out.read_text():
+        if p.poll() is not None or time.monotonic() > deadline:
+            return line in out.read_text()
+        time.sleep(0.02)
+    return True
+
+
 def run_phases(run: ProbedRun, ready: bool = False, costs: Costs = 0.0
                ) -> list[tuple[str, int, int]]:
     """(phase, start_ns, duration_ns) of a probed run, by the tracer's rules, each probe's own
@@ -185,34 +206,44 @@ def run_phases(run: ProbedRun, ready: bool = False, costs: Costs = 0.0
     return [p for p in phases(run.marks, ready, costs) if p[0] in COMPARED]
 
 
-def probe_costs(binary: Path, target: Target, run_one: Callable[[], object], runs: int = 60,
-                blocks: int = 3, seed: int = 0) -> dict[str, Any]:
+def probe_costs(binary: Path, target: Target, run_one: Callable[[Path], object],
+                runs: int = 60, blocks: int = 3, seed: int = 0) -> dict[str, Any]:
     """Each uprobe's own cost on this host (ns), as the tracer's `mark_costs`: `runs` runs of
     `binary` probed at every phase mark, and at every mark but one, in `blocks` shuffled
-    sessions each (a session probes one set); each mark's cost by `span_costs`. The exec and
-    exit events are tracepoints in the kernel (no trap in the program): cost 0."""
+    sessions each (a session probes one set); each mark's cost by `span_costs`. Each session
+    probes its own copy of `binary` (`run_one(copy)` starts it once), so a session's uprobes,
+    still detaching in the kernel, are never hit by the next one. The exec and exit events are
+    tracepoints in the kernel (no trap in the program): cost 0."""
     labels = [label for label, _ in MARKS if label in target.addresses]
     variants = ["all", *labels]
     got: dict[str, list[Mapping[str, int]]] = {v: [] for v in variants}
     rng = random.Random(seed)
     per = max(1, runs // blocks)
+    copies = Path(tempfile.mkdtemp(prefix="gsb-probe-copies-"))
+    try:
+        for b in range(blocks):
+            order = list(variants)
+            rng.shuffle(order)
+            for v in order:
+                copy = copies / f"{b}-{v}" / binary.name
+                copy.parent.mkdir()
+                shutil.copy2(binary, copy)
+                addrs = dict(target.addresses) if v == "all" else \
+                    {k: a for k, a in target.addresses.items() if k != v}
 
-    def batch() -> None:
-        for _ in range(per):
-            run_one()
+                def batch(copy: Path = copy) -> None:
+                    for _ in range(per):
+                        run_one(copy)
 
-    for _ in range(blocks):
-        order = list(variants)
-        rng.shuffle(order)
-        for v in order:
-            addrs = dict(target.addresses) if v == "all" else \
-                {k: a for k, a in target.addresses.items() if k != v}
-            seen = probe_runs({binary: dataclasses.replace(target, addresses=addrs)}, batch)
-            got[v] += [r.marks for r in seen]
+                seen = probe_runs({copy: dataclasses.replace(target, addresses=addrs)}, batch,
+                                  private=True)
+                got[v] += [r.marks for r in seen]
+    finally:
+        shutil.rmtree(copies, ignore_errors=True)
     costs = span_costs(got["all"], {v: got[v] for v in labels})
     return {"probe_ns_by_mark": {k: round(v) for k, v in costs.items()}, "runs": per * blocks,
             "measured": "leave one out: the span around each mark with and without its uprobe "
-                        "(a static no-op)"}
+                        "(a static no-op; each session its own copy)"}
 
 
 def run_stages(run: ProbedRun) -> list[tuple[str, str, int, int]]:

@@ -13,6 +13,7 @@ them into figures.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -216,7 +217,9 @@ def instrument_runs(binary: Path, toolchain: str, runs: int = 40) -> dict[str, A
             dict(trace_run(spec, t, work, stages=False).marks) for _ in range(runs)]
         ex = SpawnExecutor()
         try:
-            probes = uprobe.probe_costs(binary, t, lambda: ex.run(spec), runs=runs)
+            probes = uprobe.probe_costs(
+                binary, t, lambda b: ex.run(dataclasses.replace(spec, argv=(str(b),))),
+                runs=runs)
 
             def run_all() -> None:
                 for _ in range(runs):

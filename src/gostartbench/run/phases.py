@@ -209,8 +209,10 @@ def _probed_rounds(run_dir: Path, units: list[dict[str, Any]],
     own: dict[str, Any] = {}
     try:
         if noop is not None:  # each uprobe's own cost, as the tracer's stops'
-            noop_spec = RunSpec(argv=(str(noop[0]),), env={"PATH": "/usr/bin:/bin"})
-            own = uprobe.probe_costs(noop[0], noop[1], lambda: ex.run(noop_spec), seed=seed)
+            own = uprobe.probe_costs(
+                noop[0], noop[1],
+                lambda b: ex.run(RunSpec(argv=(str(b),), env={"PATH": "/usr/bin:/bin"})),
+                seed=seed)
         seen = uprobe.probe_runs({b: t for b, t in by_binary.items() if isinstance(t, Target)},
                                  run_all)
     except RuntimeError as exc:
