@@ -43,10 +43,11 @@ TRACEFS = Path("/sys/kernel/tracing")
 ATTACHED = "GSB-ATTACHED"  # printed by the script's BEGIN probe
 DRAINED = "GSB-DRAINED"  # printed by its END probe: every event line is out
 # Detaching a uprobe waits for an RCU tasks-trace grace period in the kernel (close() of its
-# perf event): seconds to minutes on an idle VM (50–140 s seen on the dev VM). A session whose
+# perf event): seconds to minutes on an idle VM (31–137 s seen on the dev VM). A session whose
 # probes no later run can hit (a private copy of a binary) is killed once drained, and the
 # kernel finishes the detach on its own.
 DRAINED_WAIT_S = 30.0
+DETACH_TIMEOUT_S = 300.0  # then it is killed: longer than any detach seen
 ATTACH_TIMEOUT_S = 60.0  # bpftrace compiles its program first: seconds, more on a busy host
 _EVENT = re.compile(r"^([XEBQ]) (\d+) (\S+) (\d+)(?: (.*))?$")
 # The phases both instruments time from the same events (exec and teardown are defined
@@ -93,8 +94,8 @@ def script(targets: Mapping[Path, Target]) -> str:
     binary (its link-time address; bpftrace maps it to the file), each printing the binary's
     index in `targets` (a path printed by bpftrace is cut at BPFTRACE_STRLEN)."""
     lines = [
-        # bpftrace fires BEGIN once every probe is attached: before that line, runs would be
-        # missed and a SIGTERM could be lost in the attaching (bpftrace then never exits).
+        # bpftrace fires BEGIN once every probe is attached ("Attaching N probes" comes before
+        # the attaching): a run started before that line would be missed.
         f'BEGIN {{ printf("{ATTACHED}\\n"); }}',
         f'END {{ printf("{DRAINED}\\n"); }}',  # after its last event line, before detaching
         'tracepoint:syscalls:sys_enter_execve { printf("X %d - %lld\\n", pid, nsecs); }',
@@ -177,7 +178,7 @@ def probe_runs(targets: Mapping[Path, Target], run_all: Callable[[], None],
                 _wait_for(p, work / "out.txt", DRAINED, DRAINED_WAIT_S)
                 p.kill()  # the kernel finishes detaching on its own
             try:
-                p.wait(timeout=None if not private else 30)
+                p.wait(timeout=DETACH_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
