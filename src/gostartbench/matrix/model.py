@@ -126,6 +126,7 @@ class Matrix:
     # `home` and are found at the same place relative to each other tree's root.
     trees: tuple[tuple[str, Path], ...] = ()
     home: str = ""
+    toolchains_named: bool = True  # False: the file has no `toolchains` (the default was used)
 
     def app(self, name: str) -> App:
         """The app named `name`."""

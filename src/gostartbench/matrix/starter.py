@@ -58,7 +58,8 @@ def _app_lines(p: Program) -> list[str]:
 
 
 def starter_matrix(programs: Sequence[Program], module: str, upx: bool = False,
-                   toolchain: str = DEFAULT_TOOLCHAIN, gate: bool = False) -> str:
+                   toolchain: str = DEFAULT_TOOLCHAIN, gate: bool = False,
+                   toolchain_why: str = "") -> str:
     """The matrix text: every program, the knobs worth trying for them (`gate`: none — a pull
     request's gate times each program as it is built today, one cell a side, so its whole
     budget narrows that one ratio), a `measure` with a precision target and caps that give
@@ -70,7 +71,9 @@ def starter_matrix(programs: Sequence[Program], module: str, upx: bool = False,
            "# what it does. Every key: gostartbench's docs/matrix.md.",
            "# Run it: gostartbench run -m THIS_FILE; gate a pull request: gostartbench gate "
            "-m THIS_FILE.",
-           "version: 1", f"toolchains: [{_q(toolchain)}]", "apps:"]
+           "version: 1",
+           f"toolchains: [{_q(toolchain)}]" + (f"  # {toolchain_why}" if toolchain_why else ""),
+           "apps:"]
     for p in programs:
         out += _app_lines(p)
     if not runnable:

@@ -222,7 +222,7 @@ def _build(doc: Doc, file: Path, text: str, sha: str, check_paths: bool,
         file=file, sha256=sha, text=text, toolchains=tuple(tcs), apps=tuple(apps),
         build_axes=tuple(build_axes), run_axes=tuple(run_axes), exclude=tuple(exclude),
         include=tuple(include), baseline=baseline, measure=measure, cells=tuple(cells),
-        warnings=tuple(warnings),
+        warnings=tuple(warnings), toolchains_named="toolchains" in top,
     )
 
 

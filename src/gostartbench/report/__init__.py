@@ -15,18 +15,26 @@ from gostartbench.report import context_plots, plots
 from gostartbench.report.deps_text import baseline_cells
 from gostartbench.report.render import render_html, render_md
 from gostartbench.report.waterfall import waterfall
-from gostartbench.results import EFFECTS_CSV, MODULES_CSV, SUMMARY_CSV, write_atomic
+from gostartbench.results import (
+    CARRYOVER_CSV,
+    EFFECTS_CSV,
+    MODULES_CSV,
+    SUMMARY_CSV,
+    write_atomic,
+)
 
 
 def analyse_run(run_dir: Path, write: bool = True) -> Analysis:
-    """Load a run folder and recompute its statistics (summary.csv, effects.csv and, with
-    inittrace runs, modules.csv written back unless write=False)."""
+    """Load a run folder and recompute its statistics (summary.csv, effects.csv,
+    carryover.csv and, with inittrace runs, modules.csv written back unless write=False)."""
     a = analyse(results.load(run_dir))
     if write and len(a.summary):
         _write_df(run_dir / SUMMARY_CSV, a.summary)
         _write_df(run_dir / EFFECTS_CSV, a.effects)
     if write and a.modules is not None and len(a.modules):
         _write_df(run_dir / MODULES_CSV, a.modules)
+    if write and len(a.carryover):
+        _write_df(run_dir / CARRYOVER_CSV, a.carryover)
     return a
 
 

@@ -21,6 +21,7 @@ from gostartbench.analysis.effects import startup_rows
 from gostartbench.analysis.summary import timed_by_cell
 from gostartbench.errors import EXIT_FAILED, InputError
 from gostartbench.report.budgets import budget_findings
+from gostartbench.report.carryover_text import carryover_line
 from gostartbench.report.gate import gate_markdown, md_cell
 from gostartbench.report.rules import (
     SHORT_RUN,
@@ -77,9 +78,15 @@ class OneRun:
     head_failed: list[tuple[str, str]]  # (head cell label, reason): fails the gate
     base_failed: list[tuple[str, str]]  # (base cell label, reason): reported only
     new: list[str]  # head cells whose app the base tree lacks
-    short: list[str]  # cells stopped short of the precision target (named, never failed)
+    short: list[str]  # head cells stopped short of the precision target (named, never failed)
     # which dependency moved: analysis.deps.dependency_moves over rev (empty without inittrace)
     deps: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the order effect on this host (report/carryover_text.carryover_line) and whether it is
+    # large beside the startup rule: then shown, else folded
+    order: tuple[str, bool] = ("", False)
+    # each head cell's ratio ci95 half-width reached (what the gate judges; the base cells are
+    # held to their own P50's interval, for budgets and `compare`)
+    head_widths: tuple[float, ...] = ()
 
 
 def one_run(a: Analysis, rules: Sequence[Rule], b: int = 2000, seed: int = 0) -> OneRun:
@@ -107,11 +114,15 @@ def one_run(a: Analysis, rules: Sequence[Rule], b: int = 2000, seed: int = 0) ->
         else:
             base_failed.append((label(str(cell)), str(r["reason"])))
     stopping = (a.run.get("stopping") or {}).get("cells") or {}
-    short = sorted({label(c) for c, rec in stopping.items()
-                    if rec.get("stopped") in ("max_runs", "budget") and c in cells.index})
+    heads_stopped = {c: rec for c, rec in stopping.items()
+                     if c in cells.index and str(cells.loc[c, "rev"]) == HEAD}
+    short = sorted({label(c) for c, rec in heads_stopped.items()
+                    if rec.get("stopped") in ("max_runs", "budget")})
+    widths = tuple(sorted(float(rec["half_width"]) for rec in heads_stopped.values()
+                          if rec.get("half_width") is not None))
     s = a.summary
     if s.empty:
-        return OneRun([], head_failed, base_failed, new, short)
+        return OneRun([], head_failed, base_failed, new, short, head_widths=widths)
     too_short = short_run_why(a.samples)
     timer = main_timer(s["timer"].unique())
     s = s[(s["timer"] == timer) & (s["rev"].astype(str) == HEAD)
@@ -154,8 +165,12 @@ def one_run(a: Analysis, rules: Sequence[Rule], b: int = 2000, seed: int = 0) ->
     heads = [str(c) for c in by_cell.index if str(cells.loc[c, "rev"]) == HEAD] \
         if len(by_cell) else []
     budgets = budget_findings(a, rules, heads, label, too_short, b=b, seed=seed)
+    startup = [r.threshold for r in rules if r.metric == "startup" and r.budget is None]
     return OneRun(family_wise(out) + budgets, head_failed, base_failed, new, short,
-                  _moves(a, b, seed))
+                  _moves(a, b, seed),
+                  carryover_line(a, min(startup, key=abs) if startup else None,
+                                 lambda c: f"{label(c)} ({cells.loc[c, 'rev']})"),
+                  widths)
 
 
 def _moves(a: Analysis, b: int, seed: int) -> pd.DataFrame:
@@ -264,11 +279,13 @@ def one_run_markdown(res: OneRun, rules: Sequence[Rule], min_effect: float,
                   ""]
         shown += [f"- {md_cell(w)}: {md_cell(r)}" for w, r in res.base_failed]
     shown += dependency_lines(res.deps)
+    order, large = res.order
+    if order and large:
+        shown += ["", order]
     folded: list[str] = []
     stop = run.get("stopping") or {}
     prec = stop.get("precision")
-    widths = sorted(float(c["half_width"]) for c in (stop.get("cells") or {}).values()
-                    if c.get("half_width") is not None)
+    widths = res.head_widths
     if widths:
         folded += [f"Precision reached (each head cell's ratio ci95, 95% per cell): median "
                    f"±{widths[len(widths) // 2]:.1%}, widest ±{widths[-1]:.1%}"
@@ -282,9 +299,14 @@ def one_run_markdown(res: OneRun, rules: Sequence[Rule], min_effect: float,
                    f"{stop.get('verdict_span_s', intervals.FULL_SPAN_S):g} s of timing (the "
                    "significance rule's shortest run).", ""]
     t = (run.get("phases_s") or {}).get("timing")
-    folded += ["Base and head were built from their own trees and timed in the same shuffled "
-               "rounds of one run" + (f" ({t:.0f} s of timing)" if t else "")
-               + ": a machine that drifts moves both, and the ratio cancels it. Intervals are "
+    if order and not large:
+        folded += [order, ""]
+    folded += ["Base and head were built from their own trees and timed in the same rounds of "
+               "one run" + (f" ({t:.0f} s of timing)" if t else "")
+               + ", every cell in every round, in a serially balanced order (each cell follows "
+               "each cell, itself included, equally often): a machine that drifts moves both, a "
+               "start's carry-over to the next falls on both alike, and the ratio cancels them. "
+               "Intervals are "
                f"family-wise: all of a rule's comparisons together at {1 - FAMILY_ALPHA:.0%} "
                "(Bonferroni).", ""]
     body = gate_markdown(res.findings, rules, min_effect, None, extra=shown, folded=folded)

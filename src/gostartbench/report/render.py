@@ -13,6 +13,7 @@ from gostartbench.analysis import Analysis
 from gostartbench.analysis import summary as summary_mod
 from gostartbench.analysis.effects import startup_rows
 from gostartbench.report import containers_text
+from gostartbench.report.carryover_text import CARRYOVER_HEAD, CARRYOVER_TEXT, carryover_rows
 from gostartbench.report.deps_text import DEPS_TEXT, MODULE_HEAD, dependency_blocks
 from gostartbench.report.runtime_text import (
     INSTRUMENTS_HEAD,
@@ -116,6 +117,10 @@ def render_md(a: Analysis, charts: Sequence[tuple[str, Path, str]], run_dir: Pat
         parts += ["## Two instruments", "", _md_escape(two), ""]
         if two_rows:
             parts += [_md_table(INSTRUMENTS_HEAD, two_rows), ""]
+    order = carryover_rows(a)
+    if order:
+        parts += ["## Order effects (carry-over)", "", _md_escape(CARRYOVER_TEXT), "",
+                  _md_table(CARRYOVER_HEAD, order), ""]
     blocks = dependency_blocks(a)
     if blocks:
         parts += ["## Which dependency costs the start", "", DEPS_TEXT, ""]
@@ -223,6 +228,10 @@ def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
     if two:
         h.append(f"<h2>Two instruments</h2><p>{e(two)}</p>"
                  + (_table(INSTRUMENTS_HEAD, two_rows) if two_rows else ""))
+    order = carryover_rows(a)
+    if order:
+        h.append(f"<h2>Order effects (carry-over)</h2><p>{e(CARRYOVER_TEXT)}</p>"
+                 + _table(CARRYOVER_HEAD, order))
     where = containers_text.section(a)
     if where:
         h.append("<h2>Where it runs</h2>" + "".join(f"<p>{e(x)}</p>" for x in where.lines))

@@ -149,14 +149,15 @@ def read_table(path: Path, text_columns: Sequence[str] = ()) -> pd.DataFrame:
 
 def read_samples(run_dir: Path) -> pd.DataFrame:
     """samples.csv with numeric columns as numbers and `ok` as a boolean."""
-    df = read_table(run_dir / SAMPLES_CSV, ["cell", "cache", "timer", "reason"])
+    df = read_table(run_dir / SAMPLES_CSV, ["cell", "cache", "timer", "reason", "after_cell"])
     if df.empty:
         df = pd.DataFrame(columns=SAMPLES_COLUMNS)
     df["ok"] = df["ok"].astype(str).str.lower() == "true"
     for c in _NUMERIC_SAMPLES:
         df[c] = pd.to_numeric(df[c], errors="coerce") if c in df else float("nan")
-    for c in ("reason", "cache"):
-        df[c] = df[c].astype(object).fillna("").astype(str)
+    for c in ("reason", "cache", "after_cell"):
+        if c in df:  # after_cell: new in schema 1.7
+            df[c] = df[c].astype(object).fillna("").astype(str)
     return df
 
 

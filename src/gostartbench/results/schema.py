@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 # major.minor: a reader refuses a newer major (one line), reads any minor. Runs written before
 # the version existed (no `schema_version` in run.json) read as 1.0.
-SCHEMA_VERSION = "1.6"
+SCHEMA_VERSION = "1.7"
 
 RUN_JSON = "run.json"
 CELLS_CSV = "cells.csv"
@@ -23,6 +23,7 @@ EFFECTS_CSV = "effects.csv"
 INITTRACE_CSV = "inittrace.csv"
 DEPS_CSV = "deps.csv"
 MODULES_CSV = "modules.csv"  # package init per module, per cell (from inittrace and deps)
+CARRYOVER_CSV = "carryover.csv"  # the order effect: a start after itself against after another
 PHASES_CSV = "phases.csv"
 PHASES_UPROBE_CSV = "phases_uprobe.csv"  # the second instrument's phases: PHASES' columns
 CALIBRATION_CSV = "calibration.csv"
@@ -39,6 +40,8 @@ MATRIX_COPY = "matrix.yaml"
 
 # Timers: the spawn helper heads every table unless hyperfine is the only one measured.
 SPAWN, HYPERFINE = "spawn", "hyperfine"
+# measure.order interleaved, as run.json `carryover.order` names it (run/schedule.balanced_order)
+ORDER_BALANCED = "serially balanced"
 VERIFY_ROUND = -1  # samples.csv round of a failed verification run (timed rounds are ≥ 0)
 
 
@@ -169,6 +172,9 @@ SAMPLES = _cols(
      "runs before schema 1.2"),
     ("epoch", "", "the page-cache placement the run ran under (binaries are read in afresh "
      "every few rounds); the intervals resample whole epochs; empty before schema 1.2"),
+    ("after_cell", "", "the cell whose start came just before this one (warmups included; "
+     "hyperfine: the cell itself, its runs are back to back); empty for the first start after "
+     "the binaries were read in afresh, and before schema 1.7: carryover.csv reads it"),
 )
 SUMMARY = _cols(
     ("cell", "", "cell id"), ("app", "", "app"), ("toolchain", "", "toolchain"),
@@ -267,6 +273,22 @@ MODULES = _cols(
     ("main_module", "", "the app's own module path"),
     ("ci_rule", "", "the rule of the interval: runs (inittrace runs carry no times)"),
 )
+CARRYOVER = _cols(
+    ("cell", "", "cell id; `all`: every cell of the timer pooled (geometric mean of the ratios)"),
+    ("timer", "", "spawn (hyperfine's runs are back to back: always after themselves)"),
+    ("n", "", "ok timed runs of the cell"),
+    ("n_after_self", "", "of them, starts whose previous start was the same cell"),
+    ("n_after_other", "", "starts whose previous start was another cell"),
+    ("share_after_self", "", "n_after_self / n (balanced rounds: about 1 / the number of "
+     "cells)"),
+    ("p50_after_self_ms", "ms", "P50 of the starts after itself"),
+    ("p50_after_other_ms", "ms", "P50 of the starts after another cell"),
+    ("ratio", "", "p50_after_self / p50_after_other: below 1, a start after itself is faster"),
+    ("ci95_low", "", "ci95 of the ratio, low (both sides resampled by the same blocks)"),
+    ("ci95_high", "", "ci95 of the ratio, high"),
+    ("ci_rule", "", "the rule of the interval (stats.intervals.RULES)"),
+    ("why", "", "why a row has no interval (too few starts on a side), or what `all` pools"),
+)
 PHASES = _cols(
     ("cell", "", "cell id"), ("run", "", "traced run number (traced runs are never timed runs)"),
     ("phase", "", "exec | pre_entry | runtime_entry | bootstrap | package_init | main | "
@@ -282,6 +304,7 @@ PHASES = _cols(
 FILES: dict[str, tuple[Column, ...]] = {
     CELLS_CSV: CELLS, SAMPLES_CSV: SAMPLES, SUMMARY_CSV: SUMMARY, EFFECTS_CSV: EFFECTS,
     INITTRACE_CSV: INITTRACE, PHASES_CSV: PHASES, DEPS_CSV: DEPS, MODULES_CSV: MODULES,
+    CARRYOVER_CSV: CARRYOVER,
 }
 CELLS_COLUMNS = [c.name for c in CELLS]
 SAMPLES_COLUMNS = [c.name for c in SAMPLES]
@@ -289,6 +312,7 @@ INITTRACE_COLUMNS = [c.name for c in INITTRACE]
 PHASES_COLUMNS = [c.name for c in PHASES]
 DEPS_COLUMNS = [c.name for c in DEPS]
 MODULES_COLUMNS = [c.name for c in MODULES]
+CARRYOVER_COLUMNS = [c.name for c in CARRYOVER]
 EFFECTS_COLUMNS = [c.name for c in EFFECTS]
 SUMMARY_LEAD = ["cell", "app", "toolchain"]  # then the axes, then the rest of SUMMARY
 
@@ -322,6 +346,9 @@ RUN_KEYS = _cols(
      "cell-image size in bytes, and `floor` (the engine's `run --rm` of a static no-op in "
      "scratch: engine_run_p50_ms, and the no-op's own start inside it: noop_inside_p50_ms); "
      "or why they were skipped"),
+    ("carryover", "", "the order of the timed starts (`serially balanced`) and, per cell, "
+     "carryover.csv's figures: starts after itself and after another cell, their P50s and the "
+     "ratio with ci95"),
     ("stopping", "", "the precision target (precision, min_runs, max_runs, budget_s), the "
      "timing's seconds, a judged run's verdict_span_s (the timing the significance rule needs; "
      "0 for an unjudged run) and caps_gave_way (true when max_runs or the budget gave way to "

@@ -1,23 +1,24 @@
-"""Precision you ask for, in the least time: which cells run next, and when to stop.
+"""Precision you ask for, in the least time a fair comparison allows: when to stop.
 
-After the `runs` rounds every cell gets, rounds go on in batches among the cells whose ratio
-ci95 (gostartbench.stats.intervals, the report's own interval) is still wider than
-`measure.precision`; each batch is interleaved and shuffled like the fixed rounds. The rule
-stops on the *width* of an interval, never on its position or on significance, so a cell's
-verdict is not chosen by when it stopped.
+After the `runs` rounds every cell gets, rounds go on in batches while any cell's ratio ci95
+(gostartbench.stats.intervals, the report's own interval) is still wider than
+`measure.precision`; the rule stops on the *width* of an interval, never on its position or on
+significance, so a cell's verdict is not chosen by when it stopped.
 
+- Balanced by design: every cell that has not failed runs once per round in every batch, in a
+  serially balanced order (run.schedule.balanced_order, continued across batches), until the
+  whole run stops. A cell and its partner therefore always have the same rounds, and each
+  follows itself and every other cell equally often: on hosts where a start after a start of
+  the same binary is faster (carry-over, 1.5–6% seen), giving one side more runs would move
+  its P50 by that much, so runs are never allocated by value.
 - A cell's precision is the half-width of its ratio ci95 relative to the ratio (0.01: ±1%); a
-  baseline cell (and a cell without one) is held to its own P50's. A baseline cell is measured
-  while any cell compared with it is: in each round it runs ⌈√k⌉ times for its k unfinished
-  cells (the square-root rule for many comparisons with one control, Dunnett 1955): its runs
-  serve all k ratios, so more of them narrows k intervals at the price of one cell's runs.
-- Batches grow with the distance to the target (the runs a cell still needs, by the 1/√n law,
-  at most doubling a cell's runs per batch) so the intervals are recomputed only a few times.
-- A cell stops at the target (`precision`), at `max_runs` (flagged in the summary's warnings)
-  or when `measure.budget_s` is spent (flagged too). With a budget, every unfinished cell keeps
-  running (a cell left out would stop gaining blocks of time, and its interval with them) and
-  the half where a second of running narrows an interval most runs twice per round: a run's
-  price is its cell's P50 (plus its baseline's share).
+  baseline cell (and a cell without one) is held to its own P50's. The run stops when every cell
+  has reached it (each cell's stop reason: `precision`), at `max_runs` (flagged in the
+  summary's warnings) or when `measure.budget_s` is spent (flagged too).
+- Batches grow with the distance to the target (the runs the median unfinished cell still
+  needs, by the 1/√n law, at most doubling its runs per batch) so the intervals are
+  recomputed only a few times; a batch is whole stretches of the balanced order where that
+  costs at most one more stretch.
 - The stopping check uses STOP_MARGIN × the target, so the report's own resampling (more
   replicates, another draw) lands within the target too.
 """
@@ -40,7 +41,7 @@ from gostartbench.results.schema import (
     STOP_PRECISION,
     STOP_RUNS,
 )
-from gostartbench.run.schedule import Session, Task
+from gostartbench.run.schedule import Session, Task, balanced_order
 from gostartbench.stats import intervals
 
 # The check's interval and the report's are two bootstrap draws over the same samples: a
@@ -95,6 +96,7 @@ class Tracker:
         self._cost_factor = 1.2  # until a batch has shown the real one
         self.extended = False  # max_runs or the budget gave way to the verdict's span
         self._foreseen_s = self._spent_s = 0.0
+        self.start = ""  # the cell every stretch of the balanced order starts at
         self.rng = np.random.default_rng(self.seed)
         self.shuffle = random.Random(self.seed + 2)
         for c in self.cells:
@@ -155,8 +157,8 @@ class Tracker:
         return [c for c in self.cells if c not in failures]
 
     def next_batch(self, failures: Mapping[str, str], spent_s: float) -> list[str]:
-        """The next batch's runs, cell by cell in run order (empty: every cell has stopped;
-        `stopped` then says why for each)."""
+        """The next batch's runs, cell by cell in run order (empty: the run has stopped;
+        `stopped` then says why for each cell)."""
         t = self.target
         own = self.scored(failures)
         for c in self.cells:
@@ -169,69 +171,56 @@ class Tracker:
         # BLOCK_S, the coverage study's length).
         span = self.span_s()
         seen = span >= intervals.FULL_SPAN_S
-        # a judged run short of its verdict's span: every cell not yet stopped on precision
-        # goes on, past max_runs and the budget
+        # a judged run short of its verdict's span goes on, past max_runs and the budget
         short = span < t.verdict_span_s
         if short:
             self.extended = True
-        active = []
-        for c in own:
-            if t.precision is not None and widths[c] <= goal and seen:
-                self.stopped[c] = STOP_PRECISION
-            elif short:
-                active.append(c)
-            elif self.n(c) >= t.max_runs:
-                self.stopped[c] = STOP_MAX_RUNS
+        reached = {c: t.precision is not None and widths[c] <= goal and seen for c in own}
+        unfinished = [c for c in own if not reached[c]]
+        why = ""
+        if not short:
+            if not unfinished:
+                why = STOP_PRECISION
+            elif max((self.n(c) for c in own), default=0) >= t.max_runs:
+                why = STOP_MAX_RUNS
             elif t.precision is None and t.budget_s is None:
-                self.stopped[c] = STOP_RUNS  # fixed runs, the verdict's span reached
-            else:
-                active.append(c)
-        price = {c: float(np.median(self.walls[c])) / 1e9 if self.walls.get(c) else 1e-3
-                 for c in self.cells}
-        unfinished = list(active)
-        per = self._runs_per_round(active, failures)
-        if t.budget_s is not None and active:
-            # every unfinished cell keeps running (its blocks must spread over the run: an
-            # interval is as narrow as its blocks are many); the half where a second narrows
-            # an interval most runs twice per round
-            for c in self._best_value(active, widths, price, failures):
-                per[c] += 1
-        rounds = self._rounds(active, widths, goal)
+                why = STOP_RUNS  # fixed runs, the verdict's span reached
+        price = sum(float(np.median(self.walls[c])) / 1e9 if self.walls.get(c) else 1e-3
+                    for c in own)  # one round of every cell
+        rounds = self._rounds(unfinished or own, widths, goal)
+        if t.precision is not None and not seen and all(widths[c] <= goal for c in own):
+            # narrow already, but too soon to tell: the rounds that reach the span, at once
+            rounds = max(rounds, self._rounds_to_span(intervals.FULL_SPAN_S - span))
         if short:
             rounds = max(MIN_BATCH_ROUNDS, self._rounds_to_span(t.verdict_span_s - span))
-        elif t.budget_s is not None:
+        k = len(own)
+        if 0 < k <= rounds:  # whole stretches of the balanced order (at most doubles a batch)
+            rounds = -(-rounds // k) * k
+        if not short and not why and t.budget_s is not None:
             # a run costs more than its program's P50 (the harness, the slow tail, bursts):
             # the factor is the largest a batch has shown of what it took over what was
             # foreseen, so the budget is kept rather than overrun
             if self._foreseen_s > 0:
                 self._cost_factor = min(3.0, max(self._cost_factor, (spent_s - self._spent_s)
                                                  / self._foreseen_s))
-            per_round = self._cost_factor * sum(price[c] * m for c, m in per.items())
+            per_round = self._cost_factor * price
             left = t.budget_s - spent_s
             rounds = min(rounds, int(left / per_round)) if per_round > 0 else rounds
             self._foreseen_s, self._spent_s = max(rounds, 0) * per_round / self._cost_factor, \
                 spent_s
             if rounds < 1:
-                for c in unfinished:
-                    self.stopped[c] = STOP_BUDGET
-                per = {}
-        if not per:
+                why = STOP_BUDGET
+        if not short and not why:
+            rounds = min(rounds, t.max_runs - max(self.n(c) for c in own))
+        if why or not own or rounds < 1:
+            for c in own:
+                self.stopped[c] = STOP_PRECISION if reached[c] else (why or STOP_MAX_RUNS)
             return []
-        for c in per:
-            self.stopped.pop(c, None)  # running again (a baseline serving its cells)
-        batch: list[str] = []
-        cap = t.max_runs if not short else max(t.max_runs, max(self.n(c) for c in per) + rounds
-                                               * max(per.values()))
-        left_runs = {c: cap - self.n(c) for c in per}
-        for _ in range(rounds):
-            one: list[str] = []
-            for c, m in per.items():
-                one += [c] * min(m, max(left_runs[c], 0))
-            for c in one:
-                left_runs[c] -= 1
-            self.shuffle.shuffle(one)
-            batch += one
-        return batch
+        for c in own:
+            self.stopped.pop(c, None)
+        if self.start not in own:
+            self.start = own[self.shuffle.randrange(k)]
+        return balanced_order(own, rounds, self.shuffle, self.start)
 
     def _rounds_to_span(self, left_s: float) -> int:
         """Rounds that take about `left_s` more seconds at the run's pace so far (its span
@@ -242,23 +231,9 @@ class Tracker:
             return MIN_BATCH_ROUNDS
         return math.ceil(1.1 * left_s / (span / most))
 
-    def _runs_per_round(self, active: Sequence[str], failures: Mapping[str, str]
-                        ) -> dict[str, int]:
-        """Each running cell's runs per round: one for an unfinished cell; ⌈√k⌉ for a baseline
-        with k unfinished cells (it runs to serve them, finished or not)."""
-        per = {c: 1 for c in active}
-        k: dict[str, int] = {}
-        for c in active:
-            b = self.base(c, failures)
-            if b is not None:
-                k[b] = k.get(b, 0) + 1
-        for b, m in k.items():
-            per[b] = max(per.get(b, 0), math.ceil(math.sqrt(m)))
-        return per
-
     def _rounds(self, active: Sequence[str], widths: Mapping[str, float], goal: float) -> int:
-        """Rounds in the next batch: the median active cell's runs still needed (1/√n law),
-        at least MIN_BATCH_ROUNDS, at most doubling the fewest runs of an active cell."""
+        """Rounds in the next batch: the median unfinished cell's runs still needed (1/√n law),
+        at least MIN_BATCH_ROUNDS, at most doubling the fewest runs of a cell."""
         if not active:
             return 0
         fewest = min(self.n(c) for c in active)
@@ -269,18 +244,6 @@ class Tracker:
                      else self.n(c) for c in active]
             need = math.ceil(float(np.median(needs)))
         return max(MIN_BATCH_ROUNDS, min(need, max(fewest, MIN_BATCH_ROUNDS)))
-
-    def _best_value(self, active: list[str], widths: Mapping[str, float],
-                    price: Mapping[str, float], failures: Mapping[str, str]) -> list[str]:
-        """With a budget: the half of the unfinished cells where a second narrows an interval
-        most (a run narrows a width w by about w / 2n)."""
-        def value(c: str) -> float:
-            b = self.base(c, failures)
-            cost = price[c] + (price[b] / 2 if b else 0.0)
-            w = widths[c] if math.isfinite(widths[c]) else 1.0
-            return w / (2 * max(self.n(c), 1)) / max(cost, 1e-6)
-        ranked = sorted(active, key=value, reverse=True)
-        return ranked[:max(1, (len(ranked) + 1) // 2)]
 
     def span_s(self) -> float:
         """Seconds from the run's first timed sample to its last, over every cell."""
@@ -298,19 +261,22 @@ class Tracker:
         return span * (w / (p * STOP_MARGIN)) ** 2
 
     def eta_s(self) -> float:
-        """Seconds of running the unfinished cells still need, by the 1/√n law (NaN without a
-        precision target)."""
+        """Seconds of running the run still needs: the rounds its least precise cell needs by
+        the 1/√n law, each a run of every cell (NaN without a precision target)."""
         p = self.target.precision
         if p is None:
             return float("nan")
         goal = p * STOP_MARGIN
-        total = 0.0
+        rounds = 0.0
         for c, w in self.widths.items():
             if c in self.stopped or not math.isfinite(w) or w <= goal:
                 continue
-            need = min(self.n(c) * ((w / goal) ** 2 - 1), self.target.max_runs - self.n(c))
-            total += max(need, 0) * float(np.median(self.walls[c])) / 1e9
-        return total
+            rounds = max(rounds, min(self.n(c) * ((w / goal) ** 2 - 1),
+                                     self.target.max_runs - self.n(c)))
+        # every cell runs in every round until the run stops
+        price = sum(float(np.median(v)) / 1e9 for c, v in self.walls.items()
+                    if v and c not in self.stopped)
+        return rounds * price
 
     def record(self) -> dict[str, dict[str, Any]]:
         """Per cell: runs taken, the half-width reached and why it stopped (run.json)."""

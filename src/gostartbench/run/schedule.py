@@ -2,15 +2,17 @@
 
 `schedule` is pure. `Session.measure` drives an executor over the schedule, applies the cache
 condition of each run, and hands every sample to a sink as soon as it is taken. Interleaved
-order (the default) shuffles every round across all cells, so slow drift of the machine hits
-every cell alike and rounds can be paired across cells.
+order (the default) runs every cell equally often, in a serially balanced order
+(`balanced_order`): slow drift of the machine hits every cell alike, and so does carry-over —
+a start that follows a start of the same binary is faster on some hosts (1.5–6% seen), so each
+cell must follow itself, and every other cell, as often as any other cell does.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,18 +52,71 @@ class Task:
 
 def schedule(cells: Sequence[str], runs: int, warmup: int, order: str, seed: int = 0
              ) -> list[Task]:
-    """Warmup rounds then measured rounds. interleaved: each round visits every cell once, in a
-    fresh shuffled order (seeded: the same seed gives the same schedule). sequential: all of a
-    cell's rounds, then the next cell."""
+    """Warmup rounds then measured rounds. interleaved: the warmups in shuffled rounds, then
+    `runs` runs of every cell in a serially balanced order (balanced_order; seeded: the same
+    seed gives the same schedule); a cell's n-th measured run is its round n. sequential: all
+    of a cell's rounds, then the next cell."""
     tasks: list[Task] = []
     if order == "sequential":
         for c in cells:
             tasks += [Task(r, c) for r in range(-warmup, runs)]
         return tasks
-    for r, perm in zip(range(-warmup, runs),
-                       shuffled_rounds(cells, warmup + runs, random.Random(seed)), strict=True):
+    rng = random.Random(seed)
+    for r, perm in zip(range(-warmup, 0), shuffled_rounds(cells, warmup, rng), strict=True):
         tasks += [Task(r, c) for c in perm]
-    return tasks
+    return tasks + numbered(balanced_order(cells, runs, rng))
+
+
+def numbered(order: Sequence[str], first: Mapping[str, int] | None = None) -> list[Task]:
+    """Tasks for a sequence of cells: each cell's runs numbered on from `first` (its next
+    round; 0 when not given)."""
+    nxt = dict(first or {})
+    out = []
+    for c in order:
+        r = nxt.get(c, 0)
+        out.append(Task(r, c))
+        nxt[c] = r + 1
+    return out
+
+
+def balanced_order(cells: Sequence[str], rounds: int, rng: random.Random,
+                   start: str | None = None) -> list[str]:
+    """`rounds` runs of every cell, serially balanced (Finney & Outhwaite 1956): in every
+    stretch of k rounds (k cells, k² runs) each cell follows each cell, itself included,
+    exactly once, so whatever a start leaves behind for the next one (carry-over) falls on
+    every cell alike, and each cell still runs k times per stretch. A stretch is a random
+    Eulerian circuit of the complete directed graph with loops over the cells; every stretch
+    starts at the same cell (`start`, else a random one), so the step from one stretch into the
+    next is the circuit's closing edge and the balance holds across stretches. The last
+    `rounds mod k` rounds, too few for a stretch, are shuffled rounds (balanced on average)."""
+    items = list(dict.fromkeys(cells))
+    k = len(items)
+    if k == 0 or rounds <= 0:
+        return []
+    if k == 1:
+        return items * rounds
+    s = start if start in items else items[rng.randrange(k)]
+    out: list[str] = []
+    for _ in range(rounds // k):
+        out += _eulerian_circuit(items, s, rng)
+    for perm in shuffled_rounds(items, rounds % k, rng):
+        out += perm
+    return out
+
+
+def _eulerian_circuit(items: Sequence[str], start: str, rng: random.Random) -> list[str]:
+    """The k² nodes of a random closed walk from `start` that takes every edge (a, b) of the
+    complete directed graph with loops exactly once (Hierholzer), without its closing node."""
+    left = {a: rng.sample(list(items), len(items)) for a in items}  # edges still to take
+    stack, walk = [start], []
+    while stack:
+        v = stack[-1]
+        if left[v]:
+            stack.append(left[v].pop())
+        else:
+            walk.append(stack.pop())
+    walk.reverse()  # start … start: k² edges, k² + 1 nodes
+    return walk[:-1]
 
 
 def shuffled_rounds(items: Sequence[T], rounds: int, rng: random.Random) -> list[list[T]]:
@@ -80,17 +135,17 @@ SampleSink = Callable[[dict[str, Any]], None]
 EPOCH_OVERHEAD = 0.15  # the page-cache re-reading's largest share of the timing time
 
 
-def sample_row(unit: Unit, rnd: int, timer: str, res: RunResult, done_ns: int, epoch: int
-               ) -> dict[str, Any]:
+def sample_row(unit: Unit, rnd: int, timer: str, res: RunResult, done_ns: int, epoch: int,
+               after: str = "") -> dict[str, Any]:
     """A samples.csv row from a run's result (`done_ns`: when its result came in, Unix ns;
-    `epoch`: the page-cache placement it ran under)."""
+    `epoch`: the page-cache placement it ran under; `after`: the cell started just before)."""
     return {
         "cell": unit.cell, "round": rnd, "cache": unit.cache, "timer": timer,
         "wall_ns": res.wall_ns, "user_ns": res.user_ns, "sys_ns": res.sys_ns,
         "maxrss_bytes": res.maxrss_bytes, "rss_floor_bytes": res.rss_floor_bytes,
         "minflt": res.minflt, "majflt": res.majflt,
         "exit_code": res.exit_code, "signal": res.signal, "ok": res.ok, "reason": res.reason,
-        "done_unix_ns": done_ns, "epoch": epoch,
+        "done_unix_ns": done_ns, "epoch": epoch, "after_cell": after,
     }
 
 
@@ -121,6 +176,8 @@ class Session:
     epoch_runs: int = 0  # 0: one placement for the whole session
     epoch: int = 0
     placement_s: float = 0.0  # what the last re-reading cost
+    # the cell started last ("" after a re-reading of the binaries): each sample's after_cell
+    last_cell: str = ""
 
     def __post_init__(self) -> None:
         self.by_cell = {u.cell: u for u in self.units}
@@ -143,15 +200,17 @@ class Session:
         normalise_warm(sorted({u.binary for u in self.units}))
         self.placement_s = time.monotonic() - t
         self.epoch += 1
+        self.last_cell = ""
 
     def _item(self, task: Task) -> tuple[Unit, RunSpec, Path | None, Path | None]:
         unit = self.by_cell[task.cell]
         ev, back = cold_paths(unit.cache, unit.binary, self.warm_binaries)
         return unit, unit.spec, ev, back
 
-    def _record(self, task: Task, unit: Unit, res: RunResult, timer: str = "spawn") -> None:
+    def _record(self, task: Task, unit: Unit, res: RunResult, timer: str = "spawn",
+                after: str = "") -> None:
         if task.round >= 0 or not res.ok:
-            self.sink(sample_row(unit, task.round, timer, res, self.clock(), self.epoch))
+            self.sink(sample_row(unit, task.round, timer, res, self.clock(), self.epoch, after))
             self.done.add((unit.cell, task.round, timer))
         if not res.ok:
             # A failing cell stops here (a hang would otherwise cost runs × timeout); the others
@@ -164,7 +223,8 @@ class Session:
         if unit.cell in self.failures:
             return None
         res = self.executor.run(spec, ev, back)
-        self._record(task, unit, res, timer)
+        self._record(task, unit, res, timer, self.last_cell)
+        self.last_cell = unit.cell
         return res
 
     def measure(self, tasks: Iterable[Task] | None = None, prepare: bool = True,
@@ -196,6 +256,7 @@ class Session:
     def _measure_segment(self, todo: Sequence[Task], offset: int, total: int,
                          stop: Callable[[], bool]) -> None:
         sent: list[Task] = []
+        after: list[str] = []  # the cell started before each sent task (runs go in order)
 
         def items() -> Iterator[RunItem]:
             for t in todo:
@@ -204,6 +265,8 @@ class Session:
                 if t.cell in self.failures:
                     continue
                 sent.append(t)
+                after.append(self.last_cell)
+                self.last_cell = t.cell
                 _, spec, ev, back = self._item(t)
                 yield spec, ev, back
 
@@ -213,7 +276,7 @@ class Session:
                 t = sent[i]
                 if t.cell in self.failures:
                     continue  # queued before its cell failed: not recorded
-                self._record(t, self.by_cell[t.cell], res)
+                self._record(t, self.by_cell[t.cell], res, after=after[i])
                 if self.progress:
                     self.progress(offset + i + 1, total, t.cell)
         finally:
@@ -287,7 +350,8 @@ class Session:
             ok, reason = hyperfine_check(u.spec, m)
             self.sink({**base, "round": first + j, "wall_ns": m.wall_ns, "user_ns": m.user_ns,
                        "sys_ns": m.sys_ns, "maxrss_bytes": m.maxrss_bytes,
-                       "exit_code": m.exit_code, "ok": ok, "reason": reason})
+                       "exit_code": m.exit_code, "ok": ok, "reason": reason,
+                       "after_cell": u.cell})
             self.done.add((u.cell, first + j, "hyperfine"))
             if not ok:
                 self.failures[u.cell] = f"hyperfine: {reason}"
