@@ -173,7 +173,7 @@ def two_runs(base: Path, head: Path, work: Path, rules: list[str]
         shutil.rmtree(out, ignore_errors=True)
         gsb("run", "-m", str(tree / "bench" / "gate.yaml"), "--out", str(out), "--no-report")
         outs.append(out)
-    got = []
+    got: list[tuple[str, int, list[str], dict[str, Any]]] = []
     for r in rules:
         p = gsb("compare", str(outs[0]), str(outs[1]), "--fail-on", r, "--reference", REF)
         got.append((r, p.returncode, failing_rows(p.stdout), {}))

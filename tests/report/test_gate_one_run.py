@@ -200,3 +200,50 @@ def test_what_a_gate_cannot_judge_is_inconclusive_never_passed() -> None:
     # family-wise widening can turn a narrow pass into an inconclusive one, never the reverse
     widened = gate_one_run.family_wise([finding(1.02, 1.001, 1.029, False)] * 30)
     assert all(f.inconclusive for f in widened)
+
+
+def test_two_builds_of_the_same_code_are_not_flagged_and_the_order_effect_is_reported(
+        tmp_path: Path) -> None:
+    """The A/A a user makes: base and head differ by one comment line, so the two binaries
+    differ (their build IDs) while the code is the same. Timed in balanced rounds, the gate does
+    not flag it under a tight rule, both sides run equally often and follow themselves equally
+    often, and the order effect is measured per cell (run.json, carryover.csv, the report)."""
+    matrix = """version: 1
+apps:
+  hello: {path: ../hello, expect: {stdout: "Hello, Go!"}}
+measure: {precision: 0.02, runs: 30, max_runs: 1500, budget_s: 40,
+          inittrace: false, phases: false, calibration: "off"}
+"""
+    base = _tree(tmp_path / "base", {"hello": HELLO}, matrix)
+    head = _tree(tmp_path / "head", {"hello": HELLO + "\n// a comment-only change\n"}, matrix)
+    out = tmp_path / "run"
+    code = main(["gate", "--base", str(base), "--head", str(head), "--out", str(out),
+                 "--fail-on", "startup>+3%", "-o", str(tmp_path / "gate.md")])
+    md = (tmp_path / "gate.md").read_text()
+    cells = pd.read_csv(out / "cells.csv", dtype=str).set_index("rev")
+    assert cells.loc["base", "sha256"] != cells.loc["head", "sha256"]  # two distinct builds
+    assert cells.loc["base", "sha256_code"] == cells.loc["head", "sha256_code"]  # same code
+    # the matrix names no toolchain: the release the module's go.mod asks for (go 1.21)
+    assert set(cells["toolchain"]) == {"1.21.13"}
+    assert code != 1, md  # never flagged (exit 3, inconclusive, is not a pass either)
+    assert not md.startswith("## ❌"), md
+    s = pd.read_csv(out / "samples.csv", dtype={"after_cell": str}, keep_default_na=False)
+    timed = s[(s["round"] >= 0) & (s["ok"].astype(str) == "True")]
+    n = timed["cell"].value_counts()
+    assert n.max() - n.min() <= 1, n  # every cell in every round
+    run = json.loads((out / "run.json").read_text())
+    order = run["carryover"]
+    assert order["order"] == "serially balanced"
+    per = {c: v for c, v in order["cells"].items() if c != "all"}
+    assert len(per) == 2
+    for v in per.values():
+        assert 0.35 < v["share_after_self"] < 0.65, v  # two cells: about half after itself
+        assert v["p50_after_self_ms"] > 0 and v["p50_after_other_ms"] > 0
+        assert v["ci95_low"] is not None and v["ci95_low"] <= v["ratio"] <= v["ci95_high"]
+    co = pd.read_csv(out / "carryover.csv")
+    assert set(co["cell"]) == {*per, "all"}
+    assert "## Order effects (carry-over)" in (out / "report.md").read_text()
+    assert "Order effects (carry-over)" in (out / "report.html").read_text()
+    # the comment names the order effect where one is resolved (it is on the VMs seen)
+    resolved = [v for v in per.values() if v["ci95_high"] < 1 or v["ci95_low"] > 1]
+    assert ("Order effect on this host" in md) == bool(resolved), md

@@ -3,13 +3,16 @@ executor: scheduling only)."""
 
 from __future__ import annotations
 
+import itertools
+import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gostartbench.measure import FakeExecutor, RunSpec
-from gostartbench.run.schedule import Session, Unit, schedule
+from gostartbench.run.schedule import Session, Unit, balanced_order, schedule
 
 
 def _units(tmp_path: Path, names: list[str], cache: str = "warm") -> list[Unit]:
@@ -90,3 +93,44 @@ def test_cold_cells_evict_before_each_run(tmp_path: Path, monkeypatch: pytest.Mo
     assert len(ex.calls) == 12
     assert ex.evicted == [warm[0].binary] * 6  # every cold run, warmup included
     assert ex.read_back == [warm[0].binary] * 6  # read back: a warm cell shares the binary
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8])
+def test_the_balanced_order_has_every_cell_follow_every_cell_equally_often(k: int) -> None:
+    cells = [f"c{i}" for i in range(k)]
+    order = balanced_order(cells, 3 * k, random.Random(k), start="c0")
+    assert Counter(order) == dict.fromkeys(cells, 3 * k)  # every cell equally often
+    pairs = Counter(itertools.pairwise([*order, order[0]]))  # with the closing edge
+    assert set(pairs) == set(itertools.product(cells, repeat=2))  # self-pairs included
+    assert set(pairs.values()) == {3}, pairs
+    assert order[0] == "c0" and order[k * k] == "c0"  # every stretch starts at `start`
+    assert balanced_order(cells, 3 * k, random.Random(k), "c0") == order  # seeded
+    if k > 2:
+        assert balanced_order(cells, 3 * k, random.Random(k + 1), "c0") != order
+
+
+def test_the_balanced_order_fills_a_partial_stretch_with_shuffled_rounds() -> None:
+    order = balanced_order(["a", "b", "c"], 7, random.Random(1))
+    assert Counter(order) == {"a": 7, "b": 7, "c": 7}
+    tail = order[18:]  # 7 = 2 stretches of 3 rounds, then one shuffled round
+    assert sorted(tail) == ["a", "b", "c"]
+
+
+def test_each_sample_names_the_start_before_it(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gostartbench.run.schedule.normalise_warm", lambda ps: None)
+    units = _units(tmp_path, ["a", "b", "c"])
+    rows: list[dict[str, Any]] = []
+    ex = FakeExecutor(lambda spec, n: 1000 + n)
+    s = Session(units=units, executor=ex, sink=rows.append, runs=6, warmup=1, seed=3)
+    s.measure()
+    ran = [Path(spec.argv[0]).name for spec in ex.calls]  # every start, warmups included
+    timed = [r for r in rows if r["round"] >= 0]
+    assert len(timed) == 18
+    for r in timed:
+        i = next(i for i, spec in enumerate(ex.calls) if spec.argv[0].endswith(r["cell"])
+                 and 1000 + i == r["wall_ns"])
+        assert r["after_cell"] == (ran[i - 1] if i else "")
+    # the warmups ran first (after the read-in, whose first start has none), so every timed
+    # start has a predecessor
+    assert all(r["after_cell"] for r in timed)

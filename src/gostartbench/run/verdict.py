@@ -22,14 +22,16 @@ from gostartbench.run.plugin import Outcomes
 
 STATUS_COMPLETE, STATUS_CELLS_FAILED, STATUS_FAILED, STATUS_INTERRUPTED = (
     "complete", "cells_failed", "failed", "interrupted")
+PYTEST_BENCHMARK_STORAGE = ".benchmarks"  # pytest-benchmark's storage, inside the run folder
 CASES_FILE = Path(gostartbench.run.cases.__file__).with_name("test_startup.py")
 
 
 def pytest_argv(run_dir: Path, extra: list[str]) -> list[str]:
     """pytest's arguments for the timing: the packaged cases, pytest-benchmark's JSON into the
-    run folder, and every run saved to pytest-benchmark's storage beside the run folders
-    (`<parent>/.benchmarks`) so that `pytest-benchmark compare` works across runs."""
-    storage = (run_dir.resolve().parent / ".benchmarks").as_uri()
+    run folder, and its saved run in a storage inside the run folder (`RUN_DIR/.benchmarks`):
+    whatever keeps the run folder (a CI artifact) keeps it too; `pytest-benchmark compare`
+    takes the saved files of two runs by path."""
+    storage = (run_dir.resolve() / PYTEST_BENCHMARK_STORAGE).as_uri()
     argv = [
         str(CASES_FILE), "-s", "-rsfE", "-p", "no:cacheprovider",
         "--rootdir", str(CASES_FILE.parent), "-c", os.devnull, "-q",
