@@ -114,7 +114,7 @@ def test_effects_geometric_mean_over_pairs() -> None:
     bmap = {"a_none": "a_none", "a_sw": "a_none", "b_none": "b_none", "b_sw": "b_none"}
     s = _samples(walls)
     summ = stats.summarise(s, cells, bmap, bootstrap=200)
-    eff = effects(summ, s, ["ldflags"], {"ldflags": ""})
+    eff = effects(summ, s, ["ldflags"], {"ldflags": ""}, b=500)
     assert sorted(eff["app"]) == ["a", "all", "b"]  # pooled, and each app's own
     per_app = eff.set_index("app")
     assert per_app.loc["a", "ratio"] == pytest.approx(0.9)

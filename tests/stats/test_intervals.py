@@ -66,12 +66,14 @@ def test_cross_run_ratio_is_wider_than_within_one_run() -> None:
     rng = np.random.default_rng(13)
     t1, (a,) = _bursty(rng, (1.0,))
     t2, (b,) = _bursty(rng, (1.1,))
-    iv = intervals.cross_run_ratio((_blocks(t2), b), (_blocks(t1), a), 13)
+    iv = intervals.cross_run_ratio((_blocks(t2), b), (_blocks(t1), a), 13,
+                                   b=intervals.DEFAULT_BOOTSTRAP)
     assert iv.low < 1.1 < iv.high and iv.rule == intervals.RULE_BLOCKS
     # a reference cell measured alongside in each run cancels a uniform slowdown of one run
     ref1, ref2 = a.copy(), b / 1.1 * 1.2  # run 2's machine 20% slower on everything
     iv_ref = intervals.cross_run_ratio((_blocks(t2), b * 1.2), (_blocks(t1), a), 13,
-                                       ref_new=(_blocks(t2), ref2), ref_base=(_blocks(t1), ref1))
+                                       ref_new=(_blocks(t2), ref2), ref_base=(_blocks(t1), ref1),
+                                       b=intervals.DEFAULT_BOOTSTRAP)
     assert iv_ref.estimate == pytest.approx(1.1 * 1.0, rel=0.05)
 
 

@@ -103,6 +103,8 @@ def _stop_warnings(summary: pd.DataFrame, stopping: Mapping[str, Any]) -> None:
 def analyse(data: RunData) -> Analysis:
     """Summary and effects recomputed from samples.csv and cells.csv."""
     st = data.settings
+    # every interval's replicates: the run's measure.bootstrap, fewer for very many samples
+    b = summary_mod.choose_b(len(data.timed), st.bootstrap)
     axes = list(st.axes)
     base = dict(st.baseline)
     cells = data.cells
@@ -124,33 +126,34 @@ def analyse(data: RunData) -> Analysis:
             summary["toolchain"] = summary["toolchain"].astype(str)
         eff = effects(summary, data.samples, eff_axes, base, axis_values=axis_values,
                       seed=st.seed, min_effect=st.min_effect,
-                      b=summary_mod.choose_b(len(data.timed), 1000))
+                      b=b)
         lead = [*SUMMARY_LEAD, *[a for a in axes if a in summary], "label", "timer"]
         summary = summary[lead + [c for c in summary.columns if c not in lead]]
     init = data.inittrace
     if len(init):
         init = init.merge(cells[["cell", "app"]], on="cell", how="left")
-    table = phase_table(data.phases, seed=st.seed)
+    table = phase_table(data.phases, b=b, seed=st.seed)
     pe = pd.DataFrame()
     if len(summary) and len(data.phases):
         for cell, why in traced_vs_untraced(table, summary).items():
             m = summary["cell"] == cell
             summary.loc[m, "warnings"] = [w + ("; " if w else "") + why
                                           for w in summary.loc[m, "warnings"]]
-        pe = phase_effects(data.phases, summary, eff_axes, base, axis_values, seed=st.seed,
+        pe = phase_effects(data.phases, summary, eff_axes, base, axis_values, b=b, seed=st.seed,
                            stages=data.stages)
         eff = pd.concat([eff, pe.assign(significant=False)], ignore_index=True)
-    stages = stage_table(data.stages, seed=st.seed)
+    stages = stage_table(data.stages, b=b, seed=st.seed)
     att = deps.attributed(data.inittrace, cells, data.deps) if len(data.inittrace) else \
         pd.DataFrame()
-    mods = deps.module_table(att, seed=st.seed)
+    mods = deps.module_table(att, b=b, seed=st.seed)
     me = pd.DataFrame()
     if len(mods) and len(summary):
         top = {app: list(g.groupby("module")["init_ms"].max().nlargest(deps.TOP_MODULES).index)
                for app, g in mods.groupby("app")}
-        me = deps.module_effects(att, summary, eff_axes, base, axis_values, top, seed=st.seed)
+        me = deps.module_effects(att, summary, eff_axes, base, axis_values, top, b=b,
+                                 seed=st.seed)
     return Analysis(data=data, summary=summary, effects=eff, init=init, baseline=base,
                     phases=table, phase_effects=pe, modules=mods, module_effects=me,
                     stages=stages, init_vs_phase=deps.init_vs_phase(att, table, stages),
-                    instruments=instruments(table, stages, data.uprobe, seed=st.seed),
+                    instruments=instruments(table, stages, data.uprobe, b=b, seed=st.seed),
                     carryover=carryover(data.samples, bootstrap=st.bootstrap, seed=st.seed))

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from gostartbench.run.calibration import LADDER_MS
+from gostartbench.stats.intervals import DEFAULT_BOOTSTRAP
 from gostartbench.stats.resample import (
     independent_ratio_interval,
     median_interval,
@@ -33,9 +34,9 @@ def floor_figures(fw: list[int], cl: list[int], hf: list[int], seed: int) -> dic
     """The floor against the C loop and hyperfine, each ratio with its ci95 (the two sets
     resampled independently: they are separate loops)."""
     gen = rng(seed)
-    c_iv = independent_ratio_interval(np.asarray(fw, float), np.asarray(cl, float), 2000, gen)
-    h_iv = independent_ratio_interval(np.asarray(fw, float), np.asarray(hf, float), 2000, gen) \
-        if hf else None
+    b, f = DEFAULT_BOOTSTRAP, np.asarray(fw, float)
+    c_iv = independent_ratio_interval(f, np.asarray(cl, float), b, gen)
+    h_iv = independent_ratio_interval(f, np.asarray(hf, float), b, gen) if hf else None
     fw_p50 = statistics.median(fw) / 1e6
     cl_p50 = statistics.median(cl) / 1e6
     hf_p50 = statistics.median(hf) / 1e6 if hf else None
@@ -61,7 +62,7 @@ def ladder_rows(walls: dict[float, list[int]], seed: int = 0) -> list[dict[str, 
     base = np.asarray(walls[0.0], float) / 1e6
     gen = rng(seed)
     for d in LADDER_MS:
-        iv = paired_delta_interval(np.asarray(walls[d], float) / 1e6, base, 2000, gen)
+        iv = paired_delta_interval(np.asarray(walls[d], float) / 1e6, base, DEFAULT_BOOTSTRAP, gen)
         err = iv.estimate - d
         tol = max(0.040, 0.05 * d)
         rows.append({"injected_ms": d, "p50_ms": statistics.median(walls[d]) / 1e6,
@@ -75,7 +76,7 @@ def aa_figures(aa: dict[str, list[int]], seed: int) -> dict[str, Any]:
     """The copy against the original: ratio (paired by round), ci95, p, the significance
     rule's verdict (it must not fire), and whether the A/A target is met."""
     a_arr, b_arr = np.asarray(aa["a"], float), np.asarray(aa["b"], float)
-    iv = paired_ratio_interval(b_arr, a_arr, 2000, rng(seed))
+    iv = paired_ratio_interval(b_arr, a_arr, DEFAULT_BOOTSTRAP, rng(seed))
     p = mann_whitney_p(b_arr, a_arr)
     flagged = bool(significant(iv.estimate, iv.low, iv.high, DEFAULT_MIN_EFFECT, p))
     return {"ratio": iv.estimate, "ci95": [iv.low, iv.high], "p_value": p, "flagged": flagged,

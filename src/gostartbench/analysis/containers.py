@@ -67,7 +67,7 @@ def image_table(summary: pd.DataFrame, eff: pd.DataFrame, cells: pd.DataFrame,
 
 
 def prewarm_table(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
-                  *, seed: int = 0, min_effect: float = DEFAULT_MIN_EFFECT, b: int = 500
+                  *, b: int, seed: int = 0, min_effect: float = DEFAULT_MIN_EFFECT
                   ) -> pd.DataFrame:
     """Each prewarm against cold and against warm, on the host and in each image (direct
     launch; every app pooled): ratio of P50s with ci95, significance, and whether the article's
@@ -102,7 +102,7 @@ def prewarm_table(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[s
 
 
 def glibc_vs_musl(summary: pd.DataFrame, samples: pd.DataFrame, *, seed: int = 0,
-                  b: int = 2000, min_effect: float = DEFAULT_MIN_EFFECT) -> pd.DataFrame:
+                  b: int, min_effect: float = DEFAULT_MIN_EFFECT) -> pd.DataFrame:
     """The article's ubuntu-against-alpine question, here: per app and cache, a cgo=1 program
     linked against glibc (dynamic) in the Debian image against the same program linked
     statically against musl in the musl image (direct launch): both P50s and their ratio."""

@@ -77,7 +77,7 @@ def per_run(att: pd.DataFrame, by: str = "module") -> pd.DataFrame:
             .reset_index())
 
 
-def module_table(att: pd.DataFrame, b: int = 1000, seed: int = 0) -> pd.DataFrame:
+def module_table(att: pd.DataFrame, *, b: int, seed: int = 0) -> pd.DataFrame:
     """One row per cell × module: its packages, the median over runs of their summed init with
     a bootstrap ci95, its share of the cell's whole package init, the requirement that pulls
     it in and the chain of its costliest package."""
@@ -112,7 +112,7 @@ def module_table(att: pd.DataFrame, b: int = 1000, seed: int = 0) -> pd.DataFram
 
 def module_effects(att: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str],
                    baseline: Mapping[str, str], axis_values: Mapping[str, Sequence[str]],
-                   modules: Mapping[str, Sequence[str]], b: int = 300, seed: int = 0
+                   modules: Mapping[str, Sequence[str]], *, b: int, seed: int = 0
                    ) -> pd.DataFrame:
     """Per app, axis value and module (`modules`: app → the modules to show): the mean over
     pairs of cells that differ only in that axis of the change in the module's median init
@@ -191,7 +191,7 @@ def module_versions(deps: pd.DataFrame, build_id: str) -> dict[str, str]:
 
 
 def dependency_moves(att: pd.DataFrame, cells: pd.DataFrame, deps: pd.DataFrame,
-                     axes: Sequence[str], axis: str, base: str, head: str, b: int = 1000,
+                     axes: Sequence[str], axis: str, base: str, head: str, *, b: int,
                      seed: int = 0) -> pd.DataFrame:
     """Which dependency moved between two values of a build axis (the gate's `rev`): per app,
     every module linked into either side with its version on each (deps.csv: changed, added,

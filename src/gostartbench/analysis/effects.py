@@ -31,7 +31,7 @@ Pair = tuple[dict[str, Any], dict[str, Any]]  # (cell's summary row, its baselin
 
 
 def effects(summary: pd.DataFrame, samples: pd.DataFrame, axes: Sequence[str],
-            baseline: Mapping[str, str], *, b: int = 500, seed: int = 0,
+            baseline: Mapping[str, str], *, b: int, seed: int = 0,
             min_effect: float = DEFAULT_MIN_EFFECT,
             axis_values: Mapping[str, Sequence[str]] | None = None,
             only: Sequence[str] | None = None) -> pd.DataFrame:

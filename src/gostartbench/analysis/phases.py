@@ -19,7 +19,7 @@ from gostartbench.stats.resample import rng as make_rng
 from gostartbench.stats.significance import INSTRUMENTS, TRACED_VS_TIMED
 
 
-def phase_table(phases: pd.DataFrame, b: int = 500, seed: int = 0) -> pd.DataFrame:
+def phase_table(phases: pd.DataFrame, *, b: int, seed: int = 0) -> pd.DataFrame:
     """One row per cell × phase: traced runs, median duration (ms) with ci95 (rule `runs`:
     traced runs have no times), median start."""
     if phases.empty:
@@ -38,7 +38,7 @@ def phase_table(phases: pd.DataFrame, b: int = 500, seed: int = 0) -> pd.DataFra
     return out.sort_values(["cell", "_o"]).drop(columns="_o").reset_index(drop=True)
 
 
-def stage_table(stages: pd.DataFrame, b: int = 500, seed: int = 0) -> pd.DataFrame:
+def stage_table(stages: pd.DataFrame, *, b: int, seed: int = 0) -> pd.DataFrame:
     """One row per cell × runtime stage (phases.csv's stage rows): traced runs, the stage's
     phase, its median duration (ms) with a bootstrap ci95, its median start."""
     cols = ["cell", "phase", "stage", "n", "p50_ms", "ci95_low_ms", "ci95_high_ms",
@@ -97,7 +97,7 @@ def traced_vs_untraced(table: pd.DataFrame, summary: pd.DataFrame) -> dict[str, 
 
 def phase_effects(phases: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str],
                   baseline: Mapping[str, str], axis_values: Mapping[str, Sequence[str]],
-                  b: int = 300, seed: int = 0, stages: pd.DataFrame | None = None
+                  *, b: int, seed: int = 0, stages: pd.DataFrame | None = None
                   ) -> pd.DataFrame:
     """Per axis value, app (and all), cache state and phase — and runtime stage, from
     `stages` — the mean over pairs of the change in its median (ms), with a bootstrap ci95
@@ -211,7 +211,7 @@ def where_it_lands(pe: pd.DataFrame, axis: str, value: str, cache: str,
 
 
 def instruments(ptrace: pd.DataFrame, ptrace_stages: pd.DataFrame, uprobe: pd.DataFrame,
-                seed: int = 0) -> pd.DataFrame:
+                *, b: int, seed: int = 0) -> pd.DataFrame:
     """Per cell × phase (and stage) timed by both instruments: the ptrace tracer's median and
     the uprobes' (each over its own runs, with its ci95), their difference, and whether they
     agree within stats.significance.INSTRUMENTS. Never averaged."""
@@ -221,8 +221,9 @@ def instruments(ptrace: pd.DataFrame, ptrace_stages: pd.DataFrame, uprobe: pd.Da
         return pd.DataFrame(columns=cols)
     is_stage = uprobe["stage"].fillna("").astype(str) != "" if "stage" in uprobe else \
         pd.Series(False, index=uprobe.index)
-    up = phase_table(uprobe[~is_stage].drop(columns=["stage"], errors="ignore"), seed=seed)
-    ups = stage_table(uprobe[is_stage], seed=seed)
+    up = phase_table(uprobe[~is_stage].drop(columns=["stage"], errors="ignore"), b=b,
+                     seed=seed)
+    ups = stage_table(uprobe[is_stage], b=b, seed=seed)
     rows = []
     pairs = [(ptrace.assign(stage=""), up.assign(stage="")), (ptrace_stages, ups)]
     for a_tab, b_tab in pairs:
@@ -230,11 +231,11 @@ def instruments(ptrace: pd.DataFrame, ptrace_stages: pd.DataFrame, uprobe: pd.Da
             continue
         m = a_tab.merge(b_tab, on=["cell", "phase", "stage"], suffixes=("_a", "_b"))
         for r in m.to_dict("records"):
-            a, b = float(r["p50_ms_a"]), float(r["p50_ms_b"])
+            pt, up_ms = float(r["p50_ms_a"]), float(r["p50_ms_b"])
             rows.append({"cell": r["cell"], "phase": r["phase"], "stage": r["stage"],
-                         "ptrace_ms": a, "ptrace_ci95_low_ms": r["ci95_low_ms_a"],
-                         "ptrace_ci95_high_ms": r["ci95_high_ms_a"], "uprobe_ms": b,
+                         "ptrace_ms": pt, "ptrace_ci95_low_ms": r["ci95_low_ms_a"],
+                         "ptrace_ci95_high_ms": r["ci95_high_ms_a"], "uprobe_ms": up_ms,
                          "uprobe_ci95_low_ms": r["ci95_low_ms_b"],
-                         "uprobe_ci95_high_ms": r["ci95_high_ms_b"], "diff_ms": a - b,
-                         "agree": INSTRUMENTS.agrees(a, b)})
+                         "uprobe_ci95_high_ms": r["ci95_high_ms_b"], "diff_ms": pt - up_ms,
+                         "agree": INSTRUMENTS.agrees(pt, up_ms)})
     return pd.DataFrame(rows, columns=cols)

@@ -72,7 +72,7 @@ def choose_b(total_samples: int, wanted: int) -> int:
 
 
 def summarise(samples: pd.DataFrame, cells: pd.DataFrame, baseline_of: Mapping[str, str],
-              *, bootstrap: int = 2000, min_effect: float = DEFAULT_MIN_EFFECT, seed: int = 0
+              *, bootstrap: int, min_effect: float = DEFAULT_MIN_EFFECT, seed: int = 0
               ) -> pd.DataFrame:
     """summary.csv: one row per cell × timer. `baseline_of` maps cell → its baseline cell."""
     s = samples

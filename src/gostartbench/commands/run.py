@@ -146,7 +146,7 @@ def _judge_budgets(run_dir: Path, rules: list[Any], code: int) -> int:
     s = a.summary[a.summary["timer"] == timer] if len(a.summary) else a.summary
     labels = dict(zip(s["cell"], s["label"], strict=False)) if len(s) else {}
     findings = budget_findings(a, rules, list(labels), lambda c: str(labels.get(c) or c),
-                               short_run_why(a.samples))
+                               short_run_why(a.samples), b=a.data.settings.bootstrap)
     md = gate.gate_markdown(findings, rules, a.min_effect, None).replace(
         "Startup gate", "Budgets")
     results.write_atomic(run_dir / "budgets.md", md)

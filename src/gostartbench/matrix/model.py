@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gostartbench.matrix.axes import REV, RUNENV_PREFIX
+from gostartbench.stats.intervals import DEFAULT_BOOTSTRAP
 from gostartbench.stats.significance import DEFAULT_MIN_EFFECT
 
 
@@ -58,7 +59,7 @@ class Measure:
     inittrace_runs: int = 5
     phases: bool = True  # separate traced runs → phases.csv (where the start's time goes)
     phase_runs: int = 20
-    bootstrap: int = 2000
+    bootstrap: int = DEFAULT_BOOTSTRAP
     calibration: str = "floor"  # floor: the no-op's P50; full: `calibrate` (100 runs); off
     engine: str = "auto"  # the container engine: auto (podman, else docker) | podman | docker
     evict: str = "file"  # how cold and prewarm cells evict: file (fadvise) | drop-caches (echo 3)

@@ -47,7 +47,7 @@ def _init_runs(a: Analysis, module: str | None) -> dict[str, np.ndarray]:
 
 
 def budget_findings(a: Analysis, rules: Sequence[Rule], cells: Sequence[str],
-                    label: Callable[[str], str], short: str = "", b: int = 2000,
+                    label: Callable[[str], str], short: str = "", *, b: int,
                     seed: int = 0) -> list[Finding]:
     """Every budget rule on every cell named (ok cells of the run's main timer)."""
     budgets = [r for r in rules if r.budget is not None]

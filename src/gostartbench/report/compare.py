@@ -81,7 +81,8 @@ def compare_table(runs: Sequence[Analysis], seed: int = 0
             if i == 0:
                 continue
             blocks, x = walls[i][(cell, timer)]
-            iv = intervals.cross_run_ratio((blocks, x), (base_blocks, base), seed)
+            iv = intervals.cross_run_ratio((blocks, x), (base_blocks, base), seed,
+                                           b=runs[0].data.settings.bootstrap)
             row[f"{tag}_ratio"] = iv.estimate
             row[f"{tag}_ratio_ci95_low"] = iv.low
             row[f"{tag}_ratio_ci95_high"] = iv.high

@@ -21,6 +21,7 @@ from gostartbench.analysis.containers import (
     image_table,
     prewarm_table,
 )
+from gostartbench.analysis.summary import choose_b
 
 TEXT = ("Two times per image: the program's own start inside it (its loader, libc and files on "
         "overlayfs; the spawn timer runs in a container of the image, so the engine's start is "
@@ -57,9 +58,10 @@ def section(a: Analysis) -> Section | None:
     if s.empty:
         return None
     imgs = image_table(s, a.effects, a.cells, a.run)
-    pre = prewarm_table(s, a.samples, a.axes, seed=a.data.settings.seed,
-                        min_effect=a.min_effect)
-    libc = glibc_vs_musl(s, a.samples, seed=a.data.settings.seed, min_effect=a.min_effect)
+    st = a.data.settings
+    b = choose_b(len(a.data.timed), st.bootstrap)
+    pre = prewarm_table(s, a.samples, a.axes, b=b, seed=st.seed, min_effect=a.min_effect)
+    libc = glibc_vs_musl(s, a.samples, b=b, seed=st.seed, min_effect=a.min_effect)
     if imgs.empty and pre.empty:
         return None
     lines: list[str] = []

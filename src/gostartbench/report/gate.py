@@ -40,8 +40,10 @@ from gostartbench.stats.significance import holm, mann_whitney_p, rule_text, sig
 
 
 def gate(base: Analysis, new: Analysis, rules: Sequence[Rule], reference: str | None = None,
-         b: int = 2000, seed: int = 0) -> list[Finding]:
-    """Every gated comparison of NEW against BASE under the rules."""
+         seed: int = 0) -> list[Finding]:
+    """Every gated comparison of NEW against BASE under the rules (replicates: BASE's
+    measure.bootstrap, as compare's)."""
+    b = base.data.settings.bootstrap
     timer = main_timer(base.summary["timer"].unique())
     sb = base.summary[base.summary["timer"] == timer].set_index("cell")
     sn = new.summary[new.summary["timer"] == timer].set_index("cell")
@@ -77,7 +79,7 @@ def gate(base: Analysis, new: Analysis, rules: Sequence[Rule], reference: str | 
             if reference is not None and rule.metric == "startup":
                 ref_b, ref_n = wb[(reference, timer)][:2], wn[(reference, timer)][:2]
             iv = intervals.cross_run_ratio((xn[0], xn[col]), (xb[0], xb[col]), seed, ref_n,
-                                           ref_b)
+                                           ref_b, b=b)
             vb = float(np.median(xb[col]) / (np.median(ref_b[1]) if ref_b else 1))
             vn = float(np.median(xn[col]) / (np.median(ref_n[1]) if ref_n else 1))
             p = mann_whitney_p(xn[col], xb[col]) if ref_b is None else math.nan
@@ -102,7 +104,7 @@ def gate(base: Analysis, new: Analysis, rules: Sequence[Rule], reference: str | 
             out += _effect_findings(base, new, rule, too_short)
     labels = sn["label"].to_dict() if "label" in sn else {}
     out += budget_findings(new, rules, list(sn.index), lambda c: str(labels.get(c) or c),
-                           new_short, b=b, seed=seed)
+                           new_short, b=new.data.settings.bootstrap, seed=seed)
     return out
 
 

@@ -89,8 +89,10 @@ class OneRun:
     head_widths: tuple[float, ...] = ()
 
 
-def one_run(a: Analysis, rules: Sequence[Rule], b: int = 2000, seed: int = 0) -> OneRun:
-    """Every gated comparison of head against base within one run with the `rev` axis."""
+def one_run(a: Analysis, rules: Sequence[Rule], seed: int = 0) -> OneRun:
+    """Every gated comparison of head against base within one run with the `rev` axis
+    (replicates: the run's measure.bootstrap)."""
+    b = a.data.settings.bootstrap
     from gostartbench.analysis.labels import cell_label
 
     if "rev" not in a.cells:

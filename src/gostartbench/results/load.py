@@ -28,6 +28,7 @@ from gostartbench.results.schema import (
     SAMPLES_CSV,
     SCHEMA_VERSION,
 )
+from gostartbench.stats.intervals import DEFAULT_BOOTSTRAP
 from gostartbench.stats.significance import DEFAULT_MIN_EFFECT
 
 _NUMERIC_SAMPLES = ("round", "wall_ns", "user_ns", "sys_ns", "maxrss_bytes", "rss_floor_bytes",
@@ -56,7 +57,7 @@ class Settings:
     @property
     def bootstrap(self) -> int:
         """Bootstrap resamples asked for."""
-        return int(self.measure.get("bootstrap", 2000))
+        return int(self.measure.get("bootstrap", DEFAULT_BOOTSTRAP))
 
 
 @dataclass(frozen=True)

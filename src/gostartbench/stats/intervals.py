@@ -41,6 +41,10 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+# Bootstrap replicates per interval when a run names none (measure.bootstrap): every interval
+# of a report, the gate and compare takes the run's own count (fewer for very many samples:
+# analysis.summary.choose_b), never a literal of its own.
+DEFAULT_BOOTSTRAP = 2000
 BLOCK_S = 3.0  # the shortest block, seconds (chosen by measurement, see the module's doc)
 MIN_BLOCKS = 8  # a shorter run gets shorter blocks, at least this many (then widened)
 # A run shorter than this has blocks shorter than BLOCK_S: a burst or a drift of the machine
@@ -262,7 +266,6 @@ def ratio_interval(a: np.ndarray, a_blocks: np.ndarray, b_: np.ndarray, b_blocks
     return widen(float(np.median(a) / np.median(b_)), lo, hi, k)
 
 
-CROSS_RUN_B = 2000  # resamples of every cross-run ratio (compare and the gate alike)
 Timed = tuple[np.ndarray, ...]  # (each sample's block, its value[, …]): the first two read
 
 
@@ -275,7 +278,7 @@ def _p50_or_ref_reps(x: Timed, ref: Timed | None, b: int, rng: np.random.Generat
 
 
 def cross_run_ratio(new: Timed, base: Timed, seed: int, ref_new: Timed | None = None,
-                    ref_base: Timed | None = None, b: int = CROSS_RUN_B) -> Interval:
+                    ref_base: Timed | None = None, *, b: int) -> Interval:
     """P50(new) / P50(base) for two runs (two stretches of time sharing no moment): each
     resampled by its own blocks, independently, and widened for the fewer blocks of the two.
     With references, each side is first its P50 over the reference cell's, within its run

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gostartbench.stats.intervals import ci95
+from gostartbench.stats.intervals import DEFAULT_BOOTSTRAP, ci95
 from gostartbench.stats.resample import median_interval, rng
 
 
@@ -26,7 +26,7 @@ def spread(walls: Sequence[float] | np.ndarray) -> float:
 
 
 def spread_ratio(a: Sequence[float] | np.ndarray, b_: Sequence[float] | np.ndarray,
-                 b: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+                 b: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> tuple[float, float, float]:
     """spread(a) / spread(b) with a percentile-bootstrap ci95 that resamples each set of runs
     on its own (it assumes independent runs: a burst inside one set widens that set's spread,
     which is why callers take the two in alternating blocks)."""
@@ -38,7 +38,8 @@ def spread_ratio(a: Sequence[float] | np.ndarray, b_: Sequence[float] | np.ndarr
     return spread(a) / max(spread(b_), 1e-12), lo, hi
 
 
-def noise(walls_ns: Sequence[int], b: int = 2000, seed: int = 0) -> dict[str, float]:
+def noise(walls_ns: Sequence[int], b: int = DEFAULT_BOOTSTRAP, seed: int = 0
+          ) -> dict[str, float]:
     """Noise of one program's runs: cv, the P50's ci95 half-width, the smallest resolvable
     change."""
     x = np.asarray(walls_ns, dtype=float) / 1e6
