@@ -202,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--install", action="store_true",
                     help="install missing Debian tools (root or password-less sudo), else print "
                     "the one command that does")
+    sp.add_argument("--containers", action="store_true",
+                    help="with --install: podman and debootstrap too, and the host setting the "
+                    "engine needs (a run with container cells installs them by itself)")
     for name in ("validate", "list", "build", "run"):
         sub.choices[name].add_argument(
             "--max-cells", type=int, default=None, metavar="N",

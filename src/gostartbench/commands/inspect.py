@@ -88,7 +88,10 @@ def doctor_command(args: argparse.Namespace) -> int:
     if args.install:
         from gostartbench.measure import container
 
-        ok, line = tools.install_debian_tools(container.cgroup_problem()[0])
+        # the container tools and their host setting only when asked: a run with container
+        # cells installs them itself (run/plan.py), the default matrix has none
+        ok, line = tools.install_debian_tools(container.cgroup_problem()[0],
+                                              containers=args.containers)
         print(f"install: {line}")
         code = EXIT_OK if ok else EXIT_FAILED
     print_table(["tool", "status", "version (path)", "from / how to get it"],

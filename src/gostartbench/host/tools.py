@@ -384,9 +384,10 @@ def _privilege_prefix() -> list[str] | None:
 def install_debian_tools(host_setting: str = "", containers: bool = False) -> tuple[bool, str]:
     """Install the missing Debian tools with the packaged script (the same step CI runs) when
     this user may (root, or password-less sudo); with `containers` the container tools too and
-    the host setting the engine needs (`host_setting`: what is missing, "" when nothing).
-    Returns (all present now, one line)."""
-    containers = containers or bool(host_setting)
+    the host setting the engine needs (`host_setting`: what is missing, "" when nothing; only
+    with `containers`: a run without container cells needs neither). Returns (all present now,
+    one line)."""
+    host_setting = host_setting if containers else ""
     missing = missing_debian_tools(containers)
     if not missing and not host_setting:
         return True, "all Debian tools present"
