@@ -21,6 +21,7 @@ from gostartbench.analysis.phases import (
     stage_table,
     traced_vs_untraced,
 )
+from gostartbench.analysis.profile import profile_table
 from gostartbench.results import RunData
 from gostartbench.results.schema import STOP_FLAGGED, SUMMARY_LEAD
 
@@ -42,6 +43,7 @@ class Analysis:
     init_vs_phase: pd.DataFrame = field(default_factory=pd.DataFrame)  # two views of init
     instruments: pd.DataFrame = field(default_factory=pd.DataFrame)  # ptrace beside uprobes
     carryover: pd.DataFrame = field(default_factory=pd.DataFrame)  # carryover.csv
+    profile: pd.DataFrame = field(default_factory=pd.DataFrame)  # profile.csv
 
     @property
     def axes(self) -> list[str]:
@@ -156,4 +158,7 @@ def analyse(data: RunData) -> Analysis:
                     phases=table, phase_effects=pe, modules=mods, module_effects=me,
                     stages=stages, init_vs_phase=deps.init_vs_phase(att, table, stages),
                     instruments=instruments(table, stages, data.uprobe, b=b, seed=st.seed),
-                    carryover=carryover(data.samples, bootstrap=st.bootstrap, seed=st.seed))
+                    carryover=carryover(data.samples, bootstrap=st.bootstrap, seed=st.seed),
+                    profile=profile_table(data.profile_samples, data.profile_stacks,
+                                          data.profile_starts, deps.package_modules(
+                                              cells, data.deps), b=b, seed=st.seed))

@@ -71,6 +71,24 @@ def attributed(init: pd.DataFrame, cells: pd.DataFrame, deps: pd.DataFrame) -> p
     return df
 
 
+def package_modules(cells: pd.DataFrame, deps: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """cell → its binary's package → module (deps.csv), `main` → the app's own module (Go names
+    the main package's functions main.*: the same roll-up as inittrace's)."""
+    if deps.empty or cells.empty or "build_id" not in cells:
+        return {}
+    d = deps[["build_id", "package", "module", "chain"]].astype(str)
+    out: dict[str, dict[str, str]] = {}
+    by_build = {bid: dict(zip(g["package"], g["module"], strict=True))
+                for bid, g in d.groupby("build_id")}
+    heads = d[d["package"] == d["chain"]].drop_duplicates("build_id").set_index("build_id")
+    for cell, bid in zip(cells["cell"].astype(str), cells["build_id"].astype(str), strict=True):
+        mods = dict(by_build.get(bid, {}))
+        if bid in heads.index:
+            mods["main"] = str(heads.loc[bid, "module"])
+        out[cell] = mods
+    return out
+
+
 def per_run(att: pd.DataFrame, by: str = "module") -> pd.DataFrame:
     """Init (ms) per cell, run and `by` (module or requirement): the sum over its packages."""
     return (att.groupby(["cell", "run", by], sort=False)["clock_ms"].sum()

@@ -40,13 +40,18 @@ def calib_programs(toolchain: str = DEFAULT_TOOLCHAIN) -> dict[str, Path]:
     return out
 
 
-def go_helper(name: str, source: str, toolchain: str) -> Path:
+def go_helper(name: str, source: str, toolchain: str, gomod: str = "", gosum: str = ""
+              ) -> Path:
     """A one-file Go program of the package built with `toolchain` (static, -trimpath), from
-    its source text; cached like any build."""
-    src = cache_dir() / "helper-src" / f"{name}-{hashlib.sha256(source.encode()).hexdigest()[:12]}"
+    its source text (and its go.mod and go.sum where it has dependencies, fetched through the
+    Go module proxy like any app's); cached like any build."""
+    key = hashlib.sha256((source + gomod + gosum).encode()).hexdigest()[:12]
+    src = cache_dir() / "helper-src" / f"{name}-{key}"
     (src / name).mkdir(parents=True, exist_ok=True)
     (src / name / "main.go").write_text(source)
-    (src / "go.mod").write_text(f"module gostartbench.{name}\n\ngo 1.21\n")
+    (src / "go.mod").write_text(gomod or f"module gostartbench.{name}\n\ngo 1.21\n")
+    if gosum:
+        (src / "go.sum").write_text(gosum)
     plan = Plan(build_id=f"helper-{name}", app=name, module_root=src, package=f"./{name}",
                 toolchain=toolchain, go_args=("-buildvcs=false", "-trimpath"),
                 go_env=(("CGO_ENABLED", "0"),), strip="none", upx="none")

@@ -30,6 +30,7 @@ from gostartbench.run.bench import RUN_DIR_ENV
 from gostartbench.run.inittrace import run_inittrace
 from gostartbench.run.phases import run_phases
 from gostartbench.run.plan import make_plan, prepare_containers, timer_skips
+from gostartbench.run.profile import run_profiles
 from gostartbench.run.verdict import (
     CASES_FILE,
     STATUS_COMPLETE,
@@ -249,6 +250,13 @@ def _run(mx: Matrix, cells: list[Cell], run_dir: Path, expr: str | None,
         except KeyboardInterrupt:
             interrupted = True
     clock.phase("phases")
+    if not interrupted and mx.measure.profile:
+        try:
+            run_json["profile"] = run_profiles(run_dir, plan, mx.measure.profile_runs,
+                                               mx.measure.profile_hz, failed)
+        except KeyboardInterrupt:
+            interrupted = True
+    clock.phase("profile")
     status, failure = verdict(outcomes, rows, failed)
     if interrupted:
         status = STATUS_INTERRUPTED

@@ -59,6 +59,11 @@ class Measure:
     inittrace_runs: int = 5
     phases: bool = True  # separate traced runs → phases.csv (where the start's time goes)
     phase_runs: int = 20
+    # profiled starts (perf) → profile_samples.csv, profile.csv, profiles/*.pb.gz; off by
+    # default until a profile of every cell fits the default run's time (docs/validation.md)
+    profile: bool = False
+    profile_runs: int = 200
+    profile_hz: int = 0  # 0: as high as the host allows, at most measure.profile.HZ_CAP
     bootstrap: int = DEFAULT_BOOTSTRAP
     calibration: str = "floor"  # floor: the no-op's P50; full: `calibrate` (100 runs); off
     engine: str = "auto"  # the container engine: auto (podman, else docker) | podman | docker

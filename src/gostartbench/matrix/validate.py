@@ -35,7 +35,8 @@ RULE_KEYS_EXTRA = ("app", "toolchain")
 TOP_KEYS = ("version", "toolchains", "apps", "axes", "run", "exclude", "include", "baseline",
             "measure")
 MEASURE_KEYS = ("timer", "runs", "precision", "max_runs", "budget_s", "warmup", "order", "cpus",
-                "timeout_s", "seed", "min_effect", "phases", "phase_runs",
+                "timeout_s", "seed", "min_effect", "phases", "phase_runs", "profile",
+                "profile_runs", "profile_hz",
                 "inittrace", "inittrace_runs", "bootstrap", "calibration", "engine", "evict")
 ENGINES = ("auto", "podman", "docker")
 EVICTIONS = ("file", "drop-caches")
@@ -398,6 +399,8 @@ def _measure(doc: Doc, raw: Any) -> Measure:
     need_int("seed", 0)
     need_int("inittrace_runs", 0)
     need_int("phase_runs", 0)
+    need_int("profile_runs", 1)
+    need_int("profile_hz", 0)
     need_int("bootstrap", 100)
     if "timeout_s" in m:
         v = m["timeout_s"]
@@ -412,7 +415,7 @@ def _measure(doc: Doc, raw: Any) -> Measure:
                             f"{typename(v)}")
         kw["min_effect"] = float(v)
     _adaptive(doc, m, kw)
-    for k in ("inittrace", "phases"):
+    for k in ("inittrace", "phases", "profile"):
         if k in m:
             if not isinstance(m[k], bool):
                 raise doc.error(("measure", k), f"expected true or false, found "

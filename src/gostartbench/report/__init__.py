@@ -13,12 +13,14 @@ from gostartbench import results
 from gostartbench.analysis import Analysis, analyse
 from gostartbench.report import context_plots, plots
 from gostartbench.report.deps_text import baseline_cells
+from gostartbench.report.profile_text import write_profiles
 from gostartbench.report.render import render_html, render_md
 from gostartbench.report.waterfall import waterfall
 from gostartbench.results import (
     CARRYOVER_CSV,
     EFFECTS_CSV,
     MODULES_CSV,
+    PROFILE_CSV,
     SUMMARY_CSV,
     write_atomic,
 )
@@ -35,6 +37,9 @@ def analyse_run(run_dir: Path, write: bool = True) -> Analysis:
         _write_df(run_dir / MODULES_CSV, a.modules)
     if write and len(a.carryover):
         _write_df(run_dir / CARRYOVER_CSV, a.carryover)
+    if write and len(a.profile):
+        _write_df(run_dir / PROFILE_CSV, a.profile)
+        write_profiles(a, run_dir)
     return a
 
 

@@ -15,6 +15,7 @@ from gostartbench.analysis.effects import startup_rows
 from gostartbench.report import containers_text
 from gostartbench.report.carryover_text import CARRYOVER_HEAD, CARRYOVER_TEXT, carryover_rows
 from gostartbench.report.deps_text import DEPS_TEXT, MODULE_HEAD, dependency_blocks
+from gostartbench.report.profile_text import PROFILE_HEAD, PROFILE_TEXT, profile_blocks
 from gostartbench.report.runtime_text import (
     INSTRUMENTS_HEAD,
     RUNTIME_HEAD,
@@ -117,6 +118,11 @@ def render_md(a: Analysis, charts: Sequence[tuple[str, Path, str]], run_dir: Pat
         parts += ["## Two instruments", "", _md_escape(two), ""]
         if two_rows:
             parts += [_md_table(INSTRUMENTS_HEAD, two_rows), ""]
+    for i, (label, cmd, prows) in enumerate(profile_blocks(a)):
+        if i == 0:
+            parts += ["## Where the CPU time goes, by function", "", _md_escape(PROFILE_TEXT), ""]
+        parts += [f"### {_md_escape(label)}", "", f"`{cmd}`", "", _md_table(PROFILE_HEAD, prows),
+                  ""]
     order = carryover_rows(a)
     if order:
         parts += ["## Order effects (carry-over)", "", _md_escape(CARRYOVER_TEXT), "",
@@ -228,6 +234,10 @@ def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
     if two:
         h.append(f"<h2>Two instruments</h2><p>{e(two)}</p>"
                  + (_table(INSTRUMENTS_HEAD, two_rows) if two_rows else ""))
+    for i, (label, cmd, prows) in enumerate(profile_blocks(a)):
+        if i == 0:
+            h.append(f"<h2>Where the CPU time goes, by function</h2><p>{e(PROFILE_TEXT)}</p>")
+        h.append(f"<h3>{e(label)}</h3><p><code>{e(cmd)}</code></p>" + _table(PROFILE_HEAD, prows))
     order = carryover_rows(a)
     if order:
         h.append(f"<h2>Order effects (carry-over)</h2><p>{e(CARRYOVER_TEXT)}</p>"

@@ -23,6 +23,9 @@ from gostartbench.results.schema import (
     MATRIX_COPY,
     PHASES_CSV,
     PHASES_UPROBE_CSV,
+    PROFILE_SAMPLES_CSV,
+    PROFILE_STACKS_CSV,
+    PROFILE_STARTS_CSV,
     RUN_JSON,
     SAMPLES_COLUMNS,
     SAMPLES_CSV,
@@ -77,6 +80,10 @@ class RunData:
     matrix_text: str
     stages: pd.DataFrame = field(default_factory=pd.DataFrame)  # phases.csv's stage rows
     uprobe: pd.DataFrame = field(default_factory=pd.DataFrame)  # phases_uprobe.csv, all rows
+    # profiled starts (new in 1.7; empty without them)
+    profile_samples: pd.DataFrame = field(default_factory=pd.DataFrame)
+    profile_stacks: pd.DataFrame = field(default_factory=pd.DataFrame)
+    profile_starts: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def id(self) -> str:
@@ -134,6 +141,9 @@ def load(run_dir: Path) -> RunData:
         uprobe=read_table(run_dir / PHASES_UPROBE_CSV, ["cell", "phase", "method", "stage"]),
         calibration=read_json(cal_file) if cal_file.exists() else None,
         matrix_text=matrix_file.read_text() if matrix_file.exists() else "",
+        profile_samples=read_table(run_dir / PROFILE_SAMPLES_CSV, ["cell", "thread"]),
+        profile_stacks=read_table(run_dir / PROFILE_STACKS_CSV, ["frames"]),
+        profile_starts=read_table(run_dir / PROFILE_STARTS_CSV, ["cell", "how", "ok"]),
     )
 
 

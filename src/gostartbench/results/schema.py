@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # major.minor: a reader refuses a newer major (one line), reads any minor. Runs written before
 # the version existed (no `schema_version` in run.json) read as 1.0.
@@ -24,6 +25,11 @@ INITTRACE_CSV = "inittrace.csv"
 DEPS_CSV = "deps.csv"
 MODULES_CSV = "modules.csv"  # package init per module, per cell (from inittrace and deps)
 CARRYOVER_CSV = "carryover.csv"  # the order effect: a start after itself against after another
+PROFILE_SAMPLES_CSV = "profile_samples.csv"  # profiled starts: one row a sample
+PROFILE_STACKS_CSV = "profile_stacks.csv"  # each distinct stack of profile_samples.csv once
+PROFILE_STARTS_CSV = "profile_starts.csv"  # profiled starts: one row a start
+PROFILE_CSV = "profile.csv"  # per cell × phase × function: time per start with ci95
+PROFILES_DIR = "profiles"  # per cell: <cell>.pb.gz, pprof's profile.proto
 PHASES_CSV = "phases.csv"
 PHASES_UPROBE_CSV = "phases_uprobe.csv"  # the second instrument's phases: PHASES' columns
 CALIBRATION_CSV = "calibration.csv"
@@ -289,6 +295,45 @@ CARRYOVER = _cols(
     ("ci_rule", "", "the rule of the interval (stats.intervals.RULES)"),
     ("why", "", "why a row has no interval (too few starts on a side), or what `all` pools"),
 )
+PROFILE_SAMPLES = _cols(
+    ("cell", "", "cell id"), ("start", "", "the profiled start's number, from 0"),
+    ("thread", "", "main (the process's first thread) | other"),
+    ("t_ns", "ns", "when the sample was taken, since the start's spawn (CLOCK_MONOTONIC)"),
+    ("period_ns", "ns", "the CPU time the sample stands for (1 / the sampling rate)"),
+    ("stack_id", "", "its stack in profile_stacks.csv"),
+)
+PROFILE_STACKS = _cols(
+    ("stack_id", "", "a stack's id"),
+    ("frames", "", "the stack, leaf first: frames separated by ';', each "
+     "'function|file|line|object' (object: the file the code runs from, [kernel.kallsyms] "
+     "for the kernel; a frame nothing names: '[unknown in FILE]')"),
+)
+PROFILE_STARTS = _cols(
+    ("cell", "", "cell id"), ("start", "", "the profiled start's number"),
+    ("pid", "", "its process id"), ("how", "", "exited | ready | timeout"),
+    ("ok", "", "true when it exited as the app expects (or reached ready)"),
+    ("wall_ns", "ns", "spawn to exit (or to ready), as the sampler's driver saw it: not a "
+     "timed run"),
+    ("samples", "", "its samples"),
+)
+PROFILE = _cols(
+    ("cell", "", "cell id"),
+    ("phase", "", "the phase the samples are in, from their stacks (docs/results.md "
+     "'Profiles'); `all`: every phase"),
+    ("function", "", "a function (Go's full name, or the kernel's, ld.so's, libc's)"),
+    ("package", "", "its Go package ('' outside Go code)"),
+    ("module", "", "the module of that package (deps.csv; `std`; '' outside Go code)"),
+    ("object", "", "the file it runs from (the binary, ld.so, libc, [kernel.kallsyms])"),
+    ("starts", "", "profiled starts of the cell"),
+    ("samples", "", "samples with the function on their stack, in the phase"),
+    ("self_ns", "ns", "CPU time per start with the function as the leaf (mean over starts)"),
+    ("self_ci95_low_ns", "ns", "ci95 of self_ns, low (starts resampled: rule `runs`)"),
+    ("self_ci95_high_ns", "ns", "ci95 of self_ns, high"),
+    ("total_ns", "ns", "CPU time per start with the function anywhere on the stack"),
+    ("total_ci95_low_ns", "ns", "ci95 of total_ns, low"),
+    ("total_ci95_high_ns", "ns", "ci95 of total_ns, high"),
+    ("ci_rule", "", "the rule of the intervals: runs (starts as independent)"),
+)
 PHASES = _cols(
     ("cell", "", "cell id"), ("run", "", "traced run number (traced runs are never timed runs)"),
     ("phase", "", "exec | pre_entry | runtime_entry | bootstrap | package_init | main | "
@@ -304,7 +349,8 @@ PHASES = _cols(
 FILES: dict[str, tuple[Column, ...]] = {
     CELLS_CSV: CELLS, SAMPLES_CSV: SAMPLES, SUMMARY_CSV: SUMMARY, EFFECTS_CSV: EFFECTS,
     INITTRACE_CSV: INITTRACE, PHASES_CSV: PHASES, DEPS_CSV: DEPS, MODULES_CSV: MODULES,
-    CARRYOVER_CSV: CARRYOVER,
+    CARRYOVER_CSV: CARRYOVER, PROFILE_SAMPLES_CSV: PROFILE_SAMPLES,
+    PROFILE_STACKS_CSV: PROFILE_STACKS, PROFILE_STARTS_CSV: PROFILE_STARTS, PROFILE_CSV: PROFILE,
 }
 CELLS_COLUMNS = [c.name for c in CELLS]
 SAMPLES_COLUMNS = [c.name for c in SAMPLES]
@@ -313,6 +359,27 @@ PHASES_COLUMNS = [c.name for c in PHASES]
 DEPS_COLUMNS = [c.name for c in DEPS]
 MODULES_COLUMNS = [c.name for c in MODULES]
 CARRYOVER_COLUMNS = [c.name for c in CARRYOVER]
+PROFILE_SAMPLES_COLUMNS = [c.name for c in PROFILE_SAMPLES]
+PROFILE_STACKS_COLUMNS = [c.name for c in PROFILE_STACKS]
+PROFILE_STARTS_COLUMNS = [c.name for c in PROFILE_STARTS]
+PROFILE_COLUMNS = [c.name for c in PROFILE]
+FRAME_SEP, FIELD_SEP = ";", "|"  # profile_stacks.csv's frames
+
+
+def frames_text(stack: Iterable[Any]) -> str:
+    """A stack (leaf first; each frame with function, file, line and dso) as profile_stacks.csv
+    writes it."""
+    return FRAME_SEP.join(FIELD_SEP.join((f.function, f.file, str(f.line), f.dso))
+                          for f in stack)
+
+
+def frames_of(text: str) -> list[tuple[str, str, int, str]]:
+    """profile_stacks.csv's frames back as (function, file, line, object), leaf first."""
+    out = []
+    for f in text.split(FRAME_SEP) if text else []:
+        fn, file, line, dso = [*f.split(FIELD_SEP), "", "0", ""][:4]
+        out.append((fn, file, int(line or 0), dso))
+    return out
 EFFECTS_COLUMNS = [c.name for c in EFFECTS]
 SUMMARY_LEAD = ["cell", "app", "toolchain"]  # then the axes, then the rest of SUMMARY
 
@@ -349,6 +416,8 @@ RUN_KEYS = _cols(
     ("carryover", "", "the order of the timed starts (`serially balanced`) and, per cell, "
      "carryover.csv's figures: starts after itself and after another cell, their P50s and the "
      "ratio with ci95"),
+    ("profile", "", "profiled starts: the sampler and its rate (hz), runs per cell, cells "
+     "profiled, cells not profiled and why, wall seconds; or why profiles were skipped"),
     ("stopping", "", "the precision target (precision, min_runs, max_runs, budget_s), the "
      "timing's seconds, a judged run's verdict_span_s (the timing the significance rule needs; "
      "0 for an unjudged run) and caps_gave_way (true when max_runs or the budget gave way to "
