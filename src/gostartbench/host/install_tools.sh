@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian tools gostartbench uses: upx-ucl (from bookworm-backports), musl-tools,
 # binutils, gcc, time, bpftrace (eBPF uprobes: the second phase instrument, used as root),
+# linux-perf (perf: the sampler of profiled starts),
 # and with --containers podman and debootstrap (container cells and their local base images)
 # and, on a hybrid cgroup host, the one host setting crun needs (below). hyperfine is not among them: it comes from PyPI as a dependency
 # (astral-dev-toolchain-hyperfine). Reuses the Debian mirror already configured on the host:
@@ -16,6 +17,7 @@ command -v strip >/dev/null || need+=(binutils)
 command -v cc >/dev/null || need+=(gcc)
 [ -x /usr/bin/time ] || need+=(time)
 command -v bpftrace >/dev/null || need+=(bpftrace)  # the second phase instrument (uprobes)
+command -v perf >/dev/null || need+=(linux-perf)  # the sampler of profiled starts
 containers=0
 [ "${1:-}" = "--containers" ] && containers=1  # container cells: the engine and its host setting
 if [ $containers = 1 ]; then

@@ -37,6 +37,8 @@ HOW_TO_GET = {
     "musl-gcc": f"apt-get install musl-tools (needed for libc: musl-static), or: {INSTALL_COMMAND}",
     "bpftrace": ("apt-get install bpftrace (the second phase instrument: eBPF uprobes, as root), "
                  f"or: {INSTALL_COMMAND}"),
+    "perf": ("apt-get install linux-perf (the sampler of profiled starts: measure.profile), "
+             f"or: {INSTALL_COMMAND}"),
     "podman": f"apt-get install podman (container cells), or: {INSTALL_CONTAINERS}",
     "docker": "docker with a running daemon (or use podman: measure.engine)",
     "debootstrap": ("apt-get install debootstrap (the local Debian base image), or: "
@@ -44,7 +46,7 @@ HOW_TO_GET = {
 }
 # Tools the install script provides, by the Debian package that carries them.
 DEBIAN_TOOLS = {"upx": "upx-ucl", "musl-gcc": "musl-tools", "strip": "binutils", "cc": "gcc",
-                "bpftrace": "bpftrace"}
+                "bpftrace": "bpftrace", "perf": "linux-perf"}
 # Installed only for container cells (the script's --containers; a run with container cells
 # asks for them): the default bench does not pay for an engine it does not use.
 CONTAINER_TOOLS = {"podman": "podman", "debootstrap": "debootstrap"}
@@ -355,7 +357,7 @@ def doctor_rows() -> list[tuple[str, str, str, str]]:
     rows.append(("go (system)", "ok" if sysgo else "missing",
                  (_first_line([sysgo, "version"]) or "") if sysgo else "",
                  "PATH" if sysgo else "optional: only for `toolchains: [system]`"))
-    for name in ("cc", "strip", "upx", "hyperfine", "musl-gcc", "bpftrace", "podman",
+    for name in ("cc", "strip", "upx", "hyperfine", "musl-gcc", "bpftrace", "perf", "podman",
                  "debootstrap"):
         t = find_tool(name)
         rows.append((name, "ok" if t.found else "missing",
