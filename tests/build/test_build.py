@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -258,8 +259,12 @@ def test_failed_build_is_not_cached(write_matrix: WriteMatrix, tmp_path: Path) -
 def test_module_location_is_in_the_key_without_trimpath(write_matrix: WriteMatrix,
                                                         tmp_path: Path) -> None:
     """Two identical copies of a module in two places: without -trimpath the binaries embed
-    their paths, so they are two cache entries; with -trimpath, one."""
-    keys: dict[str, set[str]] = {"false": set(), "true": set()}
+    their paths, so they are two cache entries; with -trimpath, one; and with a -trimpath that
+    a later `-trimpath=false` turns off (the gate adds -trimpath; a matrix's flags may undo
+    it), two again — the last flag decides, as Go's does."""
+    assert build.trims_paths(["-trimpath"]) and not build.trims_paths(
+        ["-trimpath", "-trimpath=false"]) and build.trims_paths(["-trimpath=false", "-trimpath"])
+    keys: dict[str, set[str]] = {"false": set(), "true": set(), "undone": set()}
     for where in ("one", "two"):
         shutil.copytree(GOAPPS / "hello", tmp_path / where / "hello")
         (tmp_path / where / "go.mod").write_text("module example.com/copy\n\ngo 1.21\n")
@@ -271,6 +276,9 @@ def test_module_location_is_in_the_key_without_trimpath(write_matrix: WriteMatri
         m = matrix.load(p)
         for c in m.cells:
             plan = build.plan_for(c, m.app(c.app).path)
-            keys[c.build_values["trimpath"]].add(
-                build.go_key(plan, build.get_toolchain(c.toolchain)))
-    assert len(keys["false"]) == 2 and len(keys["true"]) == 1
+            tc = build.get_toolchain(c.toolchain)
+            keys[c.build_values["trimpath"]].add(build.go_key(plan, tc))
+            if c.build_values["trimpath"] == "true":
+                undone = dataclasses.replace(plan, go_args=(*plan.go_args, "-trimpath=false"))
+                keys["undone"].add(build.go_key(undone, tc))
+    assert len(keys["false"]) == 2 and len(keys["true"]) == 1 and len(keys["undone"]) == 2

@@ -17,7 +17,7 @@ import pytest
 from gostartbench.host.tools import get_toolchain
 from gostartbench.measure.profile import sampler_problem
 from gostartbench.results.schema import PROFILE_SAMPLES_CSV, frames_of
-from tests.conftest import TOOLCHAIN, WriteMatrix, gsb, skip_or_fail
+from tests.conftest import TOOLCHAIN, gsb, skip_or_fail
 
 pytestmark = pytest.mark.slow
 MS = 1e6

@@ -14,16 +14,37 @@ from pathlib import Path
 from typing import Any
 
 from gostartbench.build import elfinfo, modules
-from gostartbench.build.cache import TREE_CACHE, entry_dir, final_key, go_key, tree_hash
+from gostartbench.build.cache import (
+    TREE_CACHE,
+    entry_dir,
+    final_key,
+    go_key,
+    tree_hash,
+    trims_paths,
+)
 from gostartbench.build.plan import Plan, module_root, plan_for
 from gostartbench.build.steps import go_build, post_build
 from gostartbench.host.tools import get_toolchain
 from gostartbench.matrix import Cell, Matrix
 
 __all__ = [
-    "TREE_CACHE", "BuildResult", "Plan", "build_cells", "build_one", "cell_rows", "deps_rows",
-    "entry_dir", "fetch_modules", "final_key", "get_toolchain", "go_key", "mark_identical",
-    "module_root", "plan_for", "tree_hash",
+    "TREE_CACHE",
+    "BuildResult",
+    "Plan",
+    "build_cells",
+    "build_one",
+    "cell_rows",
+    "deps_rows",
+    "entry_dir",
+    "fetch_modules",
+    "final_key",
+    "get_toolchain",
+    "go_key",
+    "mark_identical",
+    "module_root",
+    "plan_for",
+    "tree_hash",
+    "trims_paths",
 ]
 
 

@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,18 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def trims_paths(go_args: Sequence[str]) -> bool:
+    """Whether `go build` with these arguments trims source paths: its last -trimpath flag
+    decides, as Go's flag parsing does (`-trimpath -trimpath=false` does not trim)."""
+    on = False
+    for a in go_args:
+        if a in ("-trimpath", "--trimpath"):
+            on = True
+        elif a.startswith(("-trimpath=", "--trimpath=")):
+            on = a.split("=", 1)[1].lower() in ("1", "t", "true")
+    return on
+
+
 def go_key(plan: Plan, tc: Toolchain) -> str:
     """The cache key of a `go build`: every input that can change its output (the module's
     tree holds go.mod, go.sum and vendor/modules.txt; go.sum pins every module's content; local
@@ -80,7 +92,7 @@ def go_key(plan: Plan, tc: Toolchain) -> str:
         cc = find_tool(env.get("CC", "cc")).version or ""
     # Without -trimpath the binary embeds the module's path: two copies of one tree in two
     # places are two binaries.
-    where = "" if "-trimpath" in plan.go_args else str(plan.module_root)
+    where = "" if trims_paths(plan.go_args) else str(plan.module_root)
     return _hash({
         "format": FORMAT, "go": tc.version, "goroot": str(tc.goroot), "arch": host_arch(),
         "src": tree_hash(plan.module_root), "pkg": plan.package, "args": plan.go_args,
