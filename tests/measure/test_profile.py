@@ -104,3 +104,10 @@ def test_pprof_reads_every_file_and_pie_grows_in_the_loader(profiled: Path) -> N
     top = pie.sort_values("total_ns", ascending=False)
     loader = top[top["object"].str.contains("ld-linux")]
     assert len(loader) and loader["function"].str.startswith("_dl_").any(), top.head(10)
+    # what the knob moved, to the function: the loader's, resolved, and named in the report
+    fe = pd.read_csv(profiled / "function_effects.csv", keep_default_na=False)
+    pie_fe = fe[(fe["axis"] == "buildmode") & (fe["value"] == "pie") & (fe["app"] == "all")]
+    first = pie_fe.iloc[0]
+    assert "ld-linux" in first["object"] and float(first["ci95_low_ns"]) > 0, pie_fe.head()
+    glance = (profiled / "report.md").read_text().split("## At a glance", 1)[1][:2000]
+    assert f"function {first['function']}" in glance

@@ -21,7 +21,7 @@ from gostartbench.analysis.phases import (
     stage_table,
     traced_vs_untraced,
 )
-from gostartbench.analysis.profile import profile_table
+from gostartbench.analysis.profile import function_effects, profile_table
 from gostartbench.results import RunData
 from gostartbench.results.schema import STOP_FLAGGED, SUMMARY_LEAD
 
@@ -44,6 +44,7 @@ class Analysis:
     instruments: pd.DataFrame = field(default_factory=pd.DataFrame)  # ptrace beside uprobes
     carryover: pd.DataFrame = field(default_factory=pd.DataFrame)  # carryover.csv
     profile: pd.DataFrame = field(default_factory=pd.DataFrame)  # profile.csv
+    function_effects: pd.DataFrame = field(default_factory=pd.DataFrame)  # function_effects.csv
 
     @property
     def axes(self) -> list[str]:
@@ -154,11 +155,13 @@ def analyse(data: RunData) -> Analysis:
                for app, g in mods.groupby("app")}
         me = deps.module_effects(att, summary, eff_axes, base, axis_values, top, b=b,
                                  seed=st.seed)
+    prof = profile_table(data.profile_samples, data.profile_stacks, data.profile_starts,
+                         deps.package_modules(cells, data.deps), b=b, seed=st.seed)
+    fe = function_effects(prof, summary, eff_axes, base, axis_values) if len(prof) else \
+        pd.DataFrame()
     return Analysis(data=data, summary=summary, effects=eff, init=init, baseline=base,
                     phases=table, phase_effects=pe, modules=mods, module_effects=me,
                     stages=stages, init_vs_phase=deps.init_vs_phase(att, table, stages),
                     instruments=instruments(table, stages, data.uprobe, b=b, seed=st.seed),
                     carryover=carryover(data.samples, bootstrap=st.bootstrap, seed=st.seed),
-                    profile=profile_table(data.profile_samples, data.profile_stacks,
-                                          data.profile_starts, deps.package_modules(
-                                              cells, data.deps), b=b, seed=st.seed))
+                    profile=prof, function_effects=fe)

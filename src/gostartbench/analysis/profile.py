@@ -23,16 +23,22 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from gostartbench.analysis.effects import ALL_APPS, condition_of, pairs_of
 from gostartbench.measure.profile import EXEC_FUNCTIONS
-from gostartbench.results.schema import PROFILE_COLUMNS, frames_of
-from gostartbench.stats.intervals import RULE_RUNS
+from gostartbench.results.schema import (
+    FUNCTION_EFFECTS_COLUMNS,
+    PROFILE_COLUMNS,
+    frames_of,
+    main_timer,
+)
+from gostartbench.stats.intervals import RULE_RUNS, Interval, mean_difference
 from gostartbench.stats.resample import mean_intervals
 from gostartbench.stats.resample import rng as make_rng
 
@@ -135,3 +141,89 @@ def profile_table(samples: pd.DataFrame, stacks: pd.DataFrame, starts: pd.DataFr
                          "total_ci95_low_ns": t_lo[i], "total_ci95_high_ns": t_hi[i],
                          "ci_rule": RULE_RUNS})
     return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
+
+
+ROOT_SHARE = 0.9  # a function on this much of every start's time is a root, not an answer
+
+
+def function_effects(profile: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str],
+                     baseline: Mapping[str, str], axis_values: Mapping[str, Sequence[str]]
+                     ) -> pd.DataFrame:
+    """What each knob moved, to the function: over every pair of profiled cells that differ
+    only in one axis (effects.pairs_of), the mean change of each function's total CPU time per
+    start (phase `all`) with a ci95 (stats.intervals.mean_difference), pooled (app `all`) and
+    per app; sorted by the change's size within a knob."""
+    if profile.empty or summary.empty:
+        return pd.DataFrame(columns=FUNCTION_EFFECTS_COLUMNS)
+    t = profile[profile["phase"] == ALL_PHASES]
+    by_cell = {c: g.set_index("function") for c, g in t.groupby("cell")}
+    whole = {c: float(g["self_ns"].sum()) for c, g in by_cell.items()}
+    sm = summary[summary["cell"].isin(list(by_cell))].copy()
+    sm = sm[sm["timer"] == main_timer(sm["timer"].unique())] if len(sm) else sm
+    for a in axes:
+        if a in sm:
+            sm[a] = sm[a].astype(str)
+    rows = []
+    apps = sorted(sm["app"].astype(str).unique()) if len(sm) else []
+    for axis in [a for a in axes if a in sm]:
+        values = list(axis_values.get(axis, sorted(sm[axis].unique())))
+        base_v = str(baseline.get(axis, values[0]))
+        for v in values:
+            if str(v) == base_v:
+                continue
+            pairs = pairs_of(sm, axes, axis, str(v), base_v)
+            for cache in sorted({condition_of(p[0], axis) for p in pairs}):
+                cp = [p for p in pairs if condition_of(p[0], axis) == cache]
+                for scope in [ALL_APPS, *apps] if len(apps) > 1 else [ALL_APPS]:
+                    sp = cp if scope == ALL_APPS else [p for p in cp if p[0]["app"] == scope]
+                    if sp:
+                        rows += _moved(sp, by_cell, whole, axis, str(v), base_v, scope, cache)
+    return pd.DataFrame(rows, columns=FUNCTION_EFFECTS_COLUMNS)
+
+
+def _moved(pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]],
+           by_cell: Mapping[str, pd.DataFrame], whole: Mapping[str, float], axis: str,
+           value: str, base_v: str, app: str, cache: str) -> list[dict[str, Any]]:
+    """Each function's mean change over these pairs (a function one cell lacks counts 0)."""
+    none = Interval(0.0, 0.0, 0.0)
+
+    def iv(cell: str, fn: str) -> Interval:
+        g = by_cell[cell]
+        if fn not in g.index:
+            return none
+        r = g.loc[fn]
+        return Interval(float(r["total_ns"]), float(r["total_ci95_low_ns"]),
+                        float(r["total_ci95_high_ns"]))
+
+    fns = set().union(*(set(by_cell[p[0]["cell"]].index) | set(by_cell[p[1]["cell"]].index)
+                        for p in pairs))
+    objects = {fn: str(g.loc[fn, "object"]) for g in by_cell.values() for fn in g.index}
+    out = []
+    for fn in fns:
+        # a root (on nearly all of a start) moves with everything: not an answer
+        if any(iv(p[0]["cell"], fn).estimate >= ROOT_SHARE * whole[p[0]["cell"]]
+               for p in pairs):
+            continue
+        d = mean_difference([(iv(p[0]["cell"], fn), iv(p[1]["cell"], fn)) for p in pairs])
+        out.append({"axis": axis, "value": value, "baseline_value": base_v, "app": app,
+                    "cache": cache, "function": fn, "object": objects.get(fn, ""),
+                    "pairs": len(pairs), "delta_ns": d.estimate, "ci95_low_ns": d.low,
+                    "ci95_high_ns": d.high, "ci_rule": d.rule})
+    out.sort(key=lambda r: -abs(r["delta_ns"]))
+    return out
+
+
+def top_moved(fe: pd.DataFrame, axis: str, value: str, cache: str, app: str = ALL_APPS
+              ) -> str:
+    """'_dl_relocate_object +0.31 ms [+0.27, +0.35]': the function whose time per start the
+    knob moved most, where its interval excludes no change ('' otherwise)."""
+    if fe.empty:
+        return ""
+    d = fe[(fe["axis"] == axis) & (fe["value"].astype(str) == str(value))
+           & (fe["cache"] == cache) & (fe["app"] == app)]
+    d = d[(d["ci95_low_ns"] > 0) | (d["ci95_high_ns"] < 0)]
+    if d.empty:
+        return ""
+    r = d.loc[d["delta_ns"].abs().idxmax()]
+    return (f"{r['function']} {r['delta_ns'] / 1e6:+.2f} ms [{r['ci95_low_ns'] / 1e6:+.2f}, "
+            f"{r['ci95_high_ns'] / 1e6:+.2f}]")

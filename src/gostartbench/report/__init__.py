@@ -19,6 +19,7 @@ from gostartbench.report.waterfall import waterfall
 from gostartbench.results import (
     CARRYOVER_CSV,
     EFFECTS_CSV,
+    FUNCTION_EFFECTS_CSV,
     MODULES_CSV,
     PROFILE_CSV,
     SUMMARY_CSV,
@@ -39,6 +40,7 @@ def analyse_run(run_dir: Path, write: bool = True) -> Analysis:
         _write_df(run_dir / CARRYOVER_CSV, a.carryover)
     if write and len(a.profile):
         _write_df(run_dir / PROFILE_CSV, a.profile)
+        _write_df(run_dir / FUNCTION_EFFECTS_CSV, a.function_effects)
         write_profiles(a, run_dir)
     return a
 

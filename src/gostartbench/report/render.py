@@ -76,7 +76,7 @@ def render_md(a: Analysis, charts: Sequence[tuple[str, Path, str]], run_dir: Pat
     verdict = verdict_line(run)
     if verdict:
         parts += [f"**{_md_escape(verdict)}**", ""]
-    glance = glance_rows(a.effects, a.phase_effects)
+    glance = glance_rows(a.effects, a.phase_effects, a.function_effects)
     if glance:
         parts += ["## At a glance", "", "Change in P50 against each axis's baseline value, "
                   "geometric mean over all cell pairs that differ only there, with ci95 "
@@ -205,7 +205,7 @@ def render_html(a: Analysis, charts: Sequence[tuple[str, Path, str]]) -> str:
     verdict = verdict_line(run)
     if verdict:
         h.append(f"<p class='warn'><b>{e(verdict)}</b></p>")
-    glance = glance_rows(a.effects, a.phase_effects)
+    glance = glance_rows(a.effects, a.phase_effects, a.function_effects)
     if glance:
         h.append("<h2>At a glance</h2><p>Change in P50 against each axis's baseline value, "
                  "geometric mean over all cell pairs that differ only there, with ci95 "

@@ -15,6 +15,7 @@ from gostartbench.analysis import Analysis
 from gostartbench.analysis.effects import ALL_APPS, pareto_front, startup_rows
 from gostartbench.analysis.labels import change_label
 from gostartbench.analysis.phases import missing_phases, where_it_lands
+from gostartbench.analysis.profile import top_moved
 from gostartbench.results.schema import PHASE_ORDER, main_timer
 from gostartbench.stats.intervals import RULE_SHORT, RULES
 
@@ -164,11 +165,13 @@ GLANCE_HEAD = ["knob", "startup, warm", "startup, cold", "startup (all runs)", "
                "peak RSS", "where it lands (traced phases, share of the start)"]
 
 
-def glance_rows(eff: pd.DataFrame, pe: pd.DataFrame | None = None) -> list[list[str]]:
+def glance_rows(eff: pd.DataFrame, pe: pd.DataFrame | None = None,
+                fe: pd.DataFrame | None = None) -> list[list[str]]:
     """One row per knob (axis value against its baseline value), pooled over every app, then
     one indented row per app where there are several: the effect on startup per cache state
     with its ci95 ("n.s." where not significant), on size and on RSS, and (with traced runs)
-    where its cost lands among the start's phases."""
+    where its cost lands among the start's phases — and (with profiled starts, `fe`: the
+    function effects) the function whose CPU time per start it moved most."""
     eff = startup_rows(eff)
     if eff.empty:
         return []
@@ -176,19 +179,25 @@ def glance_rows(eff: pd.DataFrame, pe: pd.DataFrame | None = None) -> list[list[
     if "app" not in e:
         e = e.assign(app=ALL_APPS)
     pe = pe if pe is not None else pd.DataFrame()
+    fe = fe if fe is not None else pd.DataFrame()
     rows = []
     for (axis, base, val), g in e.groupby(["axis", "baseline_value", "value"], sort=False):
         knob = change_label(str(axis), str(base), str(val))
-        rows.append(_glance_row(knob, g[g["app"] == ALL_APPS], _lands(pe, axis, val)))
+        rows.append(_glance_row(knob, g[g["app"] == ALL_APPS], _lands(pe, fe, axis, val)))
         for app, ga in g[g["app"] != ALL_APPS].groupby("app", sort=True):
-            rows.append(_glance_row(f"  └ {app}", ga, _lands(pe, axis, val, str(app))))
+            rows.append(_glance_row(f"  └ {app}", ga, _lands(pe, fe, axis, val, str(app))))
     return rows
 
 
-def _lands(pe: pd.DataFrame, axis: object, val: object, app: str = ALL_APPS) -> str:
-    """Where a knob's cost lands: warm runs where the matrix has a cache axis, else all."""
-    return (where_it_lands(pe, str(axis), str(val), "warm", app)
-            or where_it_lands(pe, str(axis), str(val), "all", app))
+def _lands(pe: pd.DataFrame, fe: pd.DataFrame, axis: object, val: object,
+           app: str = ALL_APPS) -> str:
+    """Where a knob's cost lands: warm runs where the matrix has a cache axis, else all; then
+    the function it moved most, where profiled."""
+    phase = (where_it_lands(pe, str(axis), str(val), "warm", app)
+             or where_it_lands(pe, str(axis), str(val), "all", app))
+    fn = (top_moved(fe, str(axis), str(val), "warm", app)
+          or top_moved(fe, str(axis), str(val), "all", app))
+    return "; ".join(x for x in (phase, f"function {fn}" if fn else "") if x)
 
 
 def _glance_row(name: str, g: pd.DataFrame, where: str) -> list[str]:

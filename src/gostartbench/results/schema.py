@@ -29,6 +29,7 @@ PROFILE_SAMPLES_CSV = "profile_samples.csv"  # profiled starts: one row a sample
 PROFILE_STACKS_CSV = "profile_stacks.csv"  # each distinct stack of profile_samples.csv once
 PROFILE_STARTS_CSV = "profile_starts.csv"  # profiled starts: one row a start
 PROFILE_CSV = "profile.csv"  # per cell × phase × function: time per start with ci95
+FUNCTION_EFFECTS_CSV = "function_effects.csv"  # what each knob moved, to the function
 PROFILES_DIR = "profiles"  # per cell: <cell>.pb.gz, pprof's profile.proto
 PHASES_CSV = "phases.csv"
 PHASES_UPROBE_CSV = "phases_uprobe.csv"  # the second instrument's phases: PHASES' columns
@@ -334,6 +335,19 @@ PROFILE = _cols(
     ("total_ci95_high_ns", "ns", "ci95 of total_ns, high"),
     ("ci_rule", "", "the rule of the intervals: runs (starts as independent)"),
 )
+FUNCTION_EFFECTS = _cols(
+    ("axis", "", "the knob's axis"), ("value", "", "its value"),
+    ("baseline_value", "", "the axis's baseline value"),
+    ("app", "", "an app, or `all` (every app's pairs)"),
+    ("cache", "", "the cache state the pairs share (`all` when the axis is cache)"),
+    ("function", "", "a function"), ("object", "", "the file it runs from"),
+    ("pairs", "", "profiled cell pairs that differ only in this axis"),
+    ("delta_ns", "ns", "mean over the pairs of the change in its total CPU time per start"),
+    ("ci95_low_ns", "ns", "ci95 of the change, low (normal: each cell's interval over its "
+     "starts read as ±1.96 standard errors)"),
+    ("ci95_high_ns", "ns", "ci95 of the change, high"),
+    ("ci_rule", "", "the rule of the interval: runs"),
+)
 PHASES = _cols(
     ("cell", "", "cell id"), ("run", "", "traced run number (traced runs are never timed runs)"),
     ("phase", "", "exec | pre_entry | runtime_entry | bootstrap | package_init | main | "
@@ -351,6 +365,7 @@ FILES: dict[str, tuple[Column, ...]] = {
     INITTRACE_CSV: INITTRACE, PHASES_CSV: PHASES, DEPS_CSV: DEPS, MODULES_CSV: MODULES,
     CARRYOVER_CSV: CARRYOVER, PROFILE_SAMPLES_CSV: PROFILE_SAMPLES,
     PROFILE_STACKS_CSV: PROFILE_STACKS, PROFILE_STARTS_CSV: PROFILE_STARTS, PROFILE_CSV: PROFILE,
+    FUNCTION_EFFECTS_CSV: FUNCTION_EFFECTS,
 }
 CELLS_COLUMNS = [c.name for c in CELLS]
 SAMPLES_COLUMNS = [c.name for c in SAMPLES]
@@ -363,6 +378,7 @@ PROFILE_SAMPLES_COLUMNS = [c.name for c in PROFILE_SAMPLES]
 PROFILE_STACKS_COLUMNS = [c.name for c in PROFILE_STACKS]
 PROFILE_STARTS_COLUMNS = [c.name for c in PROFILE_STARTS]
 PROFILE_COLUMNS = [c.name for c in PROFILE]
+FUNCTION_EFFECTS_COLUMNS = [c.name for c in FUNCTION_EFFECTS]
 FRAME_SEP, FIELD_SEP = ";", "|"  # profile_stacks.csv's frames
 
 

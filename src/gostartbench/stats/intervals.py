@@ -308,6 +308,22 @@ def log_ratio_of(new: Interval, base: Interval) -> Interval:
     return Interval(math.exp(lr), math.exp(lr - Z95 * se), math.exp(lr + Z95 * se))
 
 
+def mean_difference(pairs: list[tuple[Interval, Interval]]) -> Interval:
+    """The mean over pairs of new − base, for independent intervals of means (each pair's two
+    cells measured in separate runs of their own): normal, each half-width read as 1.96
+    standard errors, the pairs' errors added in quadrature. Rule `runs`, as its inputs'."""
+    ok = [(n, b) for n, b in pairs if all(np.isfinite(v) for v in
+                                          (n.estimate, n.low, n.high, b.estimate, b.low,
+                                           b.high))]
+    if not ok:
+        return Interval(float("nan"), float("nan"), float("nan"), RULE_RUNS)
+    k = len(ok)
+    est = sum(n.estimate - b.estimate for n, b in ok) / k
+    se = math.sqrt(sum(((n.high - n.low) / (2 * Z95)) ** 2 + ((b.high - b.low) / (2 * Z95)) ** 2
+                       for n, b in ok)) / k
+    return Interval(est, est - Z95 * se, est + Z95 * se, RULE_RUNS)
+
+
 def widen_family(iv: Interval, k: int, alpha: float) -> Interval:
     """A ci95 widened (on the log scale, about its estimate) to a Bonferroni interval for k
     comparisons that must hold together with probability ≥ 1 − alpha (normal quantiles)."""
