@@ -109,5 +109,10 @@ def test_pprof_reads_every_file_and_pie_grows_in_the_loader(profiled: Path) -> N
     pie_fe = fe[(fe["axis"] == "buildmode") & (fe["value"] == "pie") & (fe["app"] == "all")]
     first = pie_fe.iloc[0]
     assert "ld-linux" in first["object"] and float(first["ci95_low_ns"]) > 0, pie_fe.head()
-    glance = (profiled / "report.md").read_text().split("## At a glance", 1)[1][:2000]
+    report = (profiled / "report.md").read_text()
+    glance = report.split("## At a glance", 1)[1][:2000]
     assert f"function {first['function']}" in glance
+    # the report: the section with the pprof command, and the baseline's flame graph
+    assert "## Where the CPU time goes, by function" in report
+    assert "go tool pprof -top profiles/profiled_go1.27.3_exe_ld-none.pb.gz" in report
+    assert (profiled / "plots" / "flame_profiled_go1.27.3_exe_ld-none.png").is_file()

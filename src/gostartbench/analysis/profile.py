@@ -44,7 +44,9 @@ from gostartbench.stats.resample import rng as make_rng
 
 ALL_PHASES = "all"
 OTHER = "other"
-_INIT = re.compile(r"\.init(\.\d+)*$")
+# a package's init function: `pkg.init`, `pkg.init.0` — not a method named init
+# (`runtime.(*gcControllerState).init` runs in schedinit)
+_INIT = re.compile(r"^[^()]+\.init(\.\d+)*$")
 _EXIT = {"do_exit", "do_group_exit", "__x64_sys_exit_group", "__arm64_sys_exit_group",
          "exit_mmap", "mmput"}
 _ENTRY = {"runtime.rt0_go", "_rt0_amd64_linux", "_rt0_arm64_linux", "_rt0_amd64",

@@ -13,6 +13,7 @@ from gostartbench import results
 from gostartbench.analysis import Analysis, analyse
 from gostartbench.report import context_plots, plots
 from gostartbench.report.deps_text import baseline_cells
+from gostartbench.report.flame import flame_graphs
 from gostartbench.report.profile_text import write_profiles
 from gostartbench.report.render import render_html, render_md
 from gostartbench.report.waterfall import waterfall
@@ -108,6 +109,11 @@ def make_report(run_dir: Path, heat: tuple[str, str] | None = None) -> Path:
                 "baseline's values (warm cache).")
         add("The two timers", context_plots.timers_side_by_side(s, out),
             "Built-in spawn timer against hyperfine -N, per cell.")
+        for png in flame_graphs(a, out) or []:
+            charts.append((f"Flame graph: {png.stem.removeprefix('flame_')}", png,
+                           "The profiled starts' samples (perf, CPU time): first row the phase "
+                           "each sample is in, below it the call chain, root first; width: "
+                           "share of the start's CPU time. The same data: profiles/*.pb.gz."))
     write_atomic(run_dir / "report.md", render_md(a, charts, run_dir))
     write_atomic(run_dir / "report.html", render_html(a, charts))
     return run_dir / "report.html"
