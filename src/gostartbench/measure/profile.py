@@ -42,7 +42,6 @@ _HEAD = re.compile(r"^\s*(.*?)\s+(\d+)/(\d+)\s+(\d+)\.(\d+):\s+(\d+)\s*$")
 EXEC_FUNCTIONS = frozenset({"bprm_execve", "load_elf_binary", "do_execveat_common.isra.0",
                             "do_execveat_common", "__x64_sys_execve", "__arm64_sys_execve",
                             "begin_new_exec", "exec_binprm"})
-_FRAME = re.compile(r"^\s+([0-9a-f]+)\s+(.*?)\s+\((.*)\)\s*$")
 
 
 @dataclass(frozen=True)
@@ -137,8 +136,10 @@ def record(spec: RunSpec, binary: Path, runs: int, hz: int, work: Path, evict: b
     raw = json.loads(out.read_text())
     starts = [Start(int(s["pid"]), str(s["how"]), bool(s["ok"]), int(s["end_ns"] - s["t0_ns"]))
               for s in raw]
+    # only the started programs' samples are read back (the driver's own are most of the file)
     script = subprocess.run([perf, "script", "-i", str(data), "-F",
-                             "comm,pid,tid,time,period,ip,sym,dso", "--ns"],
+                             "comm,pid,tid,time,period,ip,sym,dso", "--ns",
+                             "--pid", ",".join(str(s.pid) for s in starts)],
                             capture_output=True, text=True, check=False, timeout=1800)
     if script.returncode != 0:
         raise RuntimeError(f"perf script failed: {script.stderr.strip()[-300:]}")
@@ -153,6 +154,19 @@ def parse_script(text: str
     head: tuple[str, int, int, int, int] | None = None
     frames: list[tuple[int, str, str]] = []
     for line in text.splitlines():
+        if line.startswith("\t"):  # a frame: "\tADDR SYMBOL (FILE)" (most lines: no regex)
+            if head is None:
+                continue
+            body = line.strip()
+            addr, _, rest = body.partition(" ")
+            cut = rest.rfind(" (")
+            if cut < 0 or not rest.endswith(")"):
+                continue
+            try:
+                frames.append((int(addr, 16), rest[:cut], rest[cut + 2:-1]))
+            except ValueError:
+                continue
+            continue
         m = _HEAD.match(line)
         if m:
             if head is not None:
@@ -161,10 +175,6 @@ def parse_script(text: str
             head = (comm, int(pid), int(tid), int(sec) * 10**9 + int(frac.ljust(9, "0")[:9]),
                     int(period))
             frames = []
-            continue
-        f = _FRAME.match(line)
-        if f and head is not None:
-            frames.append((int(f.group(1), 16), f.group(2), f.group(3)))
     if head is not None:
         yield (*head, frames)
 
@@ -178,6 +188,13 @@ def samples_of(text: str, starts: Sequence[dict[str, Any]], binary: Path) -> lis
               for i, s in enumerate(starts)}
     real = os.path.realpath(binary)
     comm = Path(binary).name[:15]  # the kernel's command name is 15 bytes at most
+    ours: dict[str, bool] = {}  # a frame's file → whether it is the binary (realpath once)
+
+    def is_binary(dso: str) -> bool:
+        if dso not in ours:
+            ours[dso] = os.path.realpath(dso) == real
+        return ours[dso]
+
     rows = []
     need: set[int] = set()
     for cmd, pid, tid, t, period, frames in parse_script(text):
@@ -190,14 +207,14 @@ def samples_of(text: str, starts: Sequence[dict[str, Any]], binary: Path) -> lis
         if how == "ready" and t > end:
             continue
         rows.append((i, pid == tid, t - t0, period, frames))
-        need.update(a for a, _, dso in frames if os.path.realpath(dso) == real)
+        need.update(a for a, _, dso in frames if is_binary(dso))
     names = _symbolize(binary, sorted(need))
     cache: dict[tuple[int, str, str], Frame] = {}
 
     def frame(a: int, sym: str, dso: str) -> Frame:
         key = (a, sym, dso)
         if key not in cache:
-            named = names.get(a) if os.path.realpath(dso) == real else None
+            named = names.get(a) if is_binary(dso) else None
             if named is not None:
                 cache[key] = Frame(named[0], named[1], named[2], dso)
             else:
