@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from gostartbench.analysis.effects import ALL_APPS, condition_of, pairs_of
-from gostartbench.measure.profile import EXEC_FUNCTIONS
 from gostartbench.results.schema import (
+    EXEC_FUNCTIONS,
     FUNCTION_EFFECTS_COLUMNS,
     PROFILE_COLUMNS,
     frames_of,

@@ -32,16 +32,14 @@ from typing import Any
 from gostartbench.build.calib import go_helper
 from gostartbench.matrix import DEFAULT_TOOLCHAIN
 from gostartbench.measure.spec import RunSpec
+from gostartbench.results.schema import EXEC_FUNCTIONS
 
 HZ_CAP = 20_000  # samples per second asked for at the most (a sample every 50 µs)
 EVENT = "cpu-clock"
 HELPER_DIR = Path(__file__).with_name("gsbprof")
 UNKNOWN = "[unknown in {}]"
 _HEAD = re.compile(r"^\s*(.*?)\s+(\d+)/(\d+)\s+(\d+)\.(\d+):\s+(\d+)\s*$")
-# the kernel's execve: a child's samples count from here (before it, the child is the spawner)
-EXEC_FUNCTIONS = frozenset({"bprm_execve", "load_elf_binary", "do_execveat_common.isra.0",
-                            "do_execveat_common", "__x64_sys_execve", "__arm64_sys_execve",
-                            "begin_new_exec", "exec_binprm"})
+
 
 
 @dataclass(frozen=True)

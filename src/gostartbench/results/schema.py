@@ -380,6 +380,11 @@ PROFILE_STARTS_COLUMNS = [c.name for c in PROFILE_STARTS]
 PROFILE_COLUMNS = [c.name for c in PROFILE]
 FUNCTION_EFFECTS_COLUMNS = [c.name for c in FUNCTION_EFFECTS]
 FRAME_SEP, FIELD_SEP = ";", "|"  # profile_stacks.csv's frames
+# The kernel's execve, by its functions: a profiled child's samples count from here (before it,
+# the child is the spawner), and a sample in them is in the `exec` phase.
+EXEC_FUNCTIONS = frozenset({"bprm_execve", "load_elf_binary", "do_execveat_common.isra.0",
+                            "do_execveat_common", "__x64_sys_execve", "__arm64_sys_execve",
+                            "begin_new_exec", "exec_binprm"})
 
 
 def frames_text(stack: Iterable[Any]) -> str:
