@@ -14,7 +14,7 @@ beside hello's 0% and netcli's +36%.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -140,6 +140,29 @@ def _aggregate(tp: Sequence[Pair], timer: str,
         "rss_ratio": float(np.exp(np.mean(np.log(rss_r)))) if rss_r else np.nan,
         "pairs_significant": int(sum(bool(p[0].get("significant")) for p in tp)),
     }
+
+
+def pair_groups(sm: pd.DataFrame, axes: Sequence[str], baseline: Mapping[str, str],
+                axis_values: Mapping[str, Sequence[str]]
+                ) -> Iterator[tuple[str, str, str, str, str, list[Pair]]]:
+    """Every knob's pairs of cells, as the tables by knob group them: (axis, value, baseline
+    value, cache condition, scope — `all`, then each app where there are several — and the
+    pairs), for the axes `sm` (summary rows, axis columns as text) has; empty groups left out."""
+    apps = sorted(sm["app"].astype(str).unique()) if len(sm) else []
+    scopes = [ALL_APPS, *apps] if len(apps) > 1 else [ALL_APPS]
+    for axis in [a for a in axes if a in sm]:
+        values = list(axis_values.get(axis, sorted(sm[axis].unique())))
+        base_v = str(baseline.get(axis, values[0]))
+        for v in values:
+            if str(v) == base_v:
+                continue
+            pairs = pairs_of(sm, axes, axis, str(v), base_v)
+            for cond in sorted({condition_of(p[0], axis) for p in pairs}):
+                cp = [p for p in pairs if condition_of(p[0], axis) == cond]
+                for scope in scopes:
+                    sp = cp if scope == ALL_APPS else [p for p in cp if p[0]["app"] == scope]
+                    if sp:
+                        yield axis, str(v), base_v, cond, scope, sp
 
 
 def condition_of(row: Mapping[str, Any], axis: str) -> str:

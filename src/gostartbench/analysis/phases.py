@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gostartbench.analysis.effects import ALL_APPS, condition_of, pairs_of
+from gostartbench.analysis.effects import ALL_APPS, pair_groups
 from gostartbench.results.schema import PHASE_ORDER, REQUIRED_PHASES, main_timer
 from gostartbench.stats.intervals import RULE_RUNS
 from gostartbench.stats.resample import mean_of_differences, median_interval
@@ -123,32 +123,16 @@ def phase_effects(phases: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[st
     sm = summary[summary["timer"] == main_timer(summary["timer"].unique())].copy()
     for a in axes:
         sm[a] = sm[a].astype(str)
-    apps = sorted(sm["app"].astype(str).unique())
-    scopes = [ALL_APPS, *apps] if len(apps) > 1 else [ALL_APPS]
     rows = []
-    for axis in axes:
-        values = list(axis_values.get(axis, sorted(sm[axis].unique())))
-        base_v = str(baseline.get(axis, values[0]))
-        for v in values:
-            if str(v) == base_v:
-                continue
-            pairs = pairs_of(sm, axes, axis, str(v), base_v)
-            for cond in sorted({condition_of(p[0], axis) for p in pairs}):
-                cp = [p for p in pairs if condition_of(p[0], axis) == cond]
-                for scope in scopes:
-                    sp = cp if scope == ALL_APPS else [p for p in cp if p[0]["app"] == scope]
-                    for phase in PHASE_ORDER:
-                        r = phase_delta(sp, phase, runs, b, rng, totals)
-                        if r is not None:
-                            rows.append({"axis": axis, "value": v, "baseline_value": base_v,
-                                         "app": scope, "timer": sm["timer"].iloc[0],
-                                         "cache": cond, "phase": phase, "stage": "", **r})
-                    for stage, phase in stage_of.items():
-                        r = phase_delta(sp, "stage:" + stage, runs, b, rng, totals)
-                        if r is not None:
-                            rows.append({"axis": axis, "value": v, "baseline_value": base_v,
-                                         "app": scope, "timer": sm["timer"].iloc[0],
-                                         "cache": cond, "phase": phase, "stage": stage, **r})
+    for axis, v, base_v, cond, scope, sp in pair_groups(sm, axes, baseline, axis_values):
+        marks = [(phase, phase, "") for phase in PHASE_ORDER] + \
+            [("stage:" + stage, phase, stage) for stage, phase in stage_of.items()]
+        for key, phase, stage in marks:
+            r = phase_delta(sp, key, runs, b, rng, totals)
+            if r is not None:
+                rows.append({"axis": axis, "value": v, "baseline_value": base_v, "app": scope,
+                             "timer": sm["timer"].iloc[0], "cache": cond, "phase": phase,
+                             "stage": stage, **r})
     return pd.DataFrame(rows, columns=cols)
 
 

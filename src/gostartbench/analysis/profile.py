@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gostartbench.analysis.effects import ALL_APPS, condition_of, pairs_of
+from gostartbench.analysis.effects import ALL_APPS, pair_groups
 from gostartbench.results.schema import (
     EXEC_FUNCTIONS,
     FUNCTION_EFFECTS_COLUMNS,
@@ -166,20 +166,8 @@ def function_effects(profile: pd.DataFrame, summary: pd.DataFrame, axes: Sequenc
         if a in sm:
             sm[a] = sm[a].astype(str)
     rows = []
-    apps = sorted(sm["app"].astype(str).unique()) if len(sm) else []
-    for axis in [a for a in axes if a in sm]:
-        values = list(axis_values.get(axis, sorted(sm[axis].unique())))
-        base_v = str(baseline.get(axis, values[0]))
-        for v in values:
-            if str(v) == base_v:
-                continue
-            pairs = pairs_of(sm, axes, axis, str(v), base_v)
-            for cache in sorted({condition_of(p[0], axis) for p in pairs}):
-                cp = [p for p in pairs if condition_of(p[0], axis) == cache]
-                for scope in [ALL_APPS, *apps] if len(apps) > 1 else [ALL_APPS]:
-                    sp = cp if scope == ALL_APPS else [p for p in cp if p[0]["app"] == scope]
-                    if sp:
-                        rows += _moved(sp, by_cell, whole, axis, str(v), base_v, scope, cache)
+    for axis, v, base_v, cache, scope, sp in pair_groups(sm, axes, baseline, axis_values):
+        rows += _moved(sp, by_cell, whole, axis, v, base_v, scope, cache)
     return pd.DataFrame(rows, columns=FUNCTION_EFFECTS_COLUMNS)
 
 
