@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from gostartbench.analysis import Analysis
 from gostartbench.analysis.profile import ALL_PHASES, phase_of
 from gostartbench.measure.profile import write_pprof
@@ -90,9 +88,3 @@ def profile_blocks(a: Analysis) -> list[tuple[str, str, list[list[str]]]]:
                     f"go tool pprof -top {PROFILES_DIR}/{cell}.pb.gz", rows))
     return out
 
-
-def top_functions(t: pd.DataFrame, cell: str, phase: str = ALL_PHASES, n: int = 10
-                  ) -> pd.DataFrame:
-    """A cell's n functions with the most self time per start in a phase."""
-    g = t[(t["cell"] == cell) & (t["phase"] == phase)]
-    return g.sort_values("self_ns", ascending=False).head(n)

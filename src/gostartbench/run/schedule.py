@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,10 +67,9 @@ def schedule(cells: Sequence[str], runs: int, warmup: int, order: str, seed: int
     return tasks + numbered(balanced_order(cells, runs, rng))
 
 
-def numbered(order: Sequence[str], first: Mapping[str, int] | None = None) -> list[Task]:
-    """Tasks for a sequence of cells: each cell's runs numbered on from `first` (its next
-    round; 0 when not given)."""
-    nxt = dict(first or {})
+def numbered(order: Sequence[str]) -> list[Task]:
+    """Tasks for a sequence of cells: each cell's runs numbered from 0 in the order given."""
+    nxt: dict[str, int] = {}
     out = []
     for c in order:
         r = nxt.get(c, 0)
